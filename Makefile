@@ -1,0 +1,134 @@
+# fedsim build. `make run` and `make test` are the whole set-up on a fresh Debian machine:
+# both first run `deps`, which installs the missing Debian packages.
+#
+# Switches:
+#   SANITIZER=address|undefined|none   (make asan sets address+undefined on a separate build dir)
+#   OPENMP=1|0                         thread pool for client training (default 1)
+#   NATIVE=1|0                         -march=native (default 0: results must not depend on it)
+
+SHELL       := /bin/bash
+CC          ?= cc
+BUILD       ?= build
+OPENMP      ?= 1
+NATIVE      ?= 0
+SANITIZER   ?= none
+
+DEB_PKGS := build-essential pkg-config libopenblas-dev libsqlite3-dev libgsl-dev libhdf5-dev \
+            libcmocka-dev libfyaml-dev zlib1g-dev libsodium-dev dataset-fashion-mnist sqlite3 bible-kjv \
+            python3 python3-matplotlib python3-numpy
+
+PKGS     := openblas sqlite3 gsl hdf5-serial cmocka libfyaml zlib libsodium
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# gsl.pc also names -lgslcblas; OpenBLAS provides the CBLAS that GSL needs, so drop it.
+PKG_LIBS   = $(filter-out -lgslcblas,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
+
+CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O2 -g -Wall -Wextra -Werror \
+           -Wshadow -Wno-unused-parameter -MMD -MP -Isim
+LDLIBS   = $(PKG_LIBS) -lm
+
+ifeq ($(OPENMP),1)
+CFLAGS  += -fopenmp
+LDFLAGS += -fopenmp
+else ifneq ($(OPENMP),0)
+$(error OPENMP must be 0 or 1, not '$(OPENMP)')
+endif
+ifeq ($(NATIVE),1)
+CFLAGS  += -march=native
+else ifneq ($(NATIVE),0)
+$(error NATIVE must be 0 or 1, not '$(NATIVE)')
+endif
+ifeq ($(SANITIZER),address)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -O1
+LDFLAGS += -fsanitize=address,undefined
+else ifeq ($(SANITIZER),undefined)
+CFLAGS  += -fsanitize=undefined -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=undefined
+else ifneq ($(SANITIZER),none)
+$(error SANITIZER must be address, undefined or none, not '$(SANITIZER)')
+endif
+
+GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+CFLAGS  += -DFEDSIM_GIT_REV=\"$(GIT_REV)\"
+
+LIB_SRCS  := $(filter-out sim/main.c,$(shell find sim -name '*.c' | sort))
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+MAIN_OBJ  := $(BUILD)/obj/sim/main.o
+TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps run test unit e2e bench asan clean format format-check valgrind docs-check
+
+all: $(BUILD)/fedsim $(BUILD)/libfedsim.a
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "CC $<"; $(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/libfedsim.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/fedsim: $(MAIN_OBJ) $(BUILD)/libfedsim.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libfedsim.a
+	@mkdir -p $(dir $@)
+	@echo "CC $@"; $(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests $(LDFLAGS) -o $@ $< $(BUILD)/libfedsim.a $(LDLIBS)
+
+# Install the Debian packages that are missing (dpkg -s first; sudo when not root).
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+datasets/fashion-mnist.h5: | $(BUILD)/fedsim
+	$(BUILD)/fedsim data import fashion-mnist --out $@
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory datasets/fashion-mnist.h5
+	$(BUILD)/fedsim run scenarios/quickstart.yaml
+
+unit: all $(TEST_BINS)
+	@set -e; fail=0; for t in $(TEST_BINS); do \
+	  echo "== $$t"; $$t || fail=1; done; exit $$fail
+
+e2e: all
+	bash tests/e2e/run.sh $(BUILD)/fedsim
+
+test: deps
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory e2e
+	@$(MAKE) --no-print-directory docs-check
+
+# docs/scenario.md is generated from the key table in sim/config; it must stay in sync.
+docs-check: $(BUILD)/fedsim
+	@$(BUILD)/fedsim keys --markdown | diff -u docs/scenario-keys.md - \
+	  || { echo "docs/scenario-keys.md is stale: run '$(BUILD)/fedsim keys --markdown > docs/scenario-keys.md'"; exit 1; }
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/fedsim bench all
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan SANITIZER=address OPENMP=0 unit
+
+valgrind: all
+	valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+	  $(BUILD)/fedsim run tests/e2e/tiny.yaml --quiet --db $(BUILD)/valgrind.db
+
+format:
+	clang-format -i $$(find sim tests -name '*.[ch]')
+
+format-check:
+	clang-format --dry-run --Werror $$(find sim tests -name '*.[ch]')
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) build-asan -name '*.d' 2>/dev/null)

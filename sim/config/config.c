@@ -1,0 +1,1506 @@
+/* Scenario files -> struct cfg. Owns the key table cfg_keys[] (the single description of every
+ * key), the YAML reading (libfyaml's event parser, which gives a line/column for every node),
+ * `--set` overrides, cross-key validation, and the JSON / Markdown renderings of the table.
+ * Guarantees: every key ends up either at its default or at a value that passed its type and
+ * range check; every error is reported as file:line:col (1-based) with a hint; every parser,
+ * diagnostic object and node is freed on every path. No global state: thread-safe. */
+#include "config/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <libfyaml.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------------------------------
+ * The key table
+ * ------------------------------------------------------------------------------------------- */
+
+#define BIG 1e7 /* upper bound of counts: clients, rounds, steps */
+
+#define K_INT(p, f, def, lo, hi, doc)                                                              \
+    {                                                                                              \
+        p, CFG_T_INT, offsetof(cfg, f), sizeof(int), def, lo, hi, NULL, doc, 0                     \
+    }
+#define K_FLT(p, f, def, lo, hi, open, doc)                                                        \
+    {                                                                                              \
+        p, CFG_T_FLOAT, offsetof(cfg, f), sizeof(double), def, lo, hi, NULL, doc, open             \
+    }
+#define K_STR(p, f, def, doc)                                                                      \
+    {                                                                                              \
+        p, CFG_T_STRING, offsetof(cfg, f), sizeof(((cfg *)0)->f), def, 0,                          \
+            sizeof(((cfg *)0)->f) - 1, NULL, doc, 0                                                \
+    }
+#define K_ENUM(p, f, def, choices, doc)                                                            \
+    {                                                                                              \
+        p, CFG_T_ENUM, offsetof(cfg, f), sizeof(((cfg *)0)->f), def, 0, 0, choices, doc, 0         \
+    }
+
+const cfg_key cfg_keys[] = {
+    K_STR("name", name, "\"\"",
+          "run name; results go to results/<name>.db (default: the scenario file's basename)"),
+    {"seed", CFG_T_U64, offsetof(cfg, seed), sizeof(uint64_t), "1", 0, 18446744073709551615.0, NULL,
+     "master seed of every random stream (same scenario and seed: identical results)", 0},
+    K_INT("threads", threads, "0", 0, 4096, "training threads; 0: all cores"),
+
+    K_ENUM("data.dataset", data.dataset, "fashion-mnist", "fashion-mnist|synthetic|file",
+           "data source: Fashion-MNIST, generated Synthetic(alpha, beta), or an HDF5 file"),
+    K_STR("data.path", data.path, "datasets/fashion-mnist.h5",
+          "HDF5 dataset file (fashion-mnist and file; built by `fedsim data` when missing)"),
+    K_INT("data.synthetic_clients", data.synthetic_clients, "30", 1, 1e6,
+          "Synthetic: number of natural clients (Li et al. 2020, FedProx: 30)"),
+    K_FLT("data.synthetic_alpha", data.synthetic_alpha, "1", 0, 1000, 0,
+          "Synthetic: alpha, spread of the per-client models (model heterogeneity)"),
+    K_FLT("data.synthetic_beta", data.synthetic_beta, "1", 0, 1000, 0,
+          "Synthetic: beta, spread of the per-client input means (data heterogeneity)"),
+    K_INT("data.synthetic_dim", data.synthetic_dim, "60", 1, 100000,
+          "Synthetic: input dimension (FedProx: 60)"),
+    K_INT("data.synthetic_classes", data.synthetic_classes, "10", 2, 1000,
+          "Synthetic: number of classes (FedProx: 10)"),
+    K_FLT("data.synthetic_size_mean", data.synthetic_size_mean, "4", 0, 20, 0,
+          "Synthetic: mean of log(client size); FedProx draws lognormal(4, 2) + 50 samples"),
+    K_FLT("data.synthetic_size_sigma", data.synthetic_size_sigma, "2", 0, 10, 0,
+          "Synthetic: sigma of log(client size) (FedProx: 2)"),
+    K_FLT("data.synthetic_test_fraction", data.synthetic_test_fraction, "0.2", 0, 0.9, CFG_OPEN_MIN,
+          "Synthetic: fraction of every client's samples held out for the test set"),
+
+    K_ENUM("partition.kind", partition.kind, "dirichlet", "iid|dirichlet|quantity|natural",
+           "how samples are split among clients (natural: the dataset's own clients)"),
+    K_INT("partition.clients", partition.clients, "1000", 1, BIG, "number of clients"),
+    K_FLT("partition.alpha", partition.alpha, "0.5", 0, 1e6, CFG_OPEN_MIN,
+          "dirichlet: concentration of the per-client label mix (small: skewed; Hsu et al. 2019)"),
+    K_INT("partition.min_size", partition.min_size, "10", 0, 1000000,
+          "minimum samples per client (dirichlet and quantity redraw until met)"),
+    K_ENUM("partition.quantity_dist", partition.quantity_dist, "powerlaw", "powerlaw|lognormal",
+           "quantity: distribution of client sizes"),
+    K_FLT("partition.quantity_sigma", partition.quantity_sigma, "1.0", 0, 10, CFG_OPEN_MIN,
+          "quantity, lognormal: sigma of log(client size)"),
+    K_FLT("partition.quantity_exponent", partition.quantity_exponent, "1.5", 0, 100, CFG_OPEN_MIN,
+          "quantity, powerlaw: Pareto shape of client sizes (smaller: heavier tail)"),
+
+    K_ENUM("model.name", model.name, "mlp", "logreg|mlp", "model trained by every client"),
+    {"model.hidden", CFG_T_INTLIST, offsetof(cfg, model.hidden), sizeof(cfg_int_list), "[200, 200]",
+     1, 65536, NULL, "mlp: hidden layer widths (ReLU), e.g. [200, 200]", 0},
+
+    K_INT("train.epochs", train.epochs, "5", 0, 10000, "local epochs per round (when steps is 0)"),
+    K_INT("train.steps", train.steps, "0", 0, BIG,
+          "local minibatch steps per round; 0: use epochs instead"),
+    K_INT("train.batch_size", train.batch_size, "20", 1, 1000000, "local minibatch size"),
+    K_FLT("train.lr", train.lr, "0.05", 0, 100, CFG_OPEN_MIN, "client learning rate (SGD)"),
+    K_FLT("train.momentum", train.momentum, "0", 0, 1, CFG_OPEN_MAX,
+          "client SGD momentum (heavy ball); 0: plain SGD"),
+    K_FLT("train.weight_decay", train.weight_decay, "0", 0, 10, 0, "client L2 weight decay"),
+
+    K_ENUM("algorithm.name", algorithm.name, "fedavg", "fedavg|fedsgd",
+           "federated algorithm (FedAvg, McMahan et al. 2017; FedSGD: one full-batch step)"),
+    K_FLT("algorithm.server_lr", algorithm.server_lr, "1", 0, 100, CFG_OPEN_MIN,
+          "server learning rate applied to the averaged update (1: plain FedAvg)"),
+
+    K_INT("rounds.count", rounds.count, "50", 1, BIG, "number of rounds"),
+    K_INT("rounds.clients_per_round", rounds.clients_per_round, "50", 1, 1000000,
+          "clients whose updates a round aggregates (default capped at partition.clients)"),
+    K_FLT("rounds.overcommit", rounds.overcommit, "0.3", 0, 10, 0,
+          "extra fraction selected to cover dropouts and stragglers (Bonawitz et al. 2019: 0.3)"),
+    K_FLT("rounds.deadline_s", rounds.deadline_s, "0", 0, 1e9, 0,
+          "round deadline in virtual seconds; late updates are discarded; 0: none"),
+
+    K_FLT("devices.flops.median", devices.flops.median, "2e9", 0, 1e18, CFG_OPEN_MIN,
+          "device training speed, FLOP/s: median of a lognormal"),
+    K_FLT("devices.flops.sigma", devices.flops.sigma, "0.8", 0, 10, 0,
+          "device training speed: sigma of log(FLOP/s)"),
+
+    K_FLT("network.down_bps.median", network.down_bps.median, "20e6", 0, 1e12, CFG_OPEN_MIN,
+          "download bandwidth, bits/s: median of a lognormal"),
+    K_FLT("network.down_bps.sigma", network.down_bps.sigma, "0.8", 0, 10, 0,
+          "download bandwidth: sigma of log(bits/s)"),
+    K_FLT("network.up_bps.median", network.up_bps.median, "5e6", 0, 1e12, CFG_OPEN_MIN,
+          "upload bandwidth, bits/s: median of a lognormal"),
+    K_FLT("network.up_bps.sigma", network.up_bps.sigma, "0.9", 0, 10, 0,
+          "upload bandwidth: sigma of log(bits/s)"),
+    K_FLT("network.latency_s.median", network.latency_s.median, "0.05", 0, 3600, 0,
+          "one-way latency per transfer, seconds: median of a lognormal"),
+    K_FLT("network.latency_s.sigma", network.latency_s.sigma, "0.5", 0, 10, 0,
+          "latency: sigma of log(seconds)"),
+
+    K_ENUM("availability.mode", availability.mode, "always", "always|bernoulli",
+           "client availability: always online, or online with probability p each round"),
+    K_FLT("availability.p", availability.p, "0.8", 0, 1, CFG_OPEN_MIN,
+          "bernoulli: probability that a client is available in a round"),
+
+    K_FLT("dropout.p", dropout.p, "0.05", 0, 1, 0,
+          "probability that a selected client drops out before uploading"),
+
+    K_INT("eval.every", eval.every, "5", 1, BIG,
+          "evaluate the global model on the test set every N rounds (and after the last)"),
+    K_INT("eval.test_samples", eval.test_samples, "0", 0, 1000000000,
+          "test samples per evaluation (the first N); 0: the whole test set"),
+
+    K_STR("output.db", output.db, "\"\"", "SQLite results file; empty: results/<name>.db"),
+    {0},
+};
+
+/* Number of entries before the {NULL} terminator. */
+static int key_count(void)
+{
+    int n = 0;
+    while (cfg_keys[n].path) n++;
+    return n;
+}
+
+int cfg_key_index(const char *path)
+{
+    for (int i = 0; cfg_keys[i].path; i++)
+        if (strcmp(cfg_keys[i].path, path) == 0) return i;
+    return -1;
+}
+
+/* True when path names a section: some key path is path + "." + more. */
+static bool is_section(const char *path)
+{
+    size_t n = strlen(path);
+    if (n == 0) return true;
+    for (int i = 0; cfg_keys[i].path; i++)
+        if (strncmp(cfg_keys[i].path, path, n) == 0 && cfg_keys[i].path[n] == '.') return true;
+    return false;
+}
+
+static const char *last_component(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    return dot ? dot + 1 : path;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Diagnostics
+ * ------------------------------------------------------------------------------------------- */
+
+static void diag_at(cfg_diag *d, const char *file, int line, int col)
+{
+    snprintf(d->file, sizeof d->file, "%s", file ? file : "scenario");
+    d->line = line;
+    d->col = col;
+    d->msg[0] = d->hint[0] = '\0';
+}
+
+static void diag_msg(cfg_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void diag_msg(cfg_diag *d, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->msg, sizeof d->msg, fmt, ap);
+    va_end(ap);
+}
+
+static void diag_hint(cfg_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void diag_hint(cfg_diag *d, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->hint, sizeof d->hint, fmt, ap);
+    va_end(ap);
+}
+
+/* Append to the hint. */
+static void hint_add(cfg_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void hint_add(cfg_diag *d, const char *fmt, ...)
+{
+    size_t n = strlen(d->hint);
+    if (n + 1 >= sizeof d->hint) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->hint + n, sizeof d->hint - n, fmt, ap);
+    va_end(ap);
+}
+
+/* Record the finished diagnostic as the thread's error message too. */
+static fs_err diag_done(const cfg_diag *d)
+{
+    if (d->line > 0) return fs_error(FS_EINPUT, "%s:%d:%d: %s", d->file, d->line, d->col, d->msg);
+    return fs_error(FS_EINPUT, "%s: %s", d->file, d->msg);
+}
+
+void cfg_diag_print(const cfg_diag *d, FILE *out)
+{
+    if (d->line > 0)
+        fprintf(out, "%s:%d:%d: error: %s\n", d->file, d->line, d->col, d->msg);
+    else
+        fprintf(out, "%s: error: %s\n", d->file, d->msg);
+    if (d->hint[0]) fprintf(out, "  hint: %s\n", d->hint);
+}
+
+/* A bound as text: integers without exponent, others %g. */
+static void fmt_num(char *buf, size_t n, double v)
+{
+    if (v == floor(v) && fabs(v) < 1e16)
+        snprintf(buf, n, "%.0f", v);
+    else
+        snprintf(buf, n, "%g", v);
+}
+
+/* "1 ... 1000000", "0 (exclusive) ... 100". */
+static void range_text(const cfg_key *k, char *buf, size_t n)
+{
+    char lo[32], hi[32];
+    if (k->type == CFG_T_U64) {
+        snprintf(buf, n, "0 ... %" PRIu64, UINT64_MAX);
+        return;
+    }
+    fmt_num(lo, sizeof lo, k->min);
+    fmt_num(hi, sizeof hi, k->max);
+    snprintf(buf, n, "%s%s ... %s%s", lo, (k->open & CFG_OPEN_MIN) ? " (exclusive)" : "", hi,
+             (k->open & CFG_OPEN_MAX) ? " (exclusive)" : "");
+}
+
+/* "a|b|c" -> "a, b, c". */
+static void choices_text(const char *choices, char *buf, size_t n, const char *quote)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    for (const char *p = choices; *p && o + 1 < n;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        int w = snprintf(buf + o, n - o, "%s%s%.*s%s", o ? ", " : "", quote, (int)len, p, quote);
+        if (w < 0) break;
+        o += (size_t)w;
+        if (o >= n) break;
+        p += len + (bar ? 1 : 0);
+    }
+}
+
+static const char *type_phrase(cfg_type t)
+{
+    switch (t) {
+    case CFG_T_INT:
+    case CFG_T_U64:
+        return "an integer";
+    case CFG_T_FLOAT:
+        return "a number";
+    case CFG_T_STRING:
+        return "a string";
+    case CFG_T_ENUM:
+        return "one of the choices";
+    case CFG_T_INTLIST:
+        return "a list of integers";
+    }
+    return "a value";
+}
+
+/* The hint that names a key's type and allowed values. */
+static void type_hint(cfg_diag *d, const cfg_key *k)
+{
+    char r[96], ch[256];
+    switch (k->type) {
+    case CFG_T_INT:
+    case CFG_T_U64:
+    case CFG_T_FLOAT:
+        range_text(k, r, sizeof r);
+        diag_hint(d, "%s is %s, allowed: %s", k->path, type_phrase(k->type), r);
+        break;
+    case CFG_T_STRING:
+        diag_hint(d, "%s is a string of at most %zu characters", k->path, k->size - 1);
+        break;
+    case CFG_T_ENUM:
+        choices_text(k->choices, ch, sizeof ch, "");
+        diag_hint(d, "choices: %s", ch);
+        break;
+    case CFG_T_INTLIST:
+        range_text(k, r, sizeof r);
+        diag_hint(d, "%s is a list of at most %d integers like [200, 200], each %s", k->path,
+                  CFG_LIST_MAX, r);
+        break;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Did-you-mean: optimal string alignment distance (Levenshtein plus adjacent transpositions,
+ * so "alpah" is one edit from "alpha").
+ * ------------------------------------------------------------------------------------------- */
+
+static int osa_distance(const char *a, const char *b)
+{
+    enum { M = 128 };
+    size_t n = strlen(a), m = strlen(b);
+    if (n >= M || m >= M) return 1000;
+    int dd[M][M];
+    for (size_t i = 0; i <= n; i++) dd[i][0] = (int)i;
+    for (size_t j = 0; j <= m; j++) dd[0][j] = (int)j;
+    for (size_t i = 1; i <= n; i++) {
+        for (size_t j = 1; j <= m; j++) {
+            int cost = a[i - 1] != b[j - 1];
+            int v = dd[i - 1][j] + 1;
+            if (dd[i][j - 1] + 1 < v) v = dd[i][j - 1] + 1;
+            if (dd[i - 1][j - 1] + cost < v) v = dd[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                dd[i - 2][j - 2] + 1 < v)
+                v = dd[i - 2][j - 2] + 1;
+            dd[i][j] = v;
+        }
+    }
+    return dd[n][m];
+}
+
+/* Parent section of a path into buf ("" at top level). */
+static void parent_of(const char *path, char *buf, size_t n)
+{
+    const char *dot = strrchr(path, '.');
+    size_t len = dot ? (size_t)(dot - path) : 0;
+    if (len >= n) len = n - 1;
+    memcpy(buf, path, len);
+    buf[len] = '\0';
+}
+
+/* Consider candidate path cand for typed path full (last component typed_last, section sec). */
+static void suggest_consider(const char *full, const char *typed_last, const char *sec,
+                             const char *cand, int *best_d, int *best_other, char *best,
+                             size_t best_n)
+{
+    char csec[CFG_STR];
+    parent_of(cand, csec, sizeof csec);
+    int other = strcmp(csec, sec) != 0;
+    int dist = osa_distance(full, cand);
+    if (!other) {
+        int dl = osa_distance(typed_last, last_component(cand));
+        if (dl < dist) dist = dl;
+    } else if (strcmp(typed_last, last_component(cand)) == 0 && dist > 1) {
+        dist = 1; /* right name, wrong section */
+    }
+    int len = (int)strlen(typed_last);
+    int thr = (len + 2) / 3;
+    if (thr < 1) thr = 1;
+    if (thr > 3) thr = 3;
+    if (dist > thr) return;
+    if (dist < *best_d || (dist == *best_d && other < *best_other)) {
+        *best_d = dist;
+        *best_other = other;
+        snprintf(best, best_n, "%s", cand);
+    }
+}
+
+/* Closest key or section path to an unknown full path; false if none is close. */
+static bool suggest(const char *full, char *best, size_t best_n)
+{
+    char sec[CFG_STR];
+    parent_of(full, sec, sizeof sec);
+    const char *typed_last = last_component(full);
+    int best_d = 1 << 30, best_other = 1;
+    best[0] = '\0';
+    for (int i = 0; cfg_keys[i].path; i++) {
+        const char *p = cfg_keys[i].path;
+        suggest_consider(full, typed_last, sec, p, &best_d, &best_other, best, best_n);
+        /* Every section that is a prefix of this key. */
+        for (const char *dot = strchr(p, '.'); dot; dot = strchr(dot + 1, '.')) {
+            char s[CFG_STR];
+            size_t len = (size_t)(dot - p);
+            if (len >= sizeof s) break;
+            memcpy(s, p, len);
+            s[len] = '\0';
+            suggest_consider(full, typed_last, sec, s, &best_d, &best_other, best, best_n);
+        }
+    }
+    return best[0] != '\0';
+}
+
+/* Hint listing the keys of a section (relative to it), or the top-level names. */
+static void hint_section_keys(cfg_diag *d, const char *sec)
+{
+    size_t n = strlen(sec);
+    if (n == 0) {
+        diag_hint(d, "valid top-level keys: ");
+        char seen[CFG_KEYS_MAX][40];
+        int ns = 0;
+        for (int i = 0; cfg_keys[i].path; i++) {
+            const char *p = cfg_keys[i].path;
+            const char *dot = strchr(p, '.');
+            size_t len = dot ? (size_t)(dot - p) : strlen(p);
+            if (len >= sizeof seen[0]) continue;
+            bool dup = false;
+            for (int j = 0; j < ns; j++)
+                if (strlen(seen[j]) == len && strncmp(seen[j], p, len) == 0) dup = true;
+            if (dup || ns >= CFG_KEYS_MAX) continue;
+            memcpy(seen[ns], p, len);
+            seen[ns][len] = '\0';
+            hint_add(d, "%s%s", ns ? ", " : "", seen[ns]);
+            ns++;
+        }
+        hint_add(d, ", sweep");
+        return;
+    }
+    diag_hint(d, "valid keys in '%s': ", sec);
+    int k = 0;
+    for (int i = 0; cfg_keys[i].path; i++) {
+        const char *p = cfg_keys[i].path;
+        if (strncmp(p, sec, n) == 0 && p[n] == '.') hint_add(d, "%s%s", k++ ? ", " : "", p + n + 1);
+    }
+}
+
+static fs_err unknown_key(cfg_diag *d, const char *full)
+{
+    char best[CFG_STR], sec[CFG_STR];
+    diag_msg(d, "unknown key '%s'", full);
+    if (suggest(full, best, sizeof best)) {
+        diag_hint(d, "did you mean '%s'?", best);
+    } else {
+        parent_of(full, sec, sizeof sec);
+        while (sec[0] && !is_section(sec)) parent_of(sec, sec, sizeof sec);
+        hint_section_keys(d, sec);
+    }
+    return diag_done(d);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * A small YAML tree built from libfyaml's events, each node with its 1-based position.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum yn_kind { YN_SCALAR, YN_MAP, YN_SEQ, YN_ALIAS } yn_kind;
+
+typedef struct ynode {
+    yn_kind kind;
+    int line, col; /* 1-based */
+    bool plain;    /* scalar written without quotes or block style */
+    char *text;    /* scalar: value, NUL-terminated */
+    size_t len;
+    struct ynode **kid; /* map: key, value, key, value, ...; seq: items */
+    int n, cap;
+} ynode;
+
+typedef struct yerr {
+    int line, col;
+    char msg[256];
+} yerr;
+
+static void yn_free(ynode *n)
+{
+    if (!n) return;
+    for (int i = 0; i < n->n; i++) yn_free(n->kid[i]);
+    free(n->kid);
+    free(n->text);
+    free(n);
+}
+
+static bool yn_is_null(const ynode *n)
+{
+    if (n->kind != YN_SCALAR || !n->plain) return false;
+    const char *t = n->text;
+    return t[0] == '\0' || strcmp(t, "~") == 0 || strcmp(t, "null") == 0 ||
+           strcmp(t, "Null") == 0 || strcmp(t, "NULL") == 0;
+}
+
+static const char *yn_kind_phrase(const ynode *n)
+{
+    switch (n->kind) {
+    case YN_MAP:
+        return "a mapping";
+    case YN_SEQ:
+        return "a list";
+    case YN_ALIAS:
+        return "an alias";
+    case YN_SCALAR:
+        break;
+    }
+    return "a scalar";
+}
+
+static fs_err yn_append(ynode *parent, ynode *child)
+{
+    if (parent->n == parent->cap) {
+        int cap = parent->cap ? 2 * parent->cap : 8;
+        ynode **k = realloc(parent->kid, (size_t)cap * sizeof *k);
+        if (!k) return fs_error(FS_ENOMEM, "out of memory reading YAML");
+        parent->kid = k;
+        parent->cap = cap;
+    }
+    parent->kid[parent->n++] = child;
+    return FS_OK;
+}
+
+static void diag_swallow(struct fy_diag *diag, void *user, const char *buf, size_t len)
+{
+    (void)diag;
+    (void)user;
+    (void)buf;
+    (void)len;
+}
+
+/* Parse text into a tree. *root is NULL for an empty stream or document. Returns FS_EINPUT with
+ * e filled on a syntax error (or a second document), FS_ENOMEM on allocation failure. */
+static fs_err yaml_build(const char *text, size_t len, ynode **root, yerr *e)
+{
+    enum { DEPTH = 256 };
+    ynode *stack[DEPTH];
+    int top = 0, docs = 0, last_line = 1, last_col = 1;
+    fs_err rc = FS_OK;
+    *root = NULL;
+    e->line = e->col = 0;
+    e->msg[0] = '\0';
+
+    struct fy_diag_cfg dc;
+    fy_diag_cfg_default(&dc);
+    dc.fp = NULL;
+    dc.output_fn = diag_swallow;
+    dc.colorize = false;
+    struct fy_diag *diag = fy_diag_create(&dc);
+    if (!diag) return fs_error(FS_ENOMEM, "cannot create the YAML diagnostics");
+    fy_diag_set_collect_errors(diag, true);
+    struct fy_parse_cfg pc = {.flags = FYPCF_QUIET, .diag = diag};
+    struct fy_parser *fyp = fy_parser_create(&pc);
+    if (!fyp) {
+        fy_diag_destroy(diag);
+        return fs_error(FS_ENOMEM, "cannot create the YAML parser");
+    }
+    if (len == 0) goto done; /* libfyaml wants a non-empty input */
+    if (fy_parser_set_string(fyp, text, len) != 0) {
+        rc = fs_error(FS_ENOMEM, "cannot hand the text to the YAML parser");
+        goto done;
+    }
+
+    struct fy_event *ev;
+    while ((ev = fy_parser_parse(fyp))) {
+        enum fy_event_type t = ev->type;
+        const struct fy_mark *m = fy_event_start_mark(ev);
+        int line = m && m->line >= 0 ? m->line + 1 : 0;
+        int col = m && m->line >= 0 ? m->column + 1 : 0;
+        if (line > 0) {
+            last_line = line;
+            last_col = col;
+        }
+        ynode *n = NULL;
+        if (t == FYET_DOCUMENT_START) {
+            docs++;
+        } else if (t == FYET_MAPPING_END || t == FYET_SEQUENCE_END) {
+            if (top > 0) top--;
+        } else if (t == FYET_MAPPING_START || t == FYET_SEQUENCE_START || t == FYET_SCALAR ||
+                   t == FYET_ALIAS) {
+            if (docs > 1) {
+                e->line = line;
+                e->col = col;
+                snprintf(e->msg, sizeof e->msg, "a second YAML document ('---') in one scenario");
+                rc = FS_EINPUT;
+            } else if (!(n = calloc(1, sizeof *n))) {
+                rc = fs_error(FS_ENOMEM, "out of memory reading YAML");
+            } else {
+                n->line = line;
+                n->col = col;
+                n->kind = t == FYET_MAPPING_START    ? YN_MAP
+                          : t == FYET_SEQUENCE_START ? YN_SEQ
+                          : t == FYET_SCALAR         ? YN_SCALAR
+                                                     : YN_ALIAS;
+                if (top > 0)
+                    rc = yn_append(stack[top - 1], n);
+                else if (!*root)
+                    *root = n;
+                else
+                    rc = fs_error(FS_EINTERNAL, "YAML: two roots in one document");
+                if (rc != FS_OK) {
+                    free(n);
+                    n = NULL;
+                }
+            }
+            if (n && t == FYET_SCALAR) {
+                size_t l = 0;
+                const char *s = fy_token_get_text(ev->scalar.value, &l);
+                n->text = malloc(l + 1);
+                if (!n->text) {
+                    rc = fs_error(FS_ENOMEM, "out of memory reading YAML");
+                } else {
+                    if (l) memcpy(n->text, s, l);
+                    n->text[l] = '\0';
+                    n->len = l;
+                    enum fy_scalar_style st = fy_token_scalar_style(ev->scalar.value);
+                    n->plain = st == FYSS_PLAIN;
+                    /* Quoted scalars are marked at their first character: point at the quote. */
+                    if ((st == FYSS_SINGLE_QUOTED || st == FYSS_DOUBLE_QUOTED) && n->col > 1)
+                        n->col--;
+                }
+            }
+            if (n && t == FYET_ALIAS && n->col > 1) n->col--; /* marked after the '*' */
+            if (n && n->line == 0) { /* an empty value has no mark: just after its key */
+                const ynode *p = top > 0 ? stack[top - 1] : NULL;
+                if (p && p->kind == YN_MAP && p->n % 2 == 0 &&
+                    p->kid[p->n - 2]->kind == YN_SCALAR) {
+                    const ynode *k = p->kid[p->n - 2];
+                    n->line = k->line;
+                    n->col = k->col + (int)k->len + (k->plain ? 1 : 3);
+                } else if (p) {
+                    n->line = p->line;
+                    n->col = p->col;
+                } else {
+                    n->line = n->col = 1;
+                }
+            }
+            if (n && (t == FYET_MAPPING_START || t == FYET_SEQUENCE_START)) {
+                if (top == DEPTH) {
+                    e->line = line;
+                    e->col = col;
+                    snprintf(e->msg, sizeof e->msg, "nesting deeper than %d levels", DEPTH);
+                    rc = FS_EINPUT;
+                } else {
+                    stack[top++] = n;
+                }
+            }
+        }
+        fy_parser_event_free(fyp, ev);
+        if (rc != FS_OK) break;
+    }
+    if (rc == FS_OK && fy_parser_get_stream_error(fyp)) {
+        void *it = NULL;
+        struct fy_diag_error *de = fy_diag_errors_iterate(diag, &it);
+        if (de && de->line > 0) {
+            e->line = de->line;
+            e->col = de->column > 0 ? de->column : 1;
+            snprintf(e->msg, sizeof e->msg, "%s", de->msg ? de->msg : "YAML syntax error");
+        } else { /* some libfyaml errors carry no position: the last node it read */
+            e->line = last_line;
+            e->col = last_col;
+            snprintf(e->msg, sizeof e->msg, "YAML syntax error after this point");
+        }
+        rc = FS_EINPUT;
+    }
+done:
+    fy_parser_destroy(fyp);
+    fy_diag_destroy(diag);
+    if (rc != FS_OK) {
+        yn_free(*root);
+        *root = NULL;
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Scalars -> typed values
+ * ------------------------------------------------------------------------------------------- */
+
+/* YAML 1.2 core-schema float syntax: [-+]? (\.[0-9]+ | [0-9]+(\.[0-9]*)?) ([eE][-+]?[0-9]+)?,
+ * plus [-+]?.inf and .nan (which then fail every range check). */
+static bool parse_float(const char *s, double *out)
+{
+    const char *p = s;
+    int sign = 1;
+    if (*p == '+' || *p == '-') sign = *p++ == '-' ? -1 : 1;
+    if (strcmp(p, ".inf") == 0 || strcmp(p, ".Inf") == 0 || strcmp(p, ".INF") == 0) {
+        *out = sign * INFINITY;
+        return true;
+    }
+    if (p == s && (strcmp(p, ".nan") == 0 || strcmp(p, ".NaN") == 0 || strcmp(p, ".NAN") == 0)) {
+        *out = NAN;
+        return true;
+    }
+    int digits = 0;
+    while (isdigit((unsigned char)*p)) p++, digits++;
+    if (*p == '.') {
+        p++;
+        int frac = 0;
+        while (isdigit((unsigned char)*p)) p++, frac++;
+        if (digits == 0 && frac == 0) return false;
+    } else if (digits == 0) {
+        return false;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-') p++;
+        if (!isdigit((unsigned char)*p)) return false;
+        while (isdigit((unsigned char)*p)) p++;
+    }
+    if (*p) return false;
+    errno = 0;
+    *out = strtod(s, NULL); /* overflow gives +-HUGE_VAL: then out of range */
+    return true;
+}
+
+/* YAML 1.2 core-schema integer ([-+]?[0-9]+, 0o[0-7]+, 0x[0-9a-fA-F]+), or a float literal with
+ * an integral value (1e6). *out is exact up to 2^53 and +-inf on overflow. */
+static bool parse_integer(const char *s, double *out)
+{
+    const char *p = s;
+    int base = 10;
+    bool neg = false;
+    if (p[0] == '0' && p[1] == 'o') {
+        base = 8;
+        p += 2;
+    } else if (p[0] == '0' && p[1] == 'x') {
+        base = 16;
+        p += 2;
+    } else if (*p == '+' || *p == '-') {
+        neg = *p++ == '-';
+    }
+    bool ok = *p != '\0';
+    for (const char *q = p; *q && ok; q++)
+        ok = base == 16 ? isxdigit((unsigned char)*q) : (*q >= '0' && *q < (base == 8 ? '8' : ':'));
+    if (ok) {
+        errno = 0;
+        unsigned long long u = strtoull(p, NULL, base);
+        *out = errno == ERANGE ? INFINITY : (double)u;
+        if (neg) *out = -*out;
+        return true;
+    }
+    double v;
+    if (!parse_float(s, &v) || isnan(v)) return false;
+    if (isfinite(v) && v != floor(v)) return false;
+    *out = v;
+    return true;
+}
+
+static bool in_range(const cfg_key *k, double v)
+{
+    bool lo = (k->open & CFG_OPEN_MIN) ? v > k->min : v >= k->min;
+    bool hi = (k->open & CFG_OPEN_MAX) ? v < k->max : v <= k->max;
+    return lo && hi;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Setting one key from a node
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct pctx {
+    cfg *c;
+    const char *file;
+    int set_index; /* > 0: override number */
+    int col_shift; /* added to node columns (overrides: offset of the value in the argument) */
+    bool record;   /* record origins (not for defaults) */
+    cfg_diag *d;
+} pctx;
+
+static void at_node(pctx *x, const ynode *n)
+{
+    diag_at(x->d, x->file, x->set_index > 0 ? x->set_index : n->line, n->col + x->col_shift);
+}
+
+static fs_err type_error(pctx *x, const cfg_key *k, const ynode *v)
+{
+    at_node(x, v);
+    if (v->kind != YN_SCALAR)
+        diag_msg(x->d, "%s must be %s, got %s", k->path, type_phrase(k->type), yn_kind_phrase(v));
+    else if (yn_is_null(v))
+        diag_msg(x->d, "%s must be %s, got an empty value", k->path, type_phrase(k->type));
+    else if (!v->plain)
+        diag_msg(x->d, "%s must be %s, got the quoted string '%s'", k->path, type_phrase(k->type),
+                 v->text);
+    else
+        diag_msg(x->d, "%s must be %s, got '%s'", k->path, type_phrase(k->type), v->text);
+    if (v->kind == YN_ALIAS)
+        diag_hint(x->d, "aliases (*name) are not supported in scenarios: write the value out");
+    else
+        type_hint(x->d, k);
+    if (v->kind == YN_SCALAR && !v->plain && k->type != CFG_T_INTLIST)
+        hint_add(x->d, "; write numbers without quotes");
+    return diag_done(x->d);
+}
+
+static fs_err range_error(pctx *x, const cfg_key *k, const ynode *v)
+{
+    char r[96];
+    at_node(x, v);
+    diag_msg(x->d, "%s = %s is out of range", k->path, v->text);
+    range_text(k, r, sizeof r);
+    diag_hint(x->d, "allowed: %s", r);
+    return diag_done(x->d);
+}
+
+/* An int-typed scalar (also used for list elements). */
+static fs_err scalar_int(pctx *x, const cfg_key *k, const ynode *v, int *out)
+{
+    double val;
+    if (v->kind != YN_SCALAR || !v->plain || !parse_integer(v->text, &val))
+        return type_error(x, k, v);
+    if (!in_range(k, val)) return range_error(x, k, v);
+    *out = (int)val;
+    return FS_OK;
+}
+
+static fs_err set_u64(pctx *x, const cfg_key *k, const ynode *v, uint64_t *out)
+{
+    double val;
+    if (v->kind != YN_SCALAR || !v->plain || !parse_integer(v->text, &val))
+        return type_error(x, k, v);
+    const char *p = v->text;
+    int base = 10;
+    if (p[0] == '0' && (p[1] == 'o' || p[1] == 'x')) {
+        base = p[1] == 'o' ? 8 : 16;
+        p += 2;
+    } else if (*p == '+') {
+        p++;
+    }
+    bool digits = *p != '\0';
+    for (const char *q = p; *q; q++)
+        if (!(base == 16 ? isxdigit((unsigned char)*q) : isdigit((unsigned char)*q)))
+            digits = false;
+    if (digits) { /* exact, all 64 bits */
+        errno = 0;
+        unsigned long long u = strtoull(p, NULL, base);
+        if (errno == ERANGE) return range_error(x, k, v);
+        *out = (uint64_t)u;
+        return FS_OK;
+    }
+    if (!(val >= 0 && val < 18446744073709551616.0)) return range_error(x, k, v);
+    *out = (uint64_t)val;
+    return FS_OK;
+}
+
+static fs_err set_key(pctx *x, int ki, const ynode *key, const ynode *v)
+{
+    const cfg_key *k = &cfg_keys[ki];
+    char *field = (char *)x->c + k->offset;
+    fs_err rc = FS_OK;
+    if (v->kind == YN_ALIAS) return type_error(x, k, v);
+    switch (k->type) {
+    case CFG_T_INT: {
+        int iv = 0;
+        if ((rc = scalar_int(x, k, v, &iv)) != FS_OK) return rc;
+        memcpy(field, &iv, sizeof iv);
+        break;
+    }
+    case CFG_T_U64: {
+        uint64_t u = 0;
+        if ((rc = set_u64(x, k, v, &u)) != FS_OK) return rc;
+        memcpy(field, &u, sizeof u);
+        break;
+    }
+    case CFG_T_FLOAT: {
+        double f;
+        if (v->kind != YN_SCALAR || !v->plain || !parse_float(v->text, &f))
+            return type_error(x, k, v);
+        if (!in_range(k, f)) return range_error(x, k, v);
+        memcpy(field, &f, sizeof f);
+        break;
+    }
+    case CFG_T_STRING:
+    case CFG_T_ENUM: {
+        if (v->kind != YN_SCALAR) return type_error(x, k, v);
+        const char *s = yn_is_null(v) ? "" : v->text;
+        size_t len = yn_is_null(v) ? 0 : v->len;
+        if (k->type == CFG_T_ENUM) {
+            bool found = false;
+            size_t sl = strlen(s);
+            for (const char *p = k->choices; *p && !found;) {
+                const char *bar = strchr(p, '|');
+                size_t cl = bar ? (size_t)(bar - p) : strlen(p);
+                found = cl == sl && len == sl && strncmp(p, s, cl) == 0;
+                p += cl + (bar ? 1 : 0);
+            }
+            if (!found) {
+                char ch[256], best[64] = "";
+                int bd = 1 << 30;
+                at_node(x, v);
+                if (len == 0)
+                    diag_msg(x->d, "%s has no value", k->path);
+                else
+                    diag_msg(x->d, "%s = '%s' is not one of the choices", k->path, s);
+                for (const char *p = k->choices; *p;) {
+                    const char *bar = strchr(p, '|');
+                    size_t cl = bar ? (size_t)(bar - p) : strlen(p);
+                    char c1[64];
+                    snprintf(c1, sizeof c1, "%.*s", (int)cl, p);
+                    int dist = osa_distance(s, c1);
+                    if (dist < bd) {
+                        bd = dist;
+                        snprintf(best, sizeof best, "%s", c1);
+                    }
+                    p += cl + (bar ? 1 : 0);
+                }
+                choices_text(k->choices, ch, sizeof ch, "");
+                int thr = ((int)sl + 2) / 3;
+                if (sl > 0 && bd <= (thr < 1 ? 1 : thr > 3 ? 3 : thr))
+                    diag_hint(x->d, "did you mean '%s'? choices: %s", best, ch);
+                else
+                    diag_hint(x->d, "choices: %s", ch);
+                return diag_done(x->d);
+            }
+        } else if (len != strlen(s) || len > (size_t)k->max || len >= k->size) {
+            at_node(x, v);
+            if (len != strlen(s)) {
+                diag_msg(x->d, "%s contains a NUL character", k->path);
+                diag_hint(x->d, "remove the \\0 escape");
+            } else {
+                diag_msg(x->d, "%s is too long (%zu characters)", k->path, len);
+                diag_hint(x->d, "at most %zu characters", k->size - 1);
+            }
+            return diag_done(x->d);
+        }
+        memset(field, 0, k->size); /* no stale bytes after the NUL: cfgs compare with memcmp */
+        memcpy(field, s, len);
+        break;
+    }
+    case CFG_T_INTLIST: {
+        cfg_int_list l = {0};
+        if (v->kind != YN_SEQ) {
+            rc = type_error(x, k, v);
+            if (v->kind == YN_SCALAR && !yn_is_null(v))
+                hint_add(x->d, " (write [%s] for one element)", v->text);
+            return rc;
+        }
+        if (v->n > CFG_LIST_MAX) {
+            at_node(x, v);
+            diag_msg(x->d, "%s has %d elements, too many", k->path, v->n);
+            diag_hint(x->d, "at most %d", CFG_LIST_MAX);
+            return diag_done(x->d);
+        }
+        for (int i = 0; i < v->n; i++) {
+            const ynode *e = v->kid[i];
+            double val;
+            if (e->kind != YN_SCALAR || !e->plain || !parse_integer(e->text, &val)) {
+                at_node(x, e);
+                if (e->kind != YN_SCALAR)
+                    diag_msg(x->d, "%s[%d] must be an integer, got %s", k->path, i,
+                             yn_kind_phrase(e));
+                else
+                    diag_msg(x->d, "%s[%d] must be an integer, got '%s'", k->path, i, e->text);
+                type_hint(x->d, k);
+                return diag_done(x->d);
+            }
+            if (!in_range(k, val)) {
+                char r[96];
+                at_node(x, e);
+                diag_msg(x->d, "%s[%d] = %s is out of range", k->path, i, e->text);
+                range_text(k, r, sizeof r);
+                diag_hint(x->d, "allowed: %s", r);
+                return diag_done(x->d);
+            }
+            l.v[l.n++] = (int)val;
+        }
+        memcpy(field, &l, sizeof l);
+        break;
+    }
+    }
+    if (x->record && ki < CFG_KEYS_MAX) {
+        x->c->origin[ki].line = x->set_index > 0 ? x->set_index : key->line;
+        x->c->origin[ki].col = key->col;
+        x->c->origin[ki].set_index = x->set_index;
+    }
+    return FS_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Walking a scenario mapping
+ * ------------------------------------------------------------------------------------------- */
+
+static fs_err walk_map(pctx *x, const ynode *map, const char *prefix)
+{
+    for (int i = 0; i + 1 < map->n; i += 2) {
+        const ynode *key = map->kid[i], *val = map->kid[i + 1];
+        if (key->kind != YN_SCALAR || key->text[0] == '\0') {
+            at_node(x, key);
+            if (key->kind != YN_SCALAR)
+                diag_msg(x->d, "a key must be a plain name, got %s", yn_kind_phrase(key));
+            else
+                diag_msg(x->d, "empty key");
+            if (prefix[0])
+                hint_section_keys(x->d, prefix);
+            else
+                hint_section_keys(x->d, "");
+            return diag_done(x->d);
+        }
+        if (prefix[0] == '\0' && strcmp(key->text, "sweep") == 0) continue;
+        char full[CFG_STR];
+        int w = snprintf(full, sizeof full, "%s%s%s", prefix, prefix[0] ? "." : "", key->text);
+        if (w < 0 || (size_t)w >= sizeof full) {
+            at_node(x, key);
+            return unknown_key(x->d, full);
+        }
+        for (int j = 0; j < i; j += 2) {
+            const ynode *prev = map->kid[j];
+            if (prev->kind == YN_SCALAR && strcmp(prev->text, key->text) == 0) {
+                at_node(x, key);
+                diag_msg(x->d, "duplicate key '%s'", full);
+                diag_hint(x->d, "first given at line %d, column %d", prev->line, prev->col);
+                return diag_done(x->d);
+            }
+        }
+        int ki = cfg_key_index(full);
+        fs_err rc;
+        if (ki >= 0) {
+            const cfg_origin *o = &x->c->origin[ki];
+            if (o->line > 0 && o->set_index == 0) { /* e.g. `train.lr:` and `train: {lr:}` */
+                at_node(x, key);
+                diag_msg(x->d, "duplicate key '%s'", full);
+                diag_hint(x->d, "first given at line %d, column %d", o->line, o->col);
+                return diag_done(x->d);
+            }
+            rc = set_key(x, ki, key, val);
+        } else if (is_section(full)) {
+            if (val->kind == YN_MAP) {
+                rc = walk_map(x, val, full);
+            } else if (yn_is_null(val)) {
+                rc = FS_OK; /* an empty section */
+            } else {
+                at_node(x, val);
+                diag_msg(x->d, "'%s' is a section, not a single value (got %s)", full,
+                         val->kind == YN_SCALAR ? "a scalar" : yn_kind_phrase(val));
+                hint_section_keys(x->d, full);
+                rc = diag_done(x->d);
+            }
+        } else {
+            at_node(x, key);
+            rc = unknown_key(x->d, full);
+        }
+        if (rc != FS_OK) return rc;
+    }
+    return FS_OK;
+}
+
+static fs_err syntax_error(cfg_diag *d, const char *file, const yerr *e, int line, int col)
+{
+    diag_at(d, file, line, col);
+    diag_msg(d, "%s", e->msg);
+    if (strstr(e->msg, "tab"))
+        diag_hint(d, "indent with spaces, not tabs");
+    else if (strstr(e->msg, "second YAML document"))
+        diag_hint(d, "one scenario per file; remove the '---' line");
+    else
+        diag_hint(d, "check the YAML syntax here: indentation, brackets and quotes (quote a value "
+                     "that contains ': ' or ' #')");
+    return diag_done(d);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Public API
+ * ------------------------------------------------------------------------------------------- */
+
+/* Parse a one-value YAML text (a default or an override's value) and set key ki from it. */
+static fs_err set_from_text(pctx *x, int ki, const char *text, const ynode *key)
+{
+    ynode *root = NULL;
+    yerr e;
+    fs_err rc = yaml_build(text, strlen(text), &root, &e);
+    if (rc == FS_EINPUT)
+        return syntax_error(x->d, x->file, &e, x->set_index > 0 ? x->set_index : e.line,
+                            e.col + x->col_shift);
+    if (rc != FS_OK) return rc;
+    ynode empty = {.kind = YN_SCALAR, .line = 1, .col = 1, .plain = true, .text = (char[]){""}};
+    rc = set_key(x, ki, key, root ? root : &empty);
+    yn_free(root);
+    return rc;
+}
+
+/* Set key ki from its default text without a YAML parser (0.7 ms per cfg for 48 parsers is
+ * too slow for large sweeps). The table's defaults use three forms only: a plain scalar, "" and a
+ * flow list of plain integers [a, b]; the values still go through set_key's type and range
+ * checks, and test_config checks that YAML gives the same values. */
+static fs_err set_default(pctx *x, int ki, const ynode *key)
+{
+    const char *def = cfg_keys[ki].def;
+    char items[CFG_LIST_MAX][32];
+    ynode item[CFG_LIST_MAX], *ptr[CFG_LIST_MAX];
+    ynode v = {.kind = YN_SCALAR, .line = 1, .col = 1, .plain = true, .text = (char *)def};
+    if (strcmp(def, "\"\"") == 0) {
+        v.plain = false;
+        v.text = (char *)"";
+    } else if (def[0] == '[') {
+        v.kind = YN_SEQ;
+        v.text = NULL;
+        v.kid = ptr;
+        for (const char *p = def + 1; *p && *p != ']';) {
+            while (*p == ' ' || *p == ',') p++;
+            size_t n = strcspn(p, ", ]");
+            if (n == 0) break;
+            if (v.n == CFG_LIST_MAX || n >= sizeof items[0]) return FS_EINTERNAL;
+            memcpy(items[v.n], p, n);
+            items[v.n][n] = '\0';
+            item[v.n] = (ynode){.kind = YN_SCALAR,
+                                .line = 1,
+                                .col = 1,
+                                .plain = true,
+                                .text = items[v.n],
+                                .len = n};
+            ptr[v.n] = &item[v.n];
+            v.n++;
+            p += n;
+        }
+    }
+    if (v.text) v.len = strlen(v.text);
+    return set_key(x, ki, key, &v);
+}
+
+void cfg_defaults(cfg *c)
+{
+    cfg_diag d;
+    memset(c, 0, sizeof *c);
+    pctx x = {.c = c, .file = "<default>", .d = &d};
+    ynode key = {.kind = YN_SCALAR, .line = 0, .col = 0, .plain = true};
+    FS_CHECK(key_count() <= CFG_KEYS_MAX);
+    for (int i = 0; cfg_keys[i].path; i++) FS_CHECK(set_default(&x, i, &key) == FS_OK);
+}
+
+fs_err cfg_parse_text(const char *text, size_t len, const char *name, cfg *c, cfg_diag *d)
+{
+    cfg_diag scratch;
+    if (!d) d = &scratch;
+    memset(d, 0, sizeof *d);
+    cfg_defaults(c);
+    ynode *root = NULL;
+    yerr e;
+    fs_err rc = yaml_build(text, len, &root, &e);
+    if (rc == FS_EINPUT) return syntax_error(d, name, &e, e.line, e.col);
+    if (rc != FS_OK) return rc;
+    pctx x = {.c = c, .file = name ? name : "scenario", .record = true, .d = d};
+    if (!root || yn_is_null(root)) {
+        rc = FS_OK;
+    } else if (root->kind != YN_MAP) {
+        at_node(&x, root);
+        diag_msg(d, "a scenario must be a mapping of keys, got %s", yn_kind_phrase(root));
+        hint_section_keys(d, "");
+        rc = diag_done(d);
+    } else {
+        rc = walk_map(&x, root, "");
+    }
+    yn_free(root);
+    return rc;
+}
+
+fs_err cfg_apply_override(const char *kv, int index, cfg *c, cfg_diag *d)
+{
+    cfg_diag scratch;
+    if (!d) d = &scratch;
+    memset(d, 0, sizeof *d);
+    const char *file = "--set";
+    const char *eq = strchr(kv, '=');
+    const char *ks = kv;
+    while (*ks == ' ') ks++;
+    const char *ke = eq ? eq : kv + strlen(kv);
+    while (ke > ks && ke[-1] == ' ') ke--;
+    int kcol = (int)(ks - kv) + 1;
+    if (!eq || ke == ks) {
+        diag_at(d, file, index, eq ? (int)(eq - kv) + 1 : kcol);
+        if (!eq)
+            diag_msg(d, "override '%s' has no '='", kv);
+        else
+            diag_msg(d, "override '%s' has no key before '='", kv);
+        diag_hint(d, "write key.path=value, e.g. --set train.lr=0.1");
+        return diag_done(d);
+    }
+    char key[CFG_STR];
+    size_t kl = (size_t)(ke - ks);
+    if (kl >= sizeof key) kl = sizeof key - 1;
+    memcpy(key, ks, kl);
+    key[kl] = '\0';
+    int ki = cfg_key_index(key);
+    if (ki < 0) {
+        diag_at(d, file, index, kcol);
+        if (is_section(key)) {
+            diag_msg(d, "'%s' is a section, not a single value", key);
+            hint_section_keys(d, key);
+            return diag_done(d);
+        }
+        return unknown_key(d, key);
+    }
+    pctx x = {.c = c,
+              .file = file,
+              .set_index = index,
+              .col_shift = (int)(eq - kv) + 1,
+              .record = true,
+              .d = d};
+    ynode knode = {.kind = YN_SCALAR, .line = index, .col = kcol, .plain = true};
+    return set_from_text(&x, ki, eq + 1, &knode);
+}
+
+void cfg_derive(cfg *c, const char *path)
+{
+    int ik = cfg_key_index("partition.kind"), ic = cfg_key_index("partition.clients");
+    int ik2 = cfg_key_index("rounds.clients_per_round");
+    if (c->name[0] == '\0' && path && path[0]) {
+        const char *base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        size_t n = strlen(base);
+        if (n > 5 && strcmp(base + n - 5, ".yaml") == 0)
+            n -= 5;
+        else if (n > 4 && strcmp(base + n - 4, ".yml") == 0)
+            n -= 4;
+        if (n >= sizeof c->name) n = sizeof c->name - 1;
+        memcpy(c->name, base, n);
+        c->name[n] = '\0';
+    }
+    if (strcmp(c->data.dataset, "synthetic") == 0) {
+        if (c->origin[ik].line == 0)
+            snprintf(c->partition.kind, sizeof c->partition.kind, "natural");
+        if (c->origin[ic].line == 0) c->partition.clients = c->data.synthetic_clients;
+    }
+    if (c->origin[ik2].line == 0 && c->rounds.clients_per_round > c->partition.clients)
+        c->rounds.clients_per_round = c->partition.clients;
+}
+
+fs_err cfg_load(const char *path, const char *const *overrides, int n_overrides, cfg *c,
+                cfg_diag *d, char **text_out)
+{
+    cfg_diag scratch;
+    if (!d) d = &scratch;
+    memset(d, 0, sizeof *d);
+    if (text_out) *text_out = NULL;
+    FILE *f = fopen(path, "rb");
+    char *text = NULL;
+    size_t len = 0;
+    if (f) {
+        size_t cap = 0;
+        for (;;) {
+            if (len + 4096 + 1 > cap) {
+                size_t nc = cap ? 2 * cap : 8192;
+                char *t = realloc(text, nc);
+                if (!t) {
+                    free(text);
+                    fclose(f);
+                    return fs_error(FS_ENOMEM, "out of memory reading %s", path);
+                }
+                text = t;
+                cap = nc;
+            }
+            size_t r = fread(text + len, 1, cap - len - 1, f);
+            len += r;
+            if (r == 0) break;
+        }
+        bool bad = ferror(f);
+        int err = errno;
+        fclose(f);
+        if (bad) {
+            free(text);
+            text = NULL;
+            errno = err;
+        } else {
+            text[len] = '\0';
+        }
+    }
+    if (!text) {
+        diag_at(d, path, 0, 0);
+        diag_msg(d, "cannot read the scenario: %s", strerror(errno));
+        diag_hint(d, "check the path; ready-made scenarios are in scenarios/");
+        return diag_done(d);
+    }
+    fs_err rc = cfg_parse_text(text, len, path, c, d);
+    for (int i = 0; rc == FS_OK && i < n_overrides; i++)
+        rc = cfg_apply_override(overrides[i], i + 1, c, d);
+    if (rc == FS_OK) cfg_derive(c, path);
+    if (rc == FS_OK && text_out)
+        *text_out = text;
+    else
+        free(text);
+    return rc;
+}
+
+/* Point d at key ki: where it was set, or the file with line 0. */
+static void at_key(cfg_diag *d, const cfg *c, const char *file, const char *path)
+{
+    int ki = cfg_key_index(path);
+    const cfg_origin *o = &c->origin[ki];
+    if (o->set_index > 0)
+        diag_at(d, "--set", o->set_index, o->col);
+    else
+        diag_at(d, file, o->line, o->line > 0 ? o->col : 0);
+}
+
+static bool explicit_key(const cfg *c, const char *path)
+{
+    return c->origin[cfg_key_index(path)].line > 0;
+}
+
+fs_err cfg_validate(const cfg *c, const char *file, cfg_diag *d)
+{
+    cfg_diag scratch;
+    if (!d) d = &scratch;
+    memset(d, 0, sizeof *d);
+    bool synthetic = strcmp(c->data.dataset, "synthetic") == 0;
+    if (c->name[0] == '\0') {
+        at_key(d, c, file, "name");
+        diag_msg(d, "name is empty");
+        diag_hint(d, "add 'name: my_study' to the scenario (it names results/<name>.db)");
+        return diag_done(d);
+    }
+    if (synthetic && strcmp(c->partition.kind, "natural") != 0) {
+        at_key(d, c, file, "partition.kind");
+        diag_msg(d, "partition.kind = %s cannot be used with data.dataset = synthetic",
+                 c->partition.kind);
+        diag_hint(d, "synthetic(alpha, beta) data comes in natural clients: use partition.kind: "
+                     "natural (or leave it out)");
+        return diag_done(d);
+    }
+    if (synthetic && c->partition.clients != c->data.synthetic_clients) {
+        at_key(d, c, file, "partition.clients");
+        diag_msg(d, "partition.clients = %d but data.synthetic_clients = %d", c->partition.clients,
+                 c->data.synthetic_clients);
+        diag_hint(d, "with data.dataset = synthetic the clients are the generator's; set "
+                     "data.synthetic_clients and leave partition.clients out");
+        return diag_done(d);
+    }
+    if (!synthetic && strcmp(c->partition.kind, "natural") == 0 &&
+        strcmp(c->data.dataset, "fashion-mnist") == 0) {
+        at_key(d, c, file, "partition.kind");
+        diag_msg(d, "partition.kind = natural needs a dataset with natural clients");
+        diag_hint(d, "fashion-mnist has none: use iid, dirichlet or quantity, or data.dataset: "
+                     "synthetic or file");
+        return diag_done(d);
+    }
+    if (!synthetic && c->data.path[0] == '\0') {
+        at_key(d, c, file, "data.path");
+        diag_msg(d, "data.path is empty but data.dataset = %s reads a file", c->data.dataset);
+        diag_hint(d, "set data.path to an HDF5 dataset, e.g. datasets/fashion-mnist.h5");
+        return diag_done(d);
+    }
+    if (c->rounds.clients_per_round > c->partition.clients) {
+        at_key(d, c, file, "rounds.clients_per_round");
+        diag_msg(d, "rounds.clients_per_round = %d exceeds partition.clients = %d",
+                 c->rounds.clients_per_round, c->partition.clients);
+        diag_hint(d, "a round cannot aggregate more clients than exist");
+        return diag_done(d);
+    }
+    if (c->train.steps == 0 && c->train.epochs < 1) {
+        at_key(d, c, file, explicit_key(c, "train.epochs") ? "train.epochs" : "train.steps");
+        diag_msg(d, "train.epochs = 0 with train.steps = 0: clients would not train");
+        diag_hint(d, "set train.epochs >= 1, or train.steps >= 1 (steps take precedence)");
+        return diag_done(d);
+    }
+    if (strcmp(c->model.name, "mlp") == 0 && c->model.hidden.n == 0) {
+        at_key(d, c, file, "model.hidden");
+        diag_msg(d, "model.hidden is empty but model.name = mlp");
+        diag_hint(d, "give at least one hidden width, e.g. [200, 200], or use model.name: logreg");
+        return diag_done(d);
+    }
+    return FS_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Renderings
+ * ------------------------------------------------------------------------------------------- */
+
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", f);
+        else if (*p == '\t')
+            fputs("\\t", f);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+char *cfg_to_json(const cfg *c)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    if (!f) {
+        fs_error(FS_ENOMEM, "cannot open a memory stream for the JSON");
+        return NULL;
+    }
+    fputc('{', f);
+    for (int i = 0; cfg_keys[i].path; i++) {
+        const cfg_key *k = &cfg_keys[i];
+        const char *field = (const char *)c + k->offset;
+        if (i) fputs(", ", f);
+        json_string(f, k->path);
+        fputs(": ", f);
+        switch (k->type) {
+        case CFG_T_INT: {
+            int v;
+            memcpy(&v, field, sizeof v);
+            fprintf(f, "%d", v);
+            break;
+        }
+        case CFG_T_U64: {
+            uint64_t v;
+            memcpy(&v, field, sizeof v);
+            fprintf(f, "%" PRIu64, v);
+            break;
+        }
+        case CFG_T_FLOAT: {
+            double v;
+            memcpy(&v, field, sizeof v);
+            if (isfinite(v))
+                fprintf(f, "%.17g", v);
+            else
+                fputs("null", f);
+            break;
+        }
+        case CFG_T_STRING:
+        case CFG_T_ENUM:
+            json_string(f, field);
+            break;
+        case CFG_T_INTLIST: {
+            const cfg_int_list *l = (const cfg_int_list *)(const void *)field;
+            fputc('[', f);
+            for (int j = 0; j < l->n; j++) fprintf(f, "%s%d", j ? ", " : "", l->v[j]);
+            fputc(']', f);
+            break;
+        }
+        }
+    }
+    fputc('}', f);
+    if (fclose(f) != 0) {
+        free(buf);
+        fs_error(FS_ENOMEM, "cannot write the JSON");
+        return NULL;
+    }
+    return buf;
+}
+
+static const char *type_name(cfg_type t)
+{
+    switch (t) {
+    case CFG_T_INT:
+        return "integer";
+    case CFG_T_U64:
+        return "integer (64-bit)";
+    case CFG_T_FLOAT:
+        return "number";
+    case CFG_T_STRING:
+        return "string";
+    case CFG_T_ENUM:
+        return "choice";
+    case CFG_T_INTLIST:
+        return "integer list";
+    }
+    return "?";
+}
+
+void cfg_print_markdown(FILE *out)
+{
+    fprintf(out, "# Scenario keys\n\n"
+                 "Generated from the key table in sim/config/config.c (cfg_print_markdown); "
+                 "do not edit by hand.\n"
+                 "Nested mappings give the dotted paths (`train: {lr: 0.1}` sets `train.lr`); "
+                 "`--set key.path=value` overrides one key. A top-level `sweep` section is read "
+                 "by `fedsim sweep`.\n");
+    char section[CFG_STR] = "\x01";
+    for (int i = 0; cfg_keys[i].path; i++) {
+        const cfg_key *k = &cfg_keys[i];
+        char sec[CFG_STR];
+        const char *dot = strchr(k->path, '.');
+        size_t len = dot ? (size_t)(dot - k->path) : 0;
+        memcpy(sec, k->path, len);
+        sec[len] = '\0';
+        if (strcmp(sec, section) != 0) {
+            snprintf(section, sizeof section, "%s", sec);
+            fprintf(out,
+                    "\n## %s\n\n| key | type | default | allowed | description |\n"
+                    "| --- | --- | --- | --- | --- |\n",
+                    sec[0] ? sec : "general");
+        }
+        char allowed[320];
+        switch (k->type) {
+        case CFG_T_INT:
+        case CFG_T_U64:
+        case CFG_T_FLOAT:
+            range_text(k, allowed, sizeof allowed);
+            break;
+        case CFG_T_STRING:
+            snprintf(allowed, sizeof allowed, "up to %zu characters", k->size - 1);
+            break;
+        case CFG_T_ENUM:
+            choices_text(k->choices, allowed, sizeof allowed, "`");
+            break;
+        case CFG_T_INTLIST: {
+            char r[96];
+            range_text(k, r, sizeof r);
+            snprintf(allowed, sizeof allowed, "up to %d values, each %s", CFG_LIST_MAX, r);
+            break;
+        }
+        }
+        fprintf(out, "| `%s` | %s | `%s` | %s | %s |\n", k->path, type_name(k->type), k->def,
+                allowed, k->doc);
+    }
+}

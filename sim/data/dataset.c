@@ -1,0 +1,300 @@
+/* fedsim HDF5 dataset layout (docs/datasets.md):
+ *   /            attributes format="fedsim-dataset", version=1, name, source, import_date,
+ *                checksum, dtype, task, shape[3], y_len, n_classes, x_scale, n_natural, vocab
+ *   /train/x     (n, feat) uint8 or float32        /train/y (n, y_len) int32
+ *   /train/client (n) int32, optional               /test/x, /test/y likewise
+ * Every read is checked against the attributes, so a truncated or mismatched file is
+ * reported with the file name and what disagrees. Writes go to a temporary file first. */
+#include "data/dataset.h"
+
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+size_t ds_x_bytes(const dataset *ds)
+{
+    return ds->feat * (ds->dtype == DS_U8 ? 1 : sizeof(float));
+}
+
+fs_err ds_split_alloc(const dataset *ds, ds_split *s, size_t n, int with_client)
+{
+    memset(s, 0, sizeof *s);
+    s->n = n;
+    s->x = FS_ALIGNED(n ? n : 1, ds_x_bytes(ds));
+    s->y = FS_CALLOC(n ? n * (size_t)ds->y_len : 1, sizeof(int32_t));
+    if (with_client) s->client = FS_CALLOC(n ? n : 1, sizeof(int32_t));
+    if (!s->x || !s->y || (with_client && !s->client)) return FS_ENOMEM;
+    return FS_OK;
+}
+
+static void split_free(ds_split *s)
+{
+    free(s->x);
+    free(s->y);
+    free(s->client);
+    memset(s, 0, sizeof *s);
+}
+
+void ds_free(dataset *ds)
+{
+    split_free(&ds->train);
+    split_free(&ds->test);
+    free(ds->vocab);
+    ds->vocab = NULL;
+}
+
+void ds_gather(const dataset *ds, const ds_split *s, const uint32_t *idx, size_t b, float *x_out,
+               int32_t *y_out)
+{
+    const size_t f = ds->feat;
+    const int yl = ds->y_len;
+    for (size_t i = 0; i < b; i++) {
+        size_t r = idx[i];
+        float *dst = x_out + i * f;
+        if (ds->dtype == DS_U8) {
+            const uint8_t *src = (const uint8_t *)s->x + r * f;
+            const float sc = ds->task == DS_SEQUENCE ? 1.0f : ds->x_scale;
+            for (size_t j = 0; j < f; j++) dst[j] = (float)src[j] * sc;
+        } else {
+            memcpy(dst, (const float *)s->x + r * f, f * sizeof(float));
+        }
+        memcpy(y_out + i * (size_t)yl, s->y + r * (size_t)yl, (size_t)yl * sizeof(int32_t));
+    }
+}
+
+/* ---- HDF5 helpers: every failure becomes an fs_error naming the file and object ---- */
+
+static fs_err put_attr(hid_t loc, const char *name, hid_t type, const void *v, hsize_t n,
+                       const char *path)
+{
+    hid_t sp = H5Screate_simple(1, &n, NULL);
+    hid_t a = H5Acreate2(loc, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t rc = a < 0 ? -1 : H5Awrite(a, type, v);
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    return rc < 0 ? fs_error(FS_EIO, "%s: cannot write attribute '%s'", path, name) : FS_OK;
+}
+
+static fs_err put_str(hid_t loc, const char *name, const char *s, const char *path)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, strlen(s) + 1);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t rc = a < 0 ? -1 : H5Awrite(a, t, s);
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(t);
+    return rc < 0 ? fs_error(FS_EIO, "%s: cannot write attribute '%s'", path, name) : FS_OK;
+}
+
+static fs_err get_attr(hid_t loc, const char *name, hid_t type, void *v, hsize_t n,
+                       const char *path)
+{
+    if (H5Aexists(loc, name) <= 0)
+        return fs_error(FS_EDATA, "%s: not a fedsim dataset (attribute '%s' missing)", path, name);
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    hid_t sp = H5Aget_space(a);
+    hssize_t npts = H5Sget_simple_extent_npoints(sp);
+    herr_t rc = (npts == (hssize_t)n) ? H5Aread(a, type, v) : -1;
+    H5Sclose(sp);
+    H5Aclose(a);
+    return rc < 0 ? fs_error(FS_EDATA, "%s: attribute '%s' unreadable or has %lld values, expected "
+                                       "%llu",
+                             path, name, (long long)npts, (unsigned long long)n)
+                  : FS_OK;
+}
+
+static fs_err get_str(hid_t loc, const char *name, char *out, size_t cap, const char *path)
+{
+    out[0] = '\0';
+    if (H5Aexists(loc, name) <= 0)
+        return fs_error(FS_EDATA, "%s: not a fedsim dataset (attribute '%s' missing)", path, name);
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    hid_t ft = H5Aget_type(a);
+    size_t sz = H5Tget_size(ft);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, sz);
+    char *buf = calloc(sz + 1, 1);
+    herr_t rc = buf ? H5Aread(a, t, buf) : -1;
+    if (rc >= 0) snprintf(out, cap, "%s", buf);
+    free(buf);
+    H5Tclose(t);
+    H5Tclose(ft);
+    H5Aclose(a);
+    return rc < 0 ? fs_error(FS_EDATA, "%s: attribute '%s' unreadable", path, name) : FS_OK;
+}
+
+static fs_err put_array(hid_t g, const char *name, hid_t type, const void *data, hsize_t rows,
+                        hsize_t cols, const char *path)
+{
+    hsize_t dims[2] = {rows, cols};
+    hid_t sp = H5Screate_simple(2, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (rows > 0 && rows * cols > 4096) {
+        hsize_t chunk[2] = {rows < 1024 ? rows : 1024, cols};
+        H5Pset_chunk(dcpl, 2, chunk);
+        H5Pset_deflate(dcpl, 4);
+        H5Pset_fletcher32(dcpl); /* checksums: corruption is detected on read */
+    }
+    hid_t d = H5Dcreate2(g, name, type, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    herr_t rc = d < 0 ? -1 : (rows ? H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : 0);
+    if (d >= 0) H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    return rc < 0 ? fs_error(FS_EIO, "%s: cannot write dataset '%s'", path, name) : FS_OK;
+}
+
+static fs_err get_array(hid_t g, const char *name, hid_t type, void *data, hsize_t rows,
+                        hsize_t cols, const char *path, const char *grp)
+{
+    if (H5Lexists(g, name, H5P_DEFAULT) <= 0)
+        return fs_error(FS_EDATA, "%s: /%s/%s is missing", path, grp, name);
+    hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
+    hid_t sp = H5Dget_space(d);
+    hsize_t dims[2] = {0, 0};
+    int nd = H5Sget_simple_extent_dims(sp, dims, NULL);
+    H5Sclose(sp);
+    if (nd != 2 || dims[0] != rows || dims[1] != cols) {
+        H5Dclose(d);
+        return fs_error(FS_EDATA, "%s: /%s/%s has shape (%llu, %llu), expected (%llu, %llu)",
+                        path, grp, name, (unsigned long long)dims[0],
+                        (unsigned long long)dims[1], (unsigned long long)rows,
+                        (unsigned long long)cols);
+    }
+    herr_t rc = rows ? H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : 0;
+    H5Dclose(d);
+    return rc < 0 ? fs_error(FS_EDATA, "%s: /%s/%s is corrupt (read or checksum failed)", path, grp,
+                             name)
+                  : FS_OK;
+}
+
+static hid_t x_type(const dataset *ds)
+{
+    return ds->dtype == DS_U8 ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT;
+}
+
+static fs_err save_split(hid_t f, const char *grp, const dataset *ds, const ds_split *s,
+                         const char *path)
+{
+    hid_t g = H5Gcreate2(f, grp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) return fs_error(FS_EIO, "%s: cannot create group /%s", path, grp);
+    uint64_t n = s->n;
+    fs_err e = put_attr(g, "n", H5T_NATIVE_UINT64, &n, 1, path);
+    if (!e) e = put_array(g, "x", x_type(ds), s->x, s->n, ds->feat, path);
+    if (!e) e = put_array(g, "y", H5T_NATIVE_INT32, s->y, s->n, (hsize_t)ds->y_len, path);
+    if (!e && s->client) e = put_array(g, "client", H5T_NATIVE_INT32, s->client, s->n, 1, path);
+    H5Gclose(g);
+    return e;
+}
+
+fs_err ds_save(const char *path, const dataset *ds)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) return fs_error(FS_EIO, "%s: cannot create file", tmp);
+    int32_t ints[8] = {ds->dtype, ds->task, ds->shape[0], ds->shape[1], ds->shape[2],
+                       ds->y_len, ds->n_classes, ds->n_natural};
+    int32_t version = DS_FORMAT_VERSION;
+    fs_err e = put_str(f, "format", DS_FORMAT_NAME, tmp);
+    if (!e) e = put_attr(f, "version", H5T_NATIVE_INT32, &version, 1, tmp);
+    if (!e) e = put_str(f, "name", ds->name, tmp);
+    if (!e) e = put_str(f, "source", ds->source, tmp);
+    if (!e) e = put_str(f, "import_date", ds->import_date, tmp);
+    if (!e) e = put_str(f, "checksum", ds->checksum, tmp);
+    if (!e) e = put_attr(f, "layout", H5T_NATIVE_INT32, ints, 8, tmp);
+    if (!e) e = put_attr(f, "x_scale", H5T_NATIVE_FLOAT, &ds->x_scale, 1, tmp);
+    if (!e && ds->vocab) e = put_str(f, "vocab", ds->vocab, tmp);
+    if (!e) e = save_split(f, "train", ds, &ds->train, tmp);
+    if (!e) e = save_split(f, "test", ds, &ds->test, tmp);
+    if (H5Fclose(f) < 0 && !e) e = fs_error(FS_EIO, "%s: cannot close file", tmp);
+    if (e) {
+        remove(tmp);
+        return e;
+    }
+    if (rename(tmp, path) != 0) return fs_error(FS_EIO, "cannot rename %s to %s", tmp, path);
+    return FS_OK;
+}
+
+static fs_err load_split(hid_t f, const char *grp, dataset *ds, ds_split *s, const char *path)
+{
+    if (H5Lexists(f, grp, H5P_DEFAULT) <= 0)
+        return fs_error(FS_EDATA, "%s: group /%s is missing", path, grp);
+    hid_t g = H5Gopen2(f, grp, H5P_DEFAULT);
+    uint64_t n = 0;
+    fs_err e = get_attr(g, "n", H5T_NATIVE_UINT64, &n, 1, path);
+    int has_client = !e && H5Lexists(g, "client", H5P_DEFAULT) > 0;
+    if (!e) e = ds_split_alloc(ds, s, (size_t)n, has_client);
+    if (!e) e = get_array(g, "x", x_type(ds), s->x, n, ds->feat, path, grp);
+    if (!e) e = get_array(g, "y", H5T_NATIVE_INT32, s->y, n, (hsize_t)ds->y_len, path, grp);
+    if (!e && has_client) e = get_array(g, "client", H5T_NATIVE_INT32, s->client, n, 1, path, grp);
+    for (size_t i = 0; !e && i < s->n * (size_t)ds->y_len; i++)
+        if (s->y[i] < 0 || s->y[i] >= ds->n_classes)
+            e = fs_error(FS_EDATA, "%s: /%s/y[%zu] = %d is outside [0, %d)", path, grp, i, s->y[i],
+                         ds->n_classes);
+    H5Gclose(g);
+    return e;
+}
+
+fs_err ds_load(const char *path, dataset *ds)
+{
+    memset(ds, 0, sizeof *ds);
+    FILE *probe = fopen(path, "rb");
+    if (!probe) return fs_error(FS_EINPUT, "%s: cannot open dataset file", path);
+    fclose(probe);
+    if (H5Fis_hdf5(path) <= 0)
+        return fs_error(FS_EDATA, "%s: not an HDF5 file (corrupt or truncated?)", path);
+    H5E_auto2_t old_fn;
+    void *old_data;
+    H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* we report errors ourselves */
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    fs_err e = FS_OK;
+    if (f < 0) {
+        e = fs_error(FS_EDATA, "%s: HDF5 file cannot be opened (corrupt or truncated?)", path);
+        goto out;
+    }
+    char fmt[64];
+    int32_t version = 0, ints[8] = {0};
+    e = get_str(f, "format", fmt, sizeof fmt, path);
+    if (!e && strcmp(fmt, DS_FORMAT_NAME) != 0)
+        e = fs_error(FS_EDATA, "%s: format is '%s', not '%s'", path, fmt, DS_FORMAT_NAME);
+    if (!e) e = get_attr(f, "version", H5T_NATIVE_INT32, &version, 1, path);
+    if (!e && version != DS_FORMAT_VERSION)
+        e = fs_error(FS_EDATA, "%s: format version %d, this fedsim reads version %d (re-import)",
+                     path, version, DS_FORMAT_VERSION);
+    if (!e) e = get_str(f, "name", ds->name, sizeof ds->name, path);
+    if (!e) e = get_str(f, "source", ds->source, sizeof ds->source, path);
+    if (!e) e = get_str(f, "import_date", ds->import_date, sizeof ds->import_date, path);
+    if (!e) e = get_str(f, "checksum", ds->checksum, sizeof ds->checksum, path);
+    if (!e) e = get_attr(f, "layout", H5T_NATIVE_INT32, ints, 8, path);
+    if (!e) e = get_attr(f, "x_scale", H5T_NATIVE_FLOAT, &ds->x_scale, 1, path);
+    if (!e) {
+        ds->dtype = (ds_dtype)ints[0];
+        ds->task = (ds_task)ints[1];
+        ds->shape[0] = ints[2];
+        ds->shape[1] = ints[3];
+        ds->shape[2] = ints[4];
+        ds->y_len = ints[5];
+        ds->n_classes = ints[6];
+        ds->n_natural = ints[7];
+        if ((ints[0] != DS_U8 && ints[0] != DS_F32) || (ints[1] != DS_CLASSIFY && ints[1] != DS_SEQUENCE) ||
+            ints[2] <= 0 || ints[3] <= 0 || ints[4] <= 0 || ints[5] <= 0 || ints[6] <= 1 || ints[7] < 0)
+            e = fs_error(FS_EDATA, "%s: layout attribute is invalid", path);
+        ds->feat = (size_t)ints[2] * (size_t)ints[3] * (size_t)ints[4];
+    }
+    if (!e && H5Aexists(f, "vocab") > 0) {
+        ds->vocab = FS_CALLOC((size_t)ds->n_classes + 1, 1);
+        if (!ds->vocab) e = FS_ENOMEM;
+        if (!e) e = get_str(f, "vocab", ds->vocab, (size_t)ds->n_classes + 1, path);
+    }
+    if (!e) e = load_split(f, "train", ds, &ds->train, path);
+    if (!e) e = load_split(f, "test", ds, &ds->test, path);
+    H5Fclose(f);
+out:
+    H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
+    if (e) ds_free(ds);
+    return e;
+}

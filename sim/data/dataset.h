@@ -1,0 +1,62 @@
+/* The dataset store: one in-memory dataset = flat arrays for a train and a test split, loaded
+ * from or saved to the fedsim HDF5 layout (docs/datasets.md). Images stay uint8 and are scaled
+ * per batch by ds_gather. A dataset owns all of its arrays. */
+#ifndef FEDSIM_DATASET_H
+#define FEDSIM_DATASET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+#define DS_FORMAT_NAME    "fedsim-dataset"
+#define DS_FORMAT_VERSION 1
+
+typedef enum ds_dtype { DS_U8 = 0, DS_F32 = 1 } ds_dtype;
+
+/* classify: one label per sample. sequence: x holds token ids (uint8), y one target per step. */
+typedef enum ds_task { DS_CLASSIFY = 0, DS_SEQUENCE = 1 } ds_task;
+
+typedef struct ds_split {
+    size_t n;         /* samples */
+    void *x;          /* (n, feat) uint8 or float32 */
+    int32_t *y;       /* (n, y_len) labels */
+    int32_t *client;  /* (n) natural client id, or NULL */
+} ds_split;
+
+typedef struct dataset {
+    char name[64];
+    char source[256];       /* provenance: where the data came from */
+    char import_date[32];   /* provenance: ISO date of import */
+    char checksum[32];      /* provenance: crc32 of the input files, hex */
+    ds_dtype dtype;
+    ds_task task;
+    int shape[3];           /* (C, H, W) of one sample; tabular = (1, 1, F); text = (1, 1, T) */
+    size_t feat;            /* C * H * W */
+    int y_len;              /* labels per sample: 1, or T for sequences */
+    int n_classes;          /* classes, or vocabulary size for text */
+    float x_scale;          /* uint8 -> float: x * x_scale (1/255 for images) */
+    char *vocab;            /* text only: n_classes bytes (NUL-terminated), else NULL */
+    int n_natural;          /* natural clients in train.client (0 if none) */
+    ds_split train, test;
+} dataset;
+
+/* Load a fedsim HDF5 dataset. Fails with FS_EDATA naming the file and the problem when the
+ * file is not a fedsim dataset, has the wrong version, or arrays disagree in size. */
+fs_err ds_load(const char *path, dataset *ds);
+/* Save to path (written to path.tmp, then renamed: never half-written). */
+fs_err ds_save(const char *path, const dataset *ds);
+void ds_free(dataset *ds);
+
+/* Allocate the arrays of a split for n samples (x, y; client if with_client). */
+fs_err ds_split_alloc(const dataset *ds, ds_split *s, size_t n, int with_client);
+
+/* Gather rows idx[0..b) of split s into float x_out (b, feat) (uint8 scaled by x_scale) and
+ * labels y_out (b, y_len). For DS_SEQUENCE, x_out receives token ids as floats. */
+void ds_gather(const dataset *ds, const ds_split *s, const uint32_t *idx, size_t b, float *x_out,
+               int32_t *y_out);
+
+/* Bytes of one sample's x. */
+size_t ds_x_bytes(const dataset *ds);
+
+#endif

@@ -1,0 +1,20 @@
+/* Synthetic(alpha, beta) of Li et al., "Federated Optimization in Heterogeneous Networks"
+ * (FedProx, MLSys 2020), Section 5.1: per-client models and feature distributions. */
+#ifndef FEDSIM_SYNTHETIC_H
+#define FEDSIM_SYNTHETIC_H
+
+#include "data/dataset.h"
+
+typedef struct synth_cfg {
+    int clients;
+    double alpha, beta;
+    int dim, classes;
+    double size_mean, size_sigma; /* client size = floor(lognormal(mean, sigma)) + 50 */
+    double test_fraction;         /* of each client's samples, held out into the test split */
+    uint64_t seed;
+} synth_cfg;
+
+/* Generate into ds (float32 features, natural client ids in train.client). */
+fs_err synth_generate(const synth_cfg *c, dataset *ds);
+
+#endif

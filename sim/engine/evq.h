@@ -1,0 +1,52 @@
+/* Event queue: a 4-ary min-heap of events keyed by (virtual time, sequence number). The
+ * sequence number is a global counter, so events scheduled for the same time pop in the order
+ * they were scheduled (FIFO), whatever the heap shape. Scheduling returns a handle that can be
+ * cancelled in O(log n). Popping never goes back in time (checked). */
+#ifndef FEDSIM_EVQ_H
+#define FEDSIM_EVQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+typedef struct evq_event {
+    double time;
+    uint64_t seq;
+    int kind;
+    uint32_t client; /* entity the event concerns */
+    uint64_t data;   /* free for the caller */
+} evq_event;
+
+/* Handle: slot index + generation, so a stale handle to a reused slot is harmless. */
+typedef struct evq_handle {
+    uint32_t slot;
+    uint32_t gen;
+} evq_handle;
+
+typedef struct evq {
+    evq_event *ev;     /* slot storage */
+    uint32_t *gen;     /* slot generation */
+    uint32_t *pos;     /* slot -> heap position, UINT32_MAX when free */
+    uint32_t *heap;    /* heap of slot indices */
+    uint32_t *free_ls; /* stack of free slots */
+    size_t n, cap, n_free;
+    uint64_t next_seq;
+    double now; /* time of the last popped event */
+} evq;
+
+fs_err evq_init(evq *q, size_t cap_hint);
+void evq_free(evq *q);
+/* Schedule an event at time >= now. */
+fs_err evq_push(evq *q, double time, int kind, uint32_t client, uint64_t data, evq_handle *h);
+/* Cancel a scheduled event; returns 1 if it was pending, 0 if already popped or cancelled. */
+int evq_cancel(evq *q, evq_handle h);
+/* Pop the earliest event; returns 0 when empty. */
+int evq_pop(evq *q, evq_event *out);
+/* Earliest event without removing it; returns 0 when empty. */
+int evq_peek(const evq *q, evq_event *out);
+size_t evq_size(const evq *q);
+/* Remove everything (time stays). */
+void evq_clear(evq *q);
+
+#endif

@@ -1,0 +1,37 @@
+/* A whole simulation run: scenario -> data, partition, model, devices -> rounds of schedule
+ * (serial, exact, virtual time) and work (parallel client training) -> SQLite. */
+#ifndef FEDSIM_SIM_H
+#define FEDSIM_SIM_H
+
+#include <signal.h>
+
+#include "config/config.h"
+#include "util/err.h"
+
+typedef struct sim_opts {
+    const char *db_path;       /* NULL: cfg output.db or results/<name>.db */
+    const char *scenario_text; /* stored with the run */
+    int quiet;                 /* no progress, no summary */
+    int threads;               /* > 0 overrides cfg threads */
+    volatile sig_atomic_t *stop; /* set by a signal handler: stop after the current round */
+} sim_opts;
+
+typedef struct sim_summary {
+    int rounds_done;
+    double vtime_s, wall_s;
+    double final_acc, final_loss; /* NaN if never evaluated */
+    double train_wall_s;          /* wall time inside client training */
+    long updates, dropped, late;
+    char status[16];
+    char db_path[1024];
+} sim_summary;
+
+/* Run the scenario. FS_EINPUT/FS_EDATA before anything is written; once the run row exists,
+ * failures and interruptions are recorded in it. */
+fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out);
+
+/* Load (or generate) the dataset a scenario names. */
+struct dataset;
+fs_err sim_load_data(const cfg *c, struct dataset *ds);
+
+#endif

@@ -1,0 +1,22 @@
+/* FedAvg (McMahan et al., AISTATS 2017, Algorithm 1): each client runs E epochs of minibatch
+ * SGD from the global model and returns w_k - w; the server averages weighted by n_k. With
+ * server_lr = 1 the new global model is the sample-weighted mean of the client models. */
+#include "fl/algorithm.h"
+
+static void fedavg_client(const fl_round_ctx *ctx, uint32_t client, nn_worker *w,
+                          fl_client_result *out)
+{
+    const size_t n = ctx->m->n_params;
+    out->client = client;
+    out->n_samples = part_size(ctx->part, client);
+    out->weight = out->n_samples;
+    out->train_loss = fl_local_sgd(ctx, client, w, out->update, &out->steps);
+    for (size_t i = 0; i < n; i++) out->update[i] -= ctx->global[i];
+}
+
+const fl_algorithm fl_fedavg = {
+    "fedavg",
+    "McMahan et al., Communication-Efficient Learning of Deep Networks from Decentralized Data, "
+    "AISTATS 2017",
+    fedavg_client,
+};

@@ -1,0 +1,117 @@
+/* Local training, aggregation and evaluation shared by the algorithms. */
+#include "fl/algorithm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void fl_local_work(const fl_train_cfg *tc, uint32_t n, long *steps, long *samples)
+{
+    if (tc->steps > 0) {
+        long b = n < (uint32_t)tc->batch ? (long)n : tc->batch;
+        *steps = tc->steps;
+        *samples = (long)tc->steps * b;
+    } else {
+        long per_epoch = ((long)n + tc->batch - 1) / tc->batch;
+        *steps = (long)tc->epochs * per_epoch;
+        *samples = (long)tc->epochs * (long)n;
+    }
+}
+
+static int ensure_order(nn_worker *w, uint32_t n)
+{
+    if (w->order_cap >= n) return 0;
+    uint32_t *o = realloc(w->order, (size_t)n * sizeof *o);
+    if (!o) return -1;
+    w->order = o;
+    w->order_cap = n;
+    return 0;
+}
+
+double fl_local_sgd(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, float *params,
+                    long *steps_out)
+{
+    const fl_train_cfg *tc = ctx->tc;
+    const nn_model *m = ctx->m;
+    const uint32_t n = part_size(ctx->part, client);
+    const uint32_t *mine = part_samples(ctx->part, client);
+    memcpy(params, ctx->global, m->n_params * sizeof(float));
+    long steps = 0;
+    double loss_sum = 0;
+    if (n == 0) {
+        *steps_out = 0;
+        return 0;
+    }
+    FS_CHECK(ensure_order(w, n) == 0); /* grows once per worker to the largest client */
+    memcpy(w->order, mine, (size_t)n * sizeof(uint32_t));
+    rng_t r;
+    rng_init(&r, ctx->seed, RNG_TRAIN, client, ctx->round);
+    int first = 1;
+    long total_steps, samples;
+    fl_local_work(tc, n, &total_steps, &samples);
+    uint32_t cursor = n; /* forces a shuffle first */
+    const uint32_t b_full = n < (uint32_t)tc->batch ? n : (uint32_t)tc->batch;
+    for (long s = 0; s < total_steps; s++) {
+        uint32_t b;
+        if (tc->steps > 0) {
+            if (cursor + b_full > n) {
+                rng_shuffle_u32(&r, w->order, n);
+                cursor = 0;
+            }
+            b = b_full;
+        } else {
+            if (cursor >= n) {
+                rng_shuffle_u32(&r, w->order, n);
+                cursor = 0;
+            }
+            b = n - cursor < (uint32_t)tc->batch ? n - cursor : (uint32_t)tc->batch;
+        }
+        ds_gather(ctx->ds, &ctx->ds->train, w->order + cursor, b, nn_input(w), w->y);
+        cursor += b;
+        nn_forward(w, params, (int)b);
+        memset(w->grad, 0, m->n_params * sizeof(float));
+        loss_sum += nn_loss_backward(w, params, w->y, (int)b, 1.0 / b, NULL);
+        nn_sgd_step(&tc->sgd, params, w->grad, w->opt, m->n_params, &first);
+        steps++;
+    }
+    *steps_out = steps;
+    return steps ? loss_sum / (double)steps : 0;
+}
+
+void fl_weighted_sum_add(const fl_client_result *res, int n_res, size_t n, double *sum,
+                         double *wsum)
+{
+    for (int k = 0; k < n_res; k++) {
+        const double wk = res[k].weight;
+        const float *u = res[k].update;
+        for (size_t i = 0; i < n; i++) sum[i] += wk * (double)u[i];
+        *wsum += wk;
+    }
+}
+
+void fl_server_apply(float *w, const double *mean, size_t n, double lr)
+{
+    for (size_t i = 0; i < n; i++) w[i] = (float)((double)w[i] + lr * mean[i]);
+}
+
+void fl_evaluate(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,
+                 size_t max_n, double *loss, double *acc)
+{
+    size_t n = max_n && max_n < s->n ? max_n : s->n;
+    double lsum = 0;
+    long hits = 0;
+    uint32_t idx[1024];
+    for (size_t start = 0; start < n;) {
+        size_t b = n - start;
+        if (b > (size_t)w->max_batch) b = (size_t)w->max_batch;
+        if (b > 1024) b = 1024;
+        for (size_t i = 0; i < b; i++) idx[i] = (uint32_t)(start + i);
+        ds_gather(ds, s, idx, b, nn_input(w), w->y);
+        nn_forward(w, params, (int)b);
+        int c = 0;
+        lsum += nn_loss_backward(w, params, w->y, (int)b, 0, &c) * (double)b;
+        hits += c;
+        start += b;
+    }
+    *loss = n ? lsum / (double)n : 0;
+    *acc = n ? (double)hits / (double)n : 0;
+}

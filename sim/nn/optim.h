@@ -1,0 +1,22 @@
+/* Client-side optimiser: SGD with momentum (optionally Nesterov) and weight decay, exactly as
+ * torch.optim.SGD (dampening 0): d = g + wd*w; v = mu*v + d (v = d on the first step);
+ * d = nesterov ? d + mu*v : v; w -= lr*d. Optional gradient-norm clipping before the step. */
+#ifndef FEDSIM_OPTIM_H
+#define FEDSIM_OPTIM_H
+
+#include <stddef.h>
+
+typedef struct nn_sgd {
+    double lr, momentum, weight_decay;
+    int nesterov;
+    double clip_norm; /* 0: no clipping */
+} nn_sgd;
+
+/* One step on w (n) with gradient g; v is the momentum buffer, *first is set to 0 after the
+ * first step. g is left unchanged unless clipping scales it. */
+void nn_sgd_step(const nn_sgd *o, float *w, float *g, float *v, size_t n, int *first);
+
+/* L2 norm of x (n) in double. */
+double nn_norm2(const float *x, size_t n);
+
+#endif

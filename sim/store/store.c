@@ -1,0 +1,209 @@
+/* SQLite metrics writer (see store.h). Every statement is checked; failures carry the
+ * database path and SQLite's message. */
+#include "store/store.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#ifndef FEDSIM_GIT_REV
+#define FEDSIM_GIT_REV "unknown"
+#endif
+#define FEDSIM_VERSION "0.1.0"
+
+static const char *schema =
+    "CREATE TABLE IF NOT EXISTS runs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  scenario TEXT NOT NULL,"
+    "  params TEXT NOT NULL,"
+    "  seed INTEGER NOT NULL,"
+    "  version TEXT NOT NULL,"
+    "  git_rev TEXT NOT NULL,"
+    "  model TEXT,"
+    "  n_params INTEGER,"
+    "  n_clients INTEGER,"
+    "  started_at TEXT NOT NULL,"
+    "  ended_at TEXT,"
+    "  wall_s REAL,"
+    "  status TEXT NOT NULL CHECK (status IN ('running','completed','failed','interrupted')),"
+    "  error TEXT);"
+    "CREATE TABLE IF NOT EXISTS rounds ("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id),"
+    "  round INTEGER NOT NULL,"
+    "  vtime_s REAL NOT NULL,"
+    "  wall_s REAL NOT NULL,"
+    "  available INTEGER NOT NULL,"
+    "  selected INTEGER NOT NULL,"
+    "  completed INTEGER NOT NULL,"
+    "  dropped INTEGER NOT NULL,"
+    "  late INTEGER NOT NULL,"
+    "  abandoned INTEGER NOT NULL,"
+    "  bytes_down REAL NOT NULL,"
+    "  bytes_up REAL NOT NULL,"
+    "  flops_used REAL NOT NULL,"
+    "  flops_wasted REAL NOT NULL,"
+    "  train_loss REAL,"
+    "  test_loss REAL,"
+    "  test_acc REAL,"
+    "  PRIMARY KEY (run_id, round));";
+
+static fs_err sql_fail(met_store *s, const char *what)
+{
+    return fs_error(FS_EIO, "%s: %s: %s", s->path, what, s->db ? sqlite3_errmsg(s->db) : "");
+}
+
+static fs_err exec(met_store *s, const char *sql, const char *what)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        fs_err e = fs_error(FS_EIO, "%s: %s: %s", s->path, what, msg ? msg : "");
+        sqlite3_free(msg);
+        return e;
+    }
+    return FS_OK;
+}
+
+static void now_iso(char *buf, size_t cap)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+fs_err met_open(met_store *s, const char *path)
+{
+    memset(s, 0, sizeof *s);
+    snprintf(s->path, sizeof s->path, "%s", path);
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        fs_err e = sql_fail(s, "cannot open database");
+        met_close(s);
+        return e;
+    }
+    sqlite3_busy_timeout(s->db, 30000);
+    fs_err e = exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", "set WAL mode");
+    int version = -1;
+    sqlite3_stmt *st = NULL;
+    if (!e && sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (!e && version != 0 && version != MET_SCHEMA_VERSION)
+        e = fs_error(FS_EINPUT, "%s: metrics schema version %d, this fedsim writes version %d "
+                                "(use another --db)",
+                     path, version, MET_SCHEMA_VERSION);
+    if (!e) e = exec(s, "BEGIN IMMEDIATE", "begin");
+    if (!e) e = exec(s, schema, "create schema");
+    if (!e) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA user_version=%d", MET_SCHEMA_VERSION);
+        e = exec(s, sql, "set schema version");
+    }
+    if (!e) e = exec(s, "COMMIT", "commit schema");
+    if (!e && sqlite3_prepare_v2(s->db,
+                                 "INSERT INTO rounds VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                 -1, &s->ins_round, NULL) != SQLITE_OK)
+        e = sql_fail(s, "prepare round insert");
+    if (e) met_close(s);
+    return e;
+}
+
+fs_err met_run_begin(met_store *s, const met_run_info *info)
+{
+    char ts[32];
+    now_iso(ts, sizeof ts);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT INTO runs (name, scenario, params, seed, version, git_rev, "
+                           "model, n_params, n_clients, started_at, status) VALUES "
+                           "(?,?,?,?,?,?,?,?,?,?,'running')",
+                           -1, &st, NULL) != SQLITE_OK)
+        return sql_fail(s, "prepare run insert");
+    sqlite3_bind_text(st, 1, info->name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, info->scenario_text ? info->scenario_text : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, info->params_json ? info->params_json : "{}", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)info->seed);
+    sqlite3_bind_text(st, 5, FEDSIM_VERSION, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, FEDSIM_GIT_REV, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, info->model_desc ? info->model_desc : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 8, info->n_params);
+    sqlite3_bind_int64(st, 9, info->n_clients);
+    sqlite3_bind_text(st, 10, ts, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) return sql_fail(s, "insert run");
+    s->run_id = sqlite3_last_insert_rowid(s->db);
+    return FS_OK;
+}
+
+static void bind_real(sqlite3_stmt *st, int i, double v)
+{
+    if (isnan(v))
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_double(st, i, v);
+}
+
+fs_err met_round(met_store *s, const met_round_row *r)
+{
+    sqlite3_stmt *st = s->ins_round;
+    sqlite3_reset(st);
+    int i = 1;
+    sqlite3_bind_int64(st, i++, s->run_id);
+    sqlite3_bind_int(st, i++, r->round);
+    sqlite3_bind_double(st, i++, r->vtime_s);
+    sqlite3_bind_double(st, i++, r->wall_s);
+    sqlite3_bind_int64(st, i++, r->available);
+    sqlite3_bind_int64(st, i++, r->selected);
+    sqlite3_bind_int64(st, i++, r->completed);
+    sqlite3_bind_int64(st, i++, r->dropped);
+    sqlite3_bind_int64(st, i++, r->late);
+    sqlite3_bind_int(st, i++, r->abandoned);
+    sqlite3_bind_double(st, i++, r->bytes_down);
+    sqlite3_bind_double(st, i++, r->bytes_up);
+    sqlite3_bind_double(st, i++, r->flops_used);
+    sqlite3_bind_double(st, i++, r->flops_wasted);
+    bind_real(st, i++, r->train_loss);
+    bind_real(st, i++, r->test_loss);
+    bind_real(st, i++, r->test_acc);
+    /* one statement = one transaction (autocommit): the round is in or it is not */
+    if (sqlite3_step(st) != SQLITE_DONE) return sql_fail(s, "insert round");
+    return FS_OK;
+}
+
+fs_err met_run_end(met_store *s, const char *status, double wall_s, const char *error)
+{
+    char ts[32];
+    now_iso(ts, sizeof ts);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "UPDATE runs SET status=?, ended_at=?, wall_s=?, error=? WHERE id=?", -1,
+                           &st, NULL) != SQLITE_OK)
+        return sql_fail(s, "prepare run update");
+    sqlite3_bind_text(st, 1, status, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, ts, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_double(st, 3, wall_s);
+    if (error && error[0])
+        sqlite3_bind_text(st, 4, error, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, 4);
+    sqlite3_bind_int64(st, 5, s->run_id);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? FS_OK : sql_fail(s, "update run");
+}
+
+void met_close(met_store *s)
+{
+    if (s->ins_round) sqlite3_finalize(s->ins_round);
+    if (s->db) {
+        /* fold the WAL back so the .db file alone is complete */
+        sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+        sqlite3_close(s->db);
+    }
+    s->db = NULL;
+    s->ins_round = NULL;
+}

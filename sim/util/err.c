@@ -1,0 +1,70 @@
+/* Per-thread error message storage and checked allocation. */
+#include "util/err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static _Thread_local char errmsg[1024];
+
+fs_err fs_error(fs_err code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+const char *fs_errmsg(void)
+{
+    return errmsg;
+}
+
+void fs_error_clear(void)
+{
+    errmsg[0] = '\0';
+}
+
+int fs_exit_status(fs_err code)
+{
+    switch (code) {
+    case FS_OK: return 0;
+    case FS_EINPUT:
+    case FS_EDATA: return 2;
+    case FS_EINTR: return 130;
+    default: return 1;
+    }
+}
+
+void *fs_calloc_at(size_t n, size_t size, const char *file, int line)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) fs_error(FS_ENOMEM, "out of memory allocating %zu x %zu bytes (%s:%d)", n, size, file, line);
+    return p;
+}
+
+void *fs_aligned_at(size_t n, size_t size, const char *file, int line)
+{
+    size_t bytes = n * size;
+    if (size && bytes / size != n) {
+        fs_error(FS_ENOMEM, "allocation size overflow (%s:%d)", file, line);
+        return NULL;
+    }
+    bytes = (bytes + 63) & ~(size_t)63;
+    if (!bytes) bytes = 64;
+    void *p = aligned_alloc(64, bytes);
+    if (!p) {
+        fs_error(FS_ENOMEM, "out of memory allocating %zu bytes (%s:%d)", bytes, file, line);
+        return NULL;
+    }
+    memset(p, 0, bytes);
+    return p;
+}
+
+void fs_check_failed(const char *what, const char *file, int line)
+{
+    fprintf(stderr, "fedsim: internal check failed: %s (%s:%d)\n", what, file, line);
+    abort();
+}

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# End-to-end tests of the fedsim command: a tiny scenario writes the expected rows; same seed
+# gives identical metrics whatever the thread count; SIGTERM marks the run interrupted and
+# keeps its rounds; scenario mistakes give file:line:col messages and exit 2; corrupt data is
+# detected. Ends with the line "N passed, M failed".
+set -u
+FEDSIM=${1:-build/fedsim}
+HERE=$(cd "$(dirname "$0")" && pwd)
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+pass=0
+fail=0
+
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && echo "     $2"; }
+check() { # name, command...
+    local name=$1; shift
+    if "$@"; then ok "$name"; else bad "$name"; fi
+}
+q() { sqlite3 -batch -noheader "$1" "$2"; }
+
+# metrics without wall times, for exact comparison
+metrics() {
+    q "$1" "SELECT round, vtime_s, available, selected, completed, dropped, late, abandoned,
+            bytes_down, bytes_up, flops_used, flops_wasted, quote(train_loss), quote(test_loss),
+            quote(test_acc) FROM rounds ORDER BY round"
+}
+
+TINY=$HERE/tiny.yaml
+
+# --- a tiny run writes the expected rows and a completed run row
+"$FEDSIM" run "$TINY" --db "$TMP/a.db" --quiet -j 1
+rc=$?
+check "tiny run exits 0" test $rc -eq 0
+check "tiny run writes 8 rounds" test "$(q "$TMP/a.db" 'SELECT count(*) FROM rounds')" = 8
+check "run marked completed" test "$(q "$TMP/a.db" 'SELECT status FROM runs')" = completed
+check "test metrics every 2 rounds" \
+    test "$(q "$TMP/a.db" 'SELECT count(*) FROM rounds WHERE test_acc IS NOT NULL')" = 4
+check "schema version set" test "$(q "$TMP/a.db" 'PRAGMA user_version')" = 1
+check "scenario text stored" \
+    test "$(q "$TMP/a.db" "SELECT instr(scenario, 'name: tiny') > 0 FROM runs")" = 1
+check "resolved params stored as JSON" \
+    test "$(q "$TMP/a.db" "SELECT json_extract(params, '\$.\"train.lr\"') FROM runs")" = 0.05
+check "updates never exceed clients_per_round" \
+    test "$(q "$TMP/a.db" 'SELECT max(completed) FROM rounds')" -le 5
+check "virtual time increases" \
+    test "$(q "$TMP/a.db" 'SELECT count(*) FROM rounds a JOIN rounds b ON b.round = a.round + 1
+                          WHERE b.vtime_s < a.vtime_s')" = 0
+
+# --- determinism: same seed twice, and 1 vs 2 threads, bit-identical metrics
+"$FEDSIM" run "$TINY" --db "$TMP/b.db" --quiet -j 1
+"$FEDSIM" run "$TINY" --db "$TMP/c.db" --quiet -j 2
+check "same seed, same metrics" test "$(metrics "$TMP/a.db")" = "$(metrics "$TMP/b.db")"
+check "1 vs 2 threads, same metrics" test "$(metrics "$TMP/a.db")" = "$(metrics "$TMP/c.db")"
+"$FEDSIM" run "$TINY" --db "$TMP/d.db" --quiet -j 1 --set seed=4
+check "another seed, other metrics" test "$(metrics "$TMP/a.db")" != "$(metrics "$TMP/d.db")"
+
+# --- SIGTERM mid-run: marked interrupted, completed rounds kept and readable
+"$FEDSIM" run "$TINY" --db "$TMP/int.db" --quiet -j 1 --set rounds.count=100000 \
+    --set eval.every=1000 &
+pid=$!
+for _ in $(seq 1 100); do
+    n=$(q "$TMP/int.db" 'SELECT count(*) FROM rounds' 2>/dev/null || echo 0)
+    [ "${n:-0}" -ge 3 ] && break
+    sleep 0.1
+done
+kill -TERM $pid
+wait $pid
+rc=$?
+check "SIGTERM exits 130" test $rc -eq 130
+check "interrupted run marked" test "$(q "$TMP/int.db" 'SELECT status FROM runs')" = interrupted
+n=$(q "$TMP/int.db" 'SELECT count(*) FROM rounds')
+check "interrupted run keeps its rounds ($n)" test "$n" -ge 3 -a "$n" -lt 100000
+check "interrupted rounds are consecutive" \
+    test "$(q "$TMP/int.db" 'SELECT max(round) = count(*) FROM rounds')" = 1
+
+# --- scenario errors: file:line:col, a hint, exit 2, nothing written
+expect_error() { # name, expected-message-regex, yaml-text, [extra args]
+    local name=$1 want=$2 text=$3; shift 3
+    printf '%s\n' "$text" > "$TMP/bad.yaml"
+    rm -f "$TMP/bad.db"
+    "$FEDSIM" run "$TMP/bad.yaml" --db "$TMP/bad.db" --quiet "$@" 2> "$TMP/err.txt"
+    local rc=$?
+    if [ $rc -ne 2 ]; then bad "$name: exit $rc, expected 2" "$(cat "$TMP/err.txt")"; return; fi
+    if ! tr '\n' ' ' < "$TMP/err.txt" | grep -Eq -- "$want"; then
+        bad "$name: message" "got: $(cat "$TMP/err.txt")"; return
+    fi
+    if [ -e "$TMP/bad.db" ]; then bad "$name: wrote a database"; return; fi
+    ok "$name"
+}
+expect_error "unknown key with suggestion" \
+    "bad.yaml:3:3: error: unknown key 'partition.alpah'.*did you mean 'partition.alpha'" \
+    $'name: x\npartition:\n  alpah: 0.5'
+expect_error "wrong type" "bad.yaml:2:7: error: train.lr must be a number" \
+    $'train:\n  lr: fast'
+expect_error "out of range" "bad.yaml:2:22: error: rounds.clients_per_round = 0 is out of range" \
+    $'rounds:\n  clients_per_round: 0'
+expect_error "bad enum lists choices" "bad.yaml:1:19: .*choices: fedavg, fedsgd" \
+    $'algorithm: {name: fedsgdd}'
+expect_error "bad --set key" "--set:1:1: error: unknown key 'train.lrr'" \
+    $'name: x' --set train.lrr=0.1
+expect_error "bad --set value" "--set:1:.*train.epochs" $'name: x' --set train.epochs=-3
+expect_error "yaml syntax error" "bad.yaml:[0-9]+:[0-9]+: error" $'train:\n  lr: [0.1\nname: x'
+
+# --- validate command
+"$FEDSIM" validate "$TINY" > /dev/null
+check "validate accepts the tiny scenario" test $? -eq 0
+for f in "$HERE"/../../scenarios/*.yaml; do
+    "$FEDSIM" validate "$f" > /dev/null
+    check "validate $(basename "$f")" test $? -eq 0
+done
+
+# --- corrupt and truncated data files are detected with exit 2
+printf 'not hdf5 at all' > "$TMP/junk.h5"
+"$FEDSIM" data info "$TMP/junk.h5" 2> "$TMP/err.txt"
+rc=$?
+check "junk dataset: exit 2" test $rc -eq 2
+check "junk dataset: names the file" grep -q "junk.h5: not an HDF5 file" "$TMP/err.txt"
+if [ -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ]; then
+    mkdir -p "$TMP/fm"
+    cp /usr/share/datasets/fashion-mnist/*.gz "$TMP/fm/"
+    gzip -dc /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz | head -c 100000 |
+        gzip > "$TMP/fm/t10k-images-idx3-ubyte.gz"
+    "$FEDSIM" data import fashion-mnist --dir "$TMP/fm" --out "$TMP/fm.h5" 2> "$TMP/err.txt"
+    rc=$?
+    check "truncated IDX: exit 2" test $rc -eq 2
+    check "truncated IDX: says truncated" grep -q "t10k-images-idx3-ubyte.gz: truncated" "$TMP/err.txt"
+    check "truncated IDX: nothing written" test ! -e "$TMP/fm.h5"
+fi
+
+echo
+echo "e2e: $pass passed, $fail failed"
+[ $fail -eq 0 ]

@@ -1,0 +1,182 @@
+/* Algorithms: FedAvg's aggregation is the sample-weighted mean exactly on a hand-made example;
+ * a FedAvg round equals the weighted mean of independently trained client models; FedSGD with
+ * one client equals one step of centralised gradient descent; client updates are pure
+ * functions (same inputs, same bits). */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fl/algorithm.h"
+
+static void test_weighted_mean_exact(void **st)
+{
+    (void)st;
+    float u1[2] = {1, 2}, u2[2] = {3, -2}, w[2] = {0.5f, 0.5f};
+    fl_client_result res[2] = {{.weight = 1, .update = u1}, {.weight = 3, .update = u2}};
+    double sum[2] = {0, 0}, wsum = 0;
+    fl_weighted_sum_add(res, 2, 2, sum, &wsum);
+    assert_true(wsum == 4);
+    for (int i = 0; i < 2; i++) sum[i] /= wsum;
+    assert_true(sum[0] == 2.5 && sum[1] == -1.0);
+    fl_server_apply(w, sum, 2, 1.0);
+    assert_true(w[0] == 3.0f && w[1] == -0.5f);
+    /* chunked accumulation gives the same bits as one pass */
+    double s2[2] = {0, 0}, w2 = 0;
+    fl_weighted_sum_add(res, 1, 2, s2, &w2);
+    fl_weighted_sum_add(res + 1, 1, 2, s2, &w2);
+    assert_true(s2[0] / w2 == 2.5 && s2[1] / w2 == -1.0);
+}
+
+/* a small float dataset: 3 classes, 8 features, 60 samples */
+static void make_data(dataset *ds)
+{
+    memset(ds, 0, sizeof *ds);
+    ds->dtype = DS_F32;
+    ds->task = DS_CLASSIFY;
+    ds->shape[0] = ds->shape[1] = 1;
+    ds->shape[2] = 8;
+    ds->feat = 8;
+    ds->y_len = 1;
+    ds->n_classes = 3;
+    ds->x_scale = 1;
+    ds_split_alloc(ds, &ds->train, 60, 0);
+    rng_t r;
+    rng_init(&r, 5, RNG_TEST, 0, 0);
+    float *x = ds->train.x;
+    for (int i = 0; i < 60; i++) {
+        ds->train.y[i] = i % 3;
+        for (int j = 0; j < 8; j++) x[i * 8 + j] = (float)(rng_normal(&r) + (j % 3 == i % 3));
+    }
+}
+
+static void test_fedavg_round(void **st)
+{
+    (void)st;
+    dataset ds;
+    make_data(&ds);
+    partition p;
+    assert_int_equal(part_iid(60, 3, 1, &p), FS_OK);
+    nn_model m;
+    int hidden[1] = {6};
+    assert_int_equal(nn_zoo_build(&m, "mlp", hidden, 1, ds.shape, 3), FS_OK);
+    float *g = malloc(m.n_params * sizeof(float));
+    rng_t r;
+    rng_init(&r, 1, RNG_INIT, 0, 0);
+    nn_model_init_params(&m, g, &r);
+    fl_train_cfg tc = {2, 0, 4, {0.1, 0.5, 1e-4, 0, 0}};
+    fl_round_ctx ctx = {&m, &ds, &p, g, &tc, 7, 1};
+    nn_worker w;
+    nn_worker_init(&w, &m, 4);
+    const fl_algorithm *fa = fl_find("fedavg");
+    assert_non_null(fa);
+    fl_client_result res[3];
+    float *ub = malloc(3 * m.n_params * sizeof(float));
+    float *models = malloc(3 * m.n_params * sizeof(float));
+    for (int k = 0; k < 3; k++) {
+        res[k].update = ub + k * m.n_params;
+        fa->client_update(&ctx, (uint32_t)k, &w, &res[k]);
+        assert_int_equal(res[k].n_samples, 20);
+        assert_int_equal(res[k].steps, 2 * 5);
+        long steps;
+        fl_local_sgd(&ctx, (uint32_t)k, &w, models + k * m.n_params, &steps);
+        /* pure: training again gives the same bits */
+        for (size_t i = 0; i < m.n_params; i++)
+            assert_true(res[k].update[i] == models[k * m.n_params + i] - g[i]);
+    }
+    double *sum = calloc(m.n_params, sizeof(double)), wsum = 0;
+    fl_weighted_sum_add(res, 3, m.n_params, sum, &wsum);
+    for (size_t i = 0; i < m.n_params; i++) sum[i] /= wsum;
+    float *g2 = malloc(m.n_params * sizeof(float));
+    memcpy(g2, g, m.n_params * sizeof(float));
+    fl_server_apply(g2, sum, m.n_params, 1.0);
+    for (size_t i = 0; i < m.n_params; i++) {
+        double mean = (models[i] + models[m.n_params + i] + models[2 * m.n_params + i]) / 3.0;
+        assert_true(fabs(g2[i] - mean) < 1e-6);
+    }
+    free(sum);
+    free(g2);
+    free(ub);
+    free(models);
+    free(g);
+    nn_worker_free(&w);
+    part_free(&p);
+    ds_free(&ds);
+}
+
+static void test_fedsgd_single_client(void **st)
+{
+    (void)st;
+    dataset ds;
+    make_data(&ds);
+    partition p;
+    assert_int_equal(part_iid(60, 1, 1, &p), FS_OK);
+    nn_model m;
+    assert_int_equal(nn_zoo_build(&m, "logreg", NULL, 0, ds.shape, 3), FS_OK);
+    float *g = malloc(m.n_params * sizeof(float)), *u = malloc(m.n_params * sizeof(float));
+    rng_t r;
+    rng_init(&r, 1, RNG_INIT, 0, 0);
+    nn_model_init_params(&m, g, &r);
+    fl_train_cfg tc = {1, 0, 10, {0.1, 0, 0, 0, 0}};
+    fl_round_ctx ctx = {&m, &ds, &p, g, &tc, 7, 1};
+    nn_worker w;
+    nn_worker_init(&w, &m, 64);
+    fl_client_result res = {.update = u};
+    fl_find("fedsgd")->client_update(&ctx, 0, &w, &res);
+    double *sum = calloc(m.n_params, sizeof(double)), wsum = 0;
+    fl_weighted_sum_add(&res, 1, m.n_params, sum, &wsum);
+    for (size_t i = 0; i < m.n_params; i++) sum[i] /= wsum;
+    float *after = malloc(m.n_params * sizeof(float));
+    memcpy(after, g, m.n_params * sizeof(float));
+    fl_server_apply(after, sum, m.n_params, 0.5);
+    /* centralised (same sample order, so the same sums): full-batch gradient of the mean loss over all 60 samples, one GD step */
+    nn_worker wc;
+    nn_worker_init(&wc, &m, 60);
+    ds_gather(&ds, &ds.train, part_samples(&p, 0), 60, nn_input(&wc), wc.y);
+    nn_forward(&wc, g, 60);
+    memset(wc.grad, 0, m.n_params * sizeof(float));
+    nn_loss_backward(&wc, g, wc.y, 60, 1.0 / 60, NULL);
+    for (size_t i = 0; i < m.n_params; i++) {
+        float expect = (float)((double)g[i] - 0.5 * (double)wc.grad[i]);
+        assert_true(after[i] == expect);
+    }
+    free(sum);
+    free(after);
+    free(g);
+    free(u);
+    nn_worker_free(&w);
+    nn_worker_free(&wc);
+    part_free(&p);
+    ds_free(&ds);
+}
+
+static void test_local_work(void **st)
+{
+    (void)st;
+    fl_train_cfg e = {3, 0, 10, {0, 0, 0, 0, 0}}, s = {1, 7, 10, {0, 0, 0, 0, 0}};
+    long steps, samples;
+    fl_local_work(&e, 25, &steps, &samples);
+    assert_int_equal(steps, 9);
+    assert_int_equal(samples, 75);
+    fl_local_work(&s, 25, &steps, &samples);
+    assert_int_equal(steps, 7);
+    assert_int_equal(samples, 70);
+    fl_local_work(&s, 4, &steps, &samples); /* batch capped by the client's size */
+    assert_int_equal(samples, 28);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_weighted_mean_exact),
+        cmocka_unit_test(test_fedavg_round),
+        cmocka_unit_test(test_fedsgd_single_client),
+        cmocka_unit_test(test_local_work),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
