@@ -11,9 +11,9 @@
 
 #include "util/err.h"
 
-#define CFG_STR       256
-#define CFG_LIST_MAX  16
-#define CFG_KEYS_MAX  128 /* capacity of cfg.origin; cfg_keys has fewer entries */
+#define CFG_STR      256
+#define CFG_LIST_MAX 16
+#define CFG_KEYS_MAX 128 /* capacity of cfg.origin; cfg_keys has fewer entries */
 
 /* A lognormal distribution given by its median and the sigma of log(x). */
 typedef struct cfg_lognormal {
@@ -53,8 +53,8 @@ typedef struct cfg {
         int clients;
         double alpha;
         int min_size;
-        char quantity_dist[32]; /* powerlaw | lognormal */
-        double quantity_sigma;   /* lognormal sigma */
+        char quantity_dist[32];   /* powerlaw | lognormal */
+        double quantity_sigma;    /* lognormal sigma */
         double quantity_exponent; /* power-law (Pareto) shape */
     } partition;
 
@@ -64,8 +64,8 @@ typedef struct cfg {
     } model;
 
     struct {
-        int epochs;    /* local epochs (used when steps == 0) */
-        int steps;     /* local minibatch steps; 0: use epochs */
+        int epochs; /* local epochs (used when steps == 0) */
+        int steps;  /* local minibatch steps; 0: use epochs */
         int batch_size;
         double lr;
         double momentum;
@@ -85,7 +85,7 @@ typedef struct cfg {
     } rounds;
 
     struct {
-        cfg_lognormal flops;   /* FLOP/s spent on training */
+        cfg_lognormal flops; /* FLOP/s spent on training */
     } devices;
 
     struct {
@@ -125,7 +125,7 @@ typedef enum cfg_type {
 } cfg_type;
 
 typedef struct cfg_key {
-    const char *path;    /* dotted path, e.g. "train.lr" */
+    const char *path; /* dotted path, e.g. "train.lr" */
     cfg_type type;
     size_t offset;       /* offsetof(cfg, ...) */
     size_t size;         /* buffer size for strings */
