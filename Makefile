@@ -108,8 +108,8 @@ test: deps
 
 # docs/scenario.md is generated from the key table in sim/config; it must stay in sync.
 docs-check: $(BUILD)/fedsim
-	@$(BUILD)/fedsim keys --markdown | diff -u docs/scenario-keys.md - \
-	  || { echo "docs/scenario-keys.md is stale: run '$(BUILD)/fedsim keys --markdown > docs/scenario-keys.md'"; exit 1; }
+	@$(BUILD)/fedsim keys --markdown | diff -u docs/scenario.md - \
+	  || { echo "docs/scenario.md is stale: run '$(BUILD)/fedsim keys --markdown > docs/scenario.md'"; exit 1; }
 
 bench: deps
 	@$(MAKE) --no-print-directory all

@@ -1,7 +1,7 @@
 /* Scenario configuration: the resolved struct every other module reads, and the key table that
  * describes every scenario key (path, type, default, allowed range, documentation). The table
  * drives parsing, validation, `--set`, the JSON of resolved parameters stored with each run and
- * the generated reference docs/scenario-keys.md, so the four never disagree. */
+ * the generated reference docs/scenario.md, so the four never disagree. */
 #ifndef FEDSIM_CONFIG_H
 #define FEDSIM_CONFIG_H
 
@@ -184,7 +184,7 @@ void cfg_diag_print(const cfg_diag *d, FILE *out);
 /* Resolved parameters as one JSON object (malloc'd). */
 char *cfg_to_json(const cfg *c);
 
-/* The key reference as Markdown (docs/scenario-keys.md). */
+/* The key reference as Markdown (docs/scenario.md). */
 void cfg_print_markdown(FILE *out);
 
 #endif

@@ -1,0 +1,41 @@
+/* Command-line commands. Each command is `int cmd_<name>(int argc, char **argv)` taking the
+ * arguments after its name and returning the exit status (0 ok, 2 bad input or data, 1 other
+ * failure, 130 interrupted); main.c holds the table that dispatches to them. Shared helpers
+ * for argument errors and scenario loading live in cli.c. */
+#ifndef FEDSIM_CLI_H
+#define FEDSIM_CLI_H
+
+#include <signal.h>
+
+#include "config/config.h"
+#include "util/err.h"
+
+/* Set by SIGINT/SIGTERM once cli_catch_signals() ran. */
+extern volatile sig_atomic_t cli_stop_flag;
+void cli_catch_signals(void);
+
+/* Print "fedsim: error: <last message>" and return the exit status for e. */
+int cli_fail(fs_err e);
+/* Print a usage error and return 2. */
+int cli_usage_error(const char *msg);
+
+typedef struct run_args {
+    const char *file;
+    const char *db;
+    const char *overrides[256];
+    int n_overrides;
+    int quiet;
+    int threads;
+} run_args;
+
+/* Parse FILE [--set k=v]... [--db PATH] [-j N] [--quiet]; returns 0 or an exit status. */
+int cli_parse_run_args(int argc, char **argv, run_args *a);
+/* Load + validate the scenario; prints file:line:col diagnostics. Returns 0 or exit status. */
+int cli_load_scenario(const run_args *a, cfg *c, char **text);
+
+int cmd_run(int argc, char **argv);
+int cmd_validate(int argc, char **argv);
+int cmd_data(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
+
+#endif
