@@ -1,0 +1,292 @@
+/* Tests for sim/nn/conv.c: finite-difference gradients of the fast path, the im2col path
+ * against the naive oracle on random shapes, PyTorch fixtures, FLOPs and dims checks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "nn/conv.h"
+#include "nn_testutil.h"
+
+typedef struct conv_case {
+    nn_conv2d_dims d;
+    size_t nx, nw, nout;
+    float *x, *w, *b, *out, *r, *ws;
+    float *dx, *dw, *db;
+} conv_case;
+
+static void cc_init(conv_case *c, const nn_conv2d_dims *d, rng_t *rng)
+{
+    assert_int_equal(nn_conv2d_check_dims(d), FS_OK);
+    c->d = *d;
+    c->nx = (size_t)d->B * d->IC * d->H * d->W;
+    c->nw = (size_t)d->OC * d->IC * d->KH * d->KW;
+    c->nout = (size_t)d->B * d->OC * nn_conv2d_out_h(d) * nn_conv2d_out_w(d);
+    c->x = nn_tu_alloc(c->nx);
+    c->w = nn_tu_alloc(c->nw);
+    c->b = nn_tu_alloc(d->OC);
+    c->out = nn_tu_alloc(c->nout);
+    c->r = nn_tu_alloc(c->nout);
+    c->ws = nn_tu_alloc(nn_conv2d_workspace_size(d));
+    c->dx = nn_tu_alloc(c->nx);
+    c->dw = nn_tu_alloc(c->nw);
+    c->db = nn_tu_alloc(d->OC);
+    nn_tu_fill_normal(c->x, c->nx, 1.0f, rng);
+    nn_tu_fill_normal(c->w, c->nw, 0.5f, rng);
+    nn_tu_fill_normal(c->b, d->OC, 1.0f, rng);
+    nn_tu_fill_normal(c->r, c->nout, 1.0f, rng);
+}
+
+static void cc_free(conv_case *c)
+{
+    free(c->x);
+    free(c->w);
+    free(c->b);
+    free(c->out);
+    free(c->r);
+    free(c->ws);
+    free(c->dx);
+    free(c->dw);
+    free(c->db);
+}
+
+static double cc_loss(void *ctx)
+{
+    conv_case *c = ctx;
+    nn_conv2d_forward(c->out, c->x, c->w, c->b, &c->d, c->ws);
+    return nn_tu_dot(c->out, c->r, c->nout);
+}
+
+static void gradcheck_dims(const nn_conv2d_dims *d, uint64_t entity)
+{
+    rng_t rng;
+    rng_init(&rng, 7, RNG_TEST, entity, 0);
+    conv_case c;
+    cc_init(&c, d, &rng);
+    nn_conv2d_backward(c.dx, c.dw, c.db, c.r, c.x, c.w, &c.d, c.ws);
+    nn_tu_check_grad("conv dx", cc_loss, &c, c.x, c.dx, c.nx, 3, &rng);
+    nn_tu_check_grad("conv dw", cc_loss, &c, c.w, c.dw, c.nw, 3, &rng);
+    nn_tu_check_grad("conv db", cc_loss, &c, c.b, c.db, (size_t)d->OC, 3, &rng);
+    cc_free(&c);
+}
+
+static void test_gradcheck_stride2_pad1(void **state)
+{
+    nn_conv2d_dims d = {.B = 2,
+                        .IC = 3,
+                        .H = 7,
+                        .W = 7,
+                        .OC = 4,
+                        .KH = 3,
+                        .KW = 3,
+                        .stride_h = 2,
+                        .stride_w = 2,
+                        .pad_h = 1,
+                        .pad_w = 1};
+    gradcheck_dims(&d, 1);
+}
+
+static void test_gradcheck_asymmetric(void **state)
+{
+    nn_conv2d_dims d = {.B = 2,
+                        .IC = 2,
+                        .H = 6,
+                        .W = 9,
+                        .OC = 3,
+                        .KH = 2,
+                        .KW = 4,
+                        .stride_h = 1,
+                        .stride_w = 3,
+                        .pad_h = 0,
+                        .pad_w = 2};
+    gradcheck_dims(&d, 2);
+}
+
+static void test_gradcheck_pointwise(void **state)
+{
+    nn_conv2d_dims d = {.B = 2,
+                        .IC = 5,
+                        .H = 4,
+                        .W = 3,
+                        .OC = 3,
+                        .KH = 1,
+                        .KW = 1,
+                        .stride_h = 1,
+                        .stride_w = 1,
+                        .pad_h = 0,
+                        .pad_w = 0};
+    gradcheck_dims(&d, 3);
+}
+
+/* Largest |v|, as the absolute scale of a comparison (sums of products can cancel). */
+static double max_abs(const float *v, size_t n)
+{
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)v[i]));
+    return m;
+}
+
+static void test_fast_matches_naive(void **state)
+{
+    rng_t rng;
+    rng_init(&rng, 11, RNG_TEST, 100, 0);
+    int tested = 0;
+    for (int it = 0; tested < 24; it++) {
+        assert_true(it < 1000);
+        nn_conv2d_dims d = {.B = 1 + (int)rng_below(&rng, 3),
+                            .IC = 1 + (int)rng_below(&rng, 4),
+                            .H = 1 + (int)rng_below(&rng, 12),
+                            .W = 1 + (int)rng_below(&rng, 12),
+                            .OC = 1 + (int)rng_below(&rng, 5),
+                            .KH = 1 + (int)rng_below(&rng, 5),
+                            .KW = 1 + (int)rng_below(&rng, 5),
+                            .stride_h = 1 + (int)rng_below(&rng, 3),
+                            .stride_w = 1 + (int)rng_below(&rng, 3),
+                            .pad_h = (int)rng_below(&rng, 3),
+                            .pad_w = (int)rng_below(&rng, 3)};
+        /* make sure these paths are among them: the pointwise shortcut; one image per sgemm
+         * (32x32 output); 4 images per sgemm with a last group of 2 (18x18 output, B = 6) */
+        if (tested == 0) d = (nn_conv2d_dims){2, 3, 5, 4, 4, 1, 1, 1, 1, 0, 0};
+        if (tested == 1) d = (nn_conv2d_dims){2, 2, 34, 33, 3, 3, 4, 1, 1, 0, 1};
+        if (tested == 2) d = (nn_conv2d_dims){6, 2, 20, 20, 3, 3, 3, 1, 1, 0, 0};
+        if (nn_conv2d_check_dims(&d) != FS_OK) continue;
+        tested++;
+        conv_case c;
+        cc_init(&c, &d, &rng);
+        float *out2 = nn_tu_alloc(c.nout);
+        float *dx2 = nn_tu_alloc(c.nx), *dw2 = nn_tu_alloc(c.nw), *db2 = nn_tu_alloc(d.OC);
+        /* gradients start non-zero in both, to test accumulation */
+        nn_tu_fill_normal(c.dx, c.nx, 1.0f, &rng);
+        nn_tu_fill_normal(c.dw, c.nw, 1.0f, &rng);
+        nn_tu_fill_normal(c.db, d.OC, 1.0f, &rng);
+        memcpy(dx2, c.dx, c.nx * sizeof(float));
+        memcpy(dw2, c.dw, c.nw * sizeof(float));
+        memcpy(db2, c.db, d.OC * sizeof(float));
+        /* poison the workspace: the kernels must not read stale scratch */
+        for (size_t i = 0; i < nn_conv2d_workspace_size(&d); i++) c.ws[i] = NAN;
+
+        nn_conv2d_forward(c.out, c.x, c.w, c.b, &d, c.ws);
+        nn_conv2d_forward_naive(out2, c.x, c.w, c.b, &d);
+        nn_tu_assert_close("fast vs naive out", c.out, out2, c.nout, 1e-4,
+                           1e-4 * max_abs(out2, c.nout));
+
+        nn_conv2d_backward(c.dx, c.dw, c.db, c.r, c.x, c.w, &d, c.ws);
+        nn_conv2d_backward_naive(dx2, dw2, db2, c.r, c.x, c.w, &d);
+        nn_tu_assert_close("fast vs naive dx", c.dx, dx2, c.nx, 1e-4, 1e-4 * max_abs(dx2, c.nx));
+        nn_tu_assert_close("fast vs naive dw", c.dw, dw2, c.nw, 1e-4, 1e-4 * max_abs(dw2, c.nw));
+        nn_tu_assert_close("fast vs naive db", c.db, db2, d.OC, 1e-4, 1e-4 * max_abs(db2, d.OC));
+        free(out2);
+        free(dx2);
+        free(dw2);
+        free(db2);
+        cc_free(&c);
+    }
+}
+
+/* A 1x1 input, 1x1 kernel by hand: out = w*x + b, dw = r*x, dx = r*w, db = r. And NULL
+ * gradient pointers are skipped; a second backward doubles the gradients. */
+static void test_hand_values_and_accumulation(void **state)
+{
+    nn_conv2d_dims d = {1, 1, 2, 2, 1, 2, 2, 1, 1, 0, 0};
+    float x[4] = {1, 2, 3, 4}, w[4] = {0.5f, -1, 2, 0.25f}, b[1] = {0.125f};
+    float out[1], r[1] = {2.0f}, ws[4];
+    nn_conv2d_forward(out, x, w, b, &d, ws);
+    assert_float_equal(out[0], 0.5f - 2 + 6 + 1 + 0.125f, 0);
+    float dx[4] = {0}, dw[4] = {0}, db[1] = {0};
+    nn_conv2d_backward(NULL, dw, NULL, r, x, w, &d, ws);
+    nn_conv2d_backward(dx, dw, db, r, x, w, &d, ws);
+    for (int i = 0; i < 4; i++) {
+        assert_float_equal(dw[i], 2 * 2 * x[i], 0);
+        assert_float_equal(dx[i], 2 * w[i], 0);
+    }
+    assert_float_equal(db[0], 2.0f, 0);
+    /* no bias */
+    nn_conv2d_forward(out, x, w, NULL, &d, ws);
+    assert_float_equal(out[0], 0.5f - 2 + 6 + 1, 0);
+}
+
+static void torch_case(const char *tag)
+{
+    char key[64];
+    snprintf(key, sizeof key, "%s.dims", tag);
+    int32_t *dm = nn_tu_fixture_int(key, 11);
+    nn_conv2d_dims d = {dm[0], dm[1], dm[2], dm[3], dm[4], dm[5],
+                        dm[6], dm[7], dm[8], dm[9], dm[10]};
+    free(dm);
+    assert_int_equal(nn_conv2d_check_dims(&d), FS_OK);
+    size_t nx = (size_t)d.B * d.IC * d.H * d.W, nw = (size_t)d.OC * d.IC * d.KH * d.KW;
+    size_t nout = (size_t)d.B * d.OC * nn_conv2d_out_h(&d) * nn_conv2d_out_w(&d);
+    const char *names[] = {"x", "w", "b", "out", "r", "dx", "dw", "db"};
+    size_t sizes[] = {nx, nw, (size_t)d.OC, nout, nout, nx, nw, (size_t)d.OC};
+    float *f[8];
+    for (int i = 0; i < 8; i++) {
+        snprintf(key, sizeof key, "%s.%s", tag, names[i]);
+        f[i] = nn_tu_fixture(key, sizes[i]);
+    }
+    float *out = nn_tu_alloc(nout), *ws = nn_tu_alloc(nn_conv2d_workspace_size(&d));
+    float *dx = nn_tu_alloc(nx), *dw = nn_tu_alloc(nw), *db = nn_tu_alloc(d.OC);
+    nn_conv2d_forward(out, f[0], f[1], f[2], &d, ws);
+    nn_tu_assert_close("torch out", out, f[3], nout, 1e-5, 1e-5);
+    nn_conv2d_backward(dx, dw, db, f[4], f[0], f[1], &d, ws);
+    nn_tu_assert_close("torch dx", dx, f[5], nx, 1e-5, 1e-5);
+    nn_tu_assert_close("torch dw", dw, f[6], nw, 1e-5, 1e-5);
+    nn_tu_assert_close("torch db", db, f[7], d.OC, 1e-5, 1e-5);
+    /* the oracle too */
+    nn_conv2d_forward_naive(out, f[0], f[1], f[2], &d);
+    nn_tu_assert_close("torch out (naive)", out, f[3], nout, 1e-5, 1e-5);
+    for (int i = 0; i < 8; i++) free(f[i]);
+    free(out);
+    free(ws);
+    free(dx);
+    free(dw);
+    free(db);
+}
+
+static void test_torch_conv_stride2_pad1(void **state)
+{
+    torch_case("conv1");
+}
+
+static void test_torch_conv_asymmetric(void **state)
+{
+    torch_case("conv2");
+}
+
+static void test_flops_and_dims(void **state)
+{
+    /* LeNet-5 C1 on 28x28 with padding 2: 6 maps of 28x28, 25 MACs each */
+    nn_conv2d_dims d = {1, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2};
+    assert_int_equal(nn_conv2d_out_h(&d), 28);
+    assert_int_equal(nn_conv2d_out_w(&d), 28);
+    assert_int_equal(nn_conv2d_flops(&d), 2ull * 6 * 28 * 28 * 25);
+    /* 784 output columns < 1024: two images per sgemm, im2col (25, 2*784) + out (6, 2*784) */
+    assert_int_equal(nn_conv2d_workspace_size(&d), 25u * 2 * 784 + 6u * 2 * 784);
+    d.B = 32;
+    /* independent of the batch size: a workspace sized for one batch fits all */
+    assert_int_equal(nn_conv2d_workspace_size(&d), 25u * 2 * 784 + 6u * 2 * 784);
+    assert_int_equal(nn_conv2d_flops(&d), 32ull * 2 * 6 * 28 * 28 * 25);
+    nn_conv2d_dims s = {1, 3, 7, 7, 4, 3, 3, 2, 2, 1, 1};
+    assert_int_equal(nn_conv2d_out_h(&s), 4);
+    nn_conv2d_dims bad = {1, 1, 2, 2, 1, 5, 5, 1, 1, 1, 1};
+    assert_int_equal(nn_conv2d_check_dims(&bad), FS_EINPUT);
+    bad = (nn_conv2d_dims){1, 1, 8, 8, 1, 3, 3, 0, 1, 0, 0};
+    assert_int_equal(nn_conv2d_check_dims(&bad), FS_EINPUT);
+    bad = (nn_conv2d_dims){1, 1, 8, 8, 1, 3, 3, 1, 1, -1, 0};
+    assert_int_equal(nn_conv2d_check_dims(&bad), FS_EINPUT);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gradcheck_stride2_pad1),
+        cmocka_unit_test(test_gradcheck_asymmetric),
+        cmocka_unit_test(test_gradcheck_pointwise),
+        cmocka_unit_test(test_fast_matches_naive),
+        cmocka_unit_test(test_hand_values_and_accumulation),
+        cmocka_unit_test(test_torch_conv_stride2_pad1),
+        cmocka_unit_test(test_torch_conv_asymmetric),
+        cmocka_unit_test(test_flops_and_dims),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
