@@ -28,7 +28,8 @@ static fs_err read_idx(const char *path, int ndim, const uint32_t *want, void *o
                        uLong *crc)
 {
     gzFile f = gzopen(path, "rb");
-    if (!f) return fs_error(FS_EINPUT, "%s: cannot open (is dataset-fashion-mnist installed?)", path);
+    if (!f)
+        return fs_error(FS_EINPUT, "%s: cannot open (is dataset-fashion-mnist installed?)", path);
     unsigned char hdr[16];
     size_t hlen = 4 + 4 * (size_t)ndim;
     fs_err e = FS_OK;
@@ -63,8 +64,8 @@ static fs_err read_idx(const char *path, int ndim, const uint32_t *want, void *o
         if (r <= 0) {
             int zerr;
             const char *msg = gzerror(f, &zerr);
-            e = fs_error(FS_EDATA, "%s: truncated or corrupt after %zu of %zu data bytes (%s)", path,
-                         done, total, zerr ? msg : "end of file");
+            e = fs_error(FS_EDATA, "%s: truncated or corrupt after %zu of %zu data bytes (%s)",
+                         path, done, total, zerr ? msg : "end of file");
             goto out;
         }
         *crc = crc32(*crc, (unsigned char *)out + done, (uInt)r);
@@ -104,7 +105,8 @@ fs_err imp_fashion_mnist(const char *dir, dataset *ds)
 {
     memset(ds, 0, sizeof *ds);
     snprintf(ds->name, sizeof ds->name, "fashion-mnist");
-    snprintf(ds->source, sizeof ds->source, "Fashion-MNIST (Xiao et al. 2017), IDX files in %s", dir);
+    snprintf(ds->source, sizeof ds->source, "Fashion-MNIST (Xiao et al. 2017), IDX files in %s",
+             dir);
     imp_set_date(ds);
     ds->dtype = DS_U8;
     ds->task = DS_CLASSIFY;
@@ -115,8 +117,12 @@ fs_err imp_fashion_mnist(const char *dir, dataset *ds)
     ds->y_len = 1;
     ds->n_classes = 10;
     ds->x_scale = 1.0f / 255.0f;
+    static const char *const classes[10] = {"T-shirt/top", "Trouser",   "Pullover", "Dress",
+                                            "Coat",        "Sandal",    "Shirt",    "Sneaker",
+                                            "Bag",         "Ankle boot"};
     uLong crc = crc32(0L, Z_NULL, 0);
-    fs_err e = load_part(dir, "train", 60000, ds, &ds->train, &crc);
+    fs_err e = ds_names_set(&ds->class_names, 10, classes);
+    if (!e) e = load_part(dir, "train", 60000, ds, &ds->train, &crc);
     if (!e) e = load_part(dir, "t10k", 10000, ds, &ds->test, &crc);
     if (e) {
         ds_free(ds);
