@@ -1,0 +1,891 @@
+/* fedsim sweep: run the expanded runs of a scenario's `sweep:` section in worker processes that
+ * write into one shared SQLite database (WAL mode, busy timeout, one transaction per round).
+ *
+ * Owns: the worker pool (each worker is this binary's own `run` command, exec'd through
+ * /proc/self/exe with the sweep's --set overrides, so a worker is exactly the run a user could
+ * type), the sweep lock, resume, Ctrl-C handling and the progress display.
+ * Guarantees:
+ *  - nothing starts unless every run of the sweep expands and validates (exit 2 otherwise);
+ *  - one sweep at a time per database: an flock on DB-sweep.lock, inherited by the workers, so a
+ *    second `fedsim sweep` refuses while any worker of the first is alive;
+ *  - resume: a run whose (sweep id, run key) has a completed row is skipped; failed, interrupted
+ *    and never-started runs run again as a new row, and the old row gets superseded_by;
+ *  - at exit no row of this sweep is left `running`: workers mark themselves interrupted on
+ *    SIGINT/SIGTERM, and the parent marks the row of a worker that died without doing so;
+ *  - workers die with the parent (PR_SET_PDEATHSIG), so no orphan keeps writing.
+ * Exit status: 0 all runs completed, 1 some failed, 2 bad scenario or sweep, 130 interrupted. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+#include "cli/cli.h"
+#include "config/sweep.h"
+#include "store/store.h"
+#include "util/log.h"
+
+#define ERR_TAIL 2048
+
+typedef struct sweep_args {
+    const char *file;
+    const char *db;
+    const char *overrides[256];
+    int n_overrides;
+    int jobs, threads;
+    int dry_run, commands, quiet;
+} sweep_args;
+
+typedef struct worker {
+    pid_t pid;
+    int run;            /* index into plan.runs */
+    int fd;             /* read end of the worker's stderr */
+    char err[ERR_TAIL]; /* the tail of what it wrote there */
+    size_t err_len;
+    double t0;
+    int round;         /* last round seen in the database */
+    int64_t id_before; /* max(runs.id) when it started: its row has a larger id */
+} worker;
+
+typedef struct sweep_state {
+    const sweep_args *a;
+    sweep_plan plan;
+    const char *db;
+    met_store store;
+    int *todo; /* plan indices to run, in order */
+    int n_todo, next;
+    worker *w;
+    int n_active;
+    int n_skipped, n_done, n_failed, n_interrupted;
+    long rounds_done; /* rounds of runs finished in this session */
+    double t0;
+    int tty, drawn; /* progress block lines on screen */
+    char **short_label;
+} sweep_state;
+
+static volatile sig_atomic_t sweep_signals = 0;
+
+static void on_sweep_signal(int sig)
+{
+    (void)sig;
+    sweep_signals = sweep_signals + 1;
+}
+
+static int parse_count(const char *opt, const char *v, int lo, int hi, int *out)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*v == '\0' || *end || n < lo || n > hi) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "%s takes a number %d..%d", opt, lo, hi);
+        return cli_usage_error(msg);
+    }
+    *out = (int)n;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, sweep_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->jobs = 1;
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int rc = 0;
+        if (strcmp(s, "--set") == 0 || strcmp(s, "-s") == 0) {
+            if (!v) return cli_usage_error("--set needs key.path=value");
+            if (a->n_overrides >= 128) return cli_usage_error("too many --set options");
+            a->overrides[a->n_overrides++] = v;
+            i++;
+        } else if (strncmp(s, "--set=", 6) == 0) {
+            if (a->n_overrides >= 128) return cli_usage_error("too many --set options");
+            a->overrides[a->n_overrides++] = s + 6;
+        } else if (strcmp(s, "--db") == 0) {
+            if (!v) return cli_usage_error("--db needs a path");
+            a->db = v;
+            i++;
+        } else if (strcmp(s, "--jobs") == 0) {
+            if (!v) return cli_usage_error("--jobs needs a number of worker processes");
+            rc = parse_count("--jobs", v, 1, 256, &a->jobs);
+            i++;
+        } else if (strncmp(s, "--jobs=", 7) == 0) {
+            rc = parse_count("--jobs", s + 7, 1, 256, &a->jobs);
+        } else if (strcmp(s, "--threads") == 0) {
+            if (!v) return cli_usage_error("--threads needs a thread count");
+            rc = parse_count("--threads", v, 1, 1024, &a->threads);
+            i++;
+        } else if (strcmp(s, "--dry-run") == 0 || strcmp(s, "-n") == 0) {
+            a->dry_run = 1;
+        } else if (strcmp(s, "--commands") == 0) {
+            a->commands = a->dry_run = 1;
+        } else if (strcmp(s, "--quiet") == 0 || strcmp(s, "-q") == 0) {
+            a->quiet = 1;
+        } else if (s[0] == '-') {
+            char msg[300];
+            snprintf(msg, sizeof msg,
+                     "unknown option '%s' (sweep takes --jobs N, --threads T, "
+                     "--db PATH, --set k=v, --dry-run, --commands, --quiet)",
+                     s);
+            return cli_usage_error(msg);
+        } else if (!a->file) {
+            a->file = s;
+        } else {
+            return cli_usage_error("only one scenario file");
+        }
+        if (rc) return rc;
+    }
+    if (!a->file) return cli_usage_error("sweep needs a scenario file with a sweep section");
+    return 0;
+}
+
+static void fmt_dur(double s, char *buf, size_t cap)
+{
+    if (!isfinite(s) || s < 0)
+        snprintf(buf, cap, "?");
+    else if (s < 60)
+        snprintf(buf, cap, "%.1fs", s);
+    else if (s < 3600)
+        snprintf(buf, cap, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+    else
+        snprintf(buf, cap, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+}
+
+/* Labels for the display: last key component unless two swept keys share it. */
+static char **make_short_labels(const sweep_plan *p)
+{
+    char **out = calloc((size_t)p->n_runs, sizeof *out);
+    if (!out) return NULL;
+    for (int i = 0; i < p->n_runs; i++) {
+        const sweep_run *r = &p->runs[i];
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&buf, &size);
+        if (!f) break;
+        for (int j = 0; j < r->n_sets; j++) {
+            const char *kv = r->sets[j], *eq = strchr(kv, '=');
+            size_t kl = (size_t)(eq - kv);
+            const char *dot = NULL;
+            for (const char *q = kv; q < eq; q++)
+                if (*q == '.') dot = q;
+            const char *last = dot ? dot + 1 : kv;
+            int clash = 0;
+            for (int k = 0; k < r->n_sets && !clash; k++) {
+                if (k == j) continue;
+                const char *o = r->sets[k], *oe = strchr(o, '=');
+                const char *od = NULL;
+                for (const char *q = o; q < oe; q++)
+                    if (*q == '.') od = q;
+                const char *ol = od ? od + 1 : o;
+                clash = (size_t)(oe - ol) == (size_t)(eq - last) &&
+                        strncmp(ol, last, (size_t)(eq - last)) == 0;
+            }
+            fprintf(f, "%s%.*s%s", j ? " " : "", clash ? (int)kl : (int)(eq - last),
+                    clash ? kv : last, eq);
+        }
+        fclose(f);
+        out[i] = buf;
+    }
+    return out;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Database queries
+ * ------------------------------------------------------------------------------------------- */
+
+static int64_t query_i64(sqlite3 *db, const char *sql, const char *s1, const char *s2)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return -1;
+    if (s1) sqlite3_bind_text(st, 1, s1, -1, SQLITE_TRANSIENT);
+    if (s2) sqlite3_bind_text(st, 2, s2, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Status of run key in the sweep: the newest row that is not superseded ("" if none). */
+static void run_status(sqlite3 *db, const char *sweep_id, const char *key, char *out, size_t cap)
+{
+    sqlite3_stmt *st = NULL;
+    out[0] = '\0';
+    if (sqlite3_prepare_v2(db,
+                           "SELECT status FROM runs WHERE sweep_id=?1 AND run_key=?2 ORDER BY "
+                           "status='completed' DESC, id DESC LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_text(st, 1, sweep_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Dry run
+ * ------------------------------------------------------------------------------------------- */
+
+static void shell_quote(FILE *f, const char *s)
+{
+    if (*s &&
+        strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.,/=:@+") ==
+            strlen(s)) {
+        fputs(s, f);
+        return;
+    }
+    fputc('\'', f);
+    for (; *s; s++) {
+        if (*s == '\'')
+            fputs("'\\''", f);
+        else
+            fputc(*s, f);
+    }
+    fputc('\'', f);
+}
+
+static int dry_run(const sweep_args *a, const sweep_plan *p, const char *dbpath)
+{
+    sqlite3 *db = NULL;
+    struct stat sb;
+    if (stat(dbpath, &sb) == 0 &&
+        sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_busy_timeout(db, 5000);
+        if (query_i64(db, "SELECT count(*) FROM pragma_table_info('runs') WHERE name='run_key'",
+                      NULL, NULL) != 1) {
+            sqlite3_close(db);
+            db = NULL;
+        }
+    } else if (db) {
+        sqlite3_close(db);
+        db = NULL;
+    }
+    printf("sweep '%s' (%s): %d runs into %s\n", p->id, a->file, p->n_runs, dbpath);
+    printf("%5s  %-16s  %-11s  %s\n", "#", "run key", "status", "parameters");
+    int done = 0;
+    for (int i = 0; i < p->n_runs; i++) {
+        const sweep_run *r = &p->runs[i];
+        char st[32] = "";
+        if (db) run_status(db, p->id, r->key, st, sizeof st);
+        if (strcmp(st, "completed") == 0) done++;
+        printf("%5d  %s  %-11s  %s\n", r->index, r->key, st[0] ? st : "new", r->label);
+    }
+    printf("%d to run, %d completed (skipped)\n", p->n_runs - done, done);
+    if (a->commands) {
+        printf("\nequivalent commands:\n");
+        for (int i = 0; i < p->n_runs; i++) {
+            const sweep_run *r = &p->runs[i];
+            printf("fedsim run ");
+            shell_quote(stdout, a->file);
+            for (int j = 0; j < a->n_overrides; j++) {
+                printf(" --set ");
+                shell_quote(stdout, a->overrides[j]);
+            }
+            for (int j = 0; j < r->n_sets; j++) {
+                printf(" --set ");
+                shell_quote(stdout, r->sets[j]);
+            }
+            printf(" --db ");
+            shell_quote(stdout, dbpath);
+            printf(" --sweep-id ");
+            shell_quote(stdout, p->id);
+            printf(" --swept ");
+            shell_quote(stdout, r->swept_json);
+            printf("\n");
+        }
+    }
+    if (db) sqlite3_close(db);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Display
+ * ------------------------------------------------------------------------------------------- */
+
+static int term_width(void)
+{
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20) return ws.ws_col;
+    return 100;
+}
+
+static void erase_block(sweep_state *s)
+{
+    if (s->tty && s->drawn > 0) fprintf(stderr, "\r\033[%dA\033[J", s->drawn);
+    s->drawn = 0;
+}
+
+/* One line that stays (a finished run), above the progress block. */
+static void say(sweep_state *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(sweep_state *s, const char *fmt, ...)
+{
+    if (s->a->quiet) return;
+    erase_block(s);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* Rounds of the running rows of this sweep, for the display and the ETA. */
+static void poll_rounds(sweep_state *s)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->store.db,
+                           "SELECT run_key, (SELECT max(round) FROM rounds WHERE run_id=runs.id) "
+                           "FROM runs WHERE sweep_id=? AND status='running'",
+                           -1, &st, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_text(st, 1, s->plan.id, -1, SQLITE_TRANSIENT);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *key = (const char *)sqlite3_column_text(st, 0);
+        for (int i = 0; key && i < s->a->jobs; i++)
+            if (s->w[i].pid > 0 && strcmp(s->plan.runs[s->w[i].run].key, key) == 0)
+                s->w[i].round = sqlite3_column_int(st, 1);
+    }
+    sqlite3_finalize(st);
+}
+
+static void draw_block(sweep_state *s)
+{
+    if (!s->tty || s->a->quiet) return;
+    erase_block(s);
+    poll_rounds(s);
+    long now_rounds = s->rounds_done, left = 0;
+    for (int i = 0; i < s->a->jobs; i++) {
+        if (s->w[i].pid <= 0) continue;
+        int total = s->plan.runs[s->w[i].run].rounds;
+        now_rounds += s->w[i].round;
+        left += total - s->w[i].round;
+    }
+    for (int i = s->next; i < s->n_todo; i++) left += s->plan.runs[s->todo[i]].rounds;
+    double el = time_now() - s->t0;
+    char eta[32], els[32];
+    fmt_dur(now_rounds > 0 ? el / (double)now_rounds * (double)left : NAN, eta, sizeof eta);
+    fmt_dur(el, els, sizeof els);
+    int width = term_width() - 1;
+    char line[1024];
+    char failed[32] = "";
+    if (s->n_failed) snprintf(failed, sizeof failed, ", %d failed", s->n_failed);
+    snprintf(line, sizeof line,
+             "sweep %s: %d/%d runs done, %d running, %d queued%s | %s elapsed | "
+             "ETA %s",
+             s->plan.id, s->n_skipped + s->n_done, s->plan.n_runs, s->n_active, s->n_todo - s->next,
+             failed, els, eta);
+    fprintf(stderr, "%.*s\n", width, line);
+    s->drawn = 1;
+    /* the runs in flight in run order (worker slots are reused out of order) */
+    for (int next_run = -1;;) {
+        const worker *w = NULL;
+        for (int i = 0; i < s->a->jobs; i++)
+            if (s->w[i].pid > 0 && s->w[i].run > next_run && (!w || s->w[i].run < w->run))
+                w = &s->w[i];
+        if (!w) break;
+        next_run = w->run;
+        const sweep_run *r = &s->plan.runs[w->run];
+        char rd[32];
+        if (w->round > 0)
+            snprintf(rd, sizeof rd, "round %d/%d", w->round, r->rounds);
+        else
+            snprintf(rd, sizeof rd, "starting");
+        snprintf(line, sizeof line, "  #%-4d %-14s %s", r->index, rd,
+                 s->short_label && s->short_label[w->run] ? s->short_label[w->run] : r->label);
+        fprintf(stderr, "%.*s\n", width, line);
+        s->drawn++;
+    }
+    fflush(stderr);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Workers
+ * ------------------------------------------------------------------------------------------- */
+
+static int spawn(sweep_state *s, worker *w, int run)
+{
+    const sweep_args *a = s->a;
+    const sweep_run *r = &s->plan.runs[run];
+    int nprocs = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = a->threads > 0 ? a->threads : nprocs / a->jobs;
+    if (threads < 1) threads = 1;
+    char tbuf[16];
+    snprintf(tbuf, sizeof tbuf, "%d", threads);
+    int n = 0, cap = 16 + 2 * (a->n_overrides + r->n_sets);
+    const char **argv = calloc((size_t)cap, sizeof *argv);
+    if (!argv) return fs_error(FS_ENOMEM, "out of memory starting a worker");
+    argv[n++] = "fedsim";
+    argv[n++] = "run";
+    argv[n++] = a->file;
+    for (int i = 0; i < a->n_overrides; i++) argv[n++] = "--set", argv[n++] = a->overrides[i];
+    for (int i = 0; i < r->n_sets; i++) argv[n++] = "--set", argv[n++] = r->sets[i];
+    argv[n++] = "--db";
+    argv[n++] = s->db;
+    argv[n++] = "--quiet";
+    argv[n++] = "-j";
+    argv[n++] = tbuf;
+    argv[n++] = "--sweep-id";
+    argv[n++] = s->plan.id;
+    argv[n++] = "--swept";
+    argv[n++] = r->swept_json;
+    argv[n] = NULL;
+
+    memset(w, 0, sizeof *w);
+    w->run = run;
+    w->fd = -1;
+    w->id_before = query_i64(s->store.db, "SELECT coalesce(max(id), 0) FROM runs", NULL, NULL);
+    int fds[2];
+    if (pipe(fds) != 0) {
+        free(argv);
+        return fs_error(FS_EIO, "cannot create a pipe for a worker: %s", strerror(errno));
+    }
+    /* close-on-exec: a worker must not hold its siblings' pipes open */
+    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+    pid_t parent = getpid();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        free(argv);
+        return fs_error(FS_EIO, "cannot start a worker: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        /* the child: async-signal-safe calls only until exec */
+        int nul = open("/dev/null", O_RDWR);
+        if (nul >= 0) {
+            dup2(nul, STDIN_FILENO);
+            dup2(nul, STDOUT_FILENO);
+            if (nul > STDERR_FILENO) close(nul);
+        }
+        dup2(fds[1], STDERR_FILENO);
+#ifdef __linux__
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+#endif
+        if (getppid() != parent) _exit(130); /* the parent died before the prctl */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execv("/proc/self/exe", (char *const *)argv);
+        static const char msg[] = "fedsim: error: cannot exec /proc/self/exe for a worker\n";
+        ssize_t wr = write(STDERR_FILENO, msg, sizeof msg - 1);
+        (void)wr;
+        _exit(127);
+    }
+    free(argv);
+    close(fds[1]);
+    fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+    w->pid = pid;
+    w->fd = fds[0];
+    w->t0 = time_now();
+    s->n_active++;
+    return FS_OK;
+}
+
+static void drain(worker *w)
+{
+    char buf[4096];
+    for (;;) {
+        ssize_t n = read(w->fd, buf, sizeof buf);
+        if (n <= 0) break;
+        /* keep the last ERR_TAIL - 1 bytes */
+        size_t add = (size_t)n;
+        if (add >= ERR_TAIL - 1) {
+            memcpy(w->err, buf + add - (ERR_TAIL - 1), ERR_TAIL - 1);
+            w->err_len = ERR_TAIL - 1;
+        } else {
+            if (w->err_len + add > ERR_TAIL - 1) {
+                size_t drop = w->err_len + add - (ERR_TAIL - 1);
+                memmove(w->err, w->err + drop, w->err_len - drop);
+                w->err_len -= drop;
+            }
+            memcpy(w->err + w->err_len, buf, add);
+            w->err_len += add;
+        }
+        w->err[w->err_len] = '\0';
+    }
+}
+
+/* The last non-empty line the worker wrote ("" if none), without the "fedsim: error: ". */
+static const char *last_line(worker *w, char *out, size_t cap)
+{
+    size_t end = w->err_len;
+    while (end > 0 && (w->err[end - 1] == '\n' || w->err[end - 1] == ' ')) end--;
+    size_t start = end;
+    while (start > 0 && w->err[start - 1] != '\n') start--;
+    /* a hint line belongs to the error line above it: show the error */
+    if (start > 0 && strncmp(w->err + start, "  hint:", 7) == 0) {
+        end = start - 1;
+        start = end;
+        while (start > 0 && w->err[start - 1] != '\n') start--;
+    }
+    const char *p = w->err + start;
+    if (strncmp(p, "fedsim: error: ", 15) == 0 && (size_t)(p - w->err) + 15 <= end) p += 15;
+    snprintf(out, cap, "%.*s", (int)(w->err + end - p), p);
+    return out;
+}
+
+/* A worker exited with wait status ws: find its row, settle its status, report. */
+static void finish(sweep_state *s, worker *w, int ws)
+{
+    drain(w);
+    close(w->fd);
+    const sweep_run *r = &s->plan.runs[w->run];
+    int64_t id = -1;
+    int rounds = 0;
+    double acc = NAN, wall = time_now() - w->t0;
+    char status[32] = "", error[512] = "";
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->store.db,
+                           "SELECT id, status, coalesce(error, ''), (SELECT count(*) FROM rounds "
+                           "WHERE run_id=runs.id), (SELECT test_acc FROM rounds WHERE "
+                           "run_id=runs.id AND test_acc IS NOT NULL ORDER BY round DESC LIMIT 1) "
+                           "FROM runs WHERE sweep_id=? AND run_key=? AND id>? ORDER BY id DESC "
+                           "LIMIT 1",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, s->plan.id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, r->key, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 3, w->id_before);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            id = sqlite3_column_int64(st, 0);
+            snprintf(status, sizeof status, "%s", (const char *)sqlite3_column_text(st, 1));
+            snprintf(error, sizeof error, "%s", (const char *)sqlite3_column_text(st, 2));
+            rounds = sqlite3_column_int(st, 3);
+            if (sqlite3_column_type(st, 4) != SQLITE_NULL) acc = sqlite3_column_double(st, 4);
+        }
+        sqlite3_finalize(st);
+    }
+    int code = WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
+    int sig = WIFSIGNALED(ws) ? WTERMSIG(ws) : 0;
+    if (strcmp(status, "running") == 0) {
+        /* died without closing its row (killed, crashed): settle it */
+        int intr = sweep_signals > 0 && (sig == SIGINT || sig == SIGTERM || sig == SIGKILL);
+        snprintf(status, sizeof status, "%s", intr ? "interrupted" : "failed");
+        if (sig)
+            snprintf(error, sizeof error, "worker killed by signal %d (%s)", sig, strsignal(sig));
+        else
+            snprintf(error, sizeof error, "worker exited with status %d without closing the run",
+                     code);
+        char sql[256];
+        snprintf(
+            sql, sizeof sql,
+            "UPDATE runs SET status=?1, error=?2, ended_at=strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ',"
+            "'now') WHERE id=%" PRId64,
+            id);
+        if (sqlite3_prepare_v2(s->store.db, sql, -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_text(st, 1, status, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(st, 2, error, -1, SQLITE_TRANSIENT);
+            sqlite3_step(st);
+            sqlite3_finalize(st);
+        }
+    } else if (!status[0]) {
+        /* no row: it stopped before the run began (bad data, signal during set-up) */
+        int intr = code == 130 || sig == SIGINT || sig == SIGTERM || sig == SIGKILL;
+        snprintf(status, sizeof status, "%s", intr ? "interrupted" : "failed");
+        char ll[400];
+        last_line(w, ll, sizeof ll);
+        if (sig)
+            snprintf(error, sizeof error, "killed by signal %d before the run began", sig);
+        else
+            snprintf(error, sizeof error, "%s", ll[0] ? ll : "exited before the run began");
+    }
+    s->rounds_done += rounds;
+    char wt[32];
+    fmt_dur(wall, wt, sizeof wt);
+    int k = s->n_skipped + s->n_done + s->n_failed + s->n_interrupted + 1;
+    if (strcmp(status, "completed") == 0) {
+        s->n_done++;
+        char accs[32] = "";
+        if (!isnan(acc)) snprintf(accs, sizeof accs, ", test acc %.2f%%", 100 * acc);
+        say(s, "[%d/%d] done     #%d %s: %d rounds%s, %s", k, s->plan.n_runs, r->index, r->label,
+            rounds, accs, wt);
+    } else if (strcmp(status, "interrupted") == 0) {
+        s->n_interrupted++;
+        say(s, "[%d/%d] stopped  #%d %s: interrupted after %d rounds", k, s->plan.n_runs, r->index,
+            r->label, rounds);
+    } else {
+        s->n_failed++;
+        erase_block(s); /* failures are reported even with --quiet */
+        fprintf(stderr, "[%d/%d] FAILED   #%d %s: %s\n", k, s->plan.n_runs, r->index, r->label,
+                error);
+    }
+    w->pid = 0;
+    w->fd = -1;
+    s->n_active--;
+}
+
+static void signal_all(sweep_state *s, int sig)
+{
+    for (int i = 0; i < s->a->jobs; i++)
+        if (s->w[i].pid > 0) kill(s->w[i].pid, sig);
+}
+
+/* Run the queue with a->jobs workers until done or stopped. */
+static fs_err run_queue(sweep_state *s)
+{
+    const int J = s->a->jobs;
+    int stopping = 0, killed = 0;
+    double last_draw = 0;
+    struct pollfd *pf = calloc((size_t)J, sizeof *pf);
+    if (!pf) return fs_error(FS_ENOMEM, "out of memory");
+    fs_err e = FS_OK;
+    for (;;) {
+        if (sweep_signals > 0 && !stopping) {
+            stopping = 1;
+            say(s, "fedsim: stopping: workers finish their round and mark their runs "
+                   "interrupted (Ctrl-C again to kill them)");
+            signal_all(s, SIGTERM);
+        }
+        if (sweep_signals > 1 && !killed) {
+            killed = 1;
+            signal_all(s, SIGKILL);
+        }
+        while (!stopping && !e && s->n_active < J && s->next < s->n_todo) {
+            int slot = 0;
+            while (s->w[slot].pid > 0) slot++;
+            e = spawn(s, &s->w[slot], s->todo[s->next]);
+            if (!e) s->next++;
+        }
+        if (s->n_active == 0 && (stopping || e || s->next >= s->n_todo)) break;
+        int n = 0;
+        for (int i = 0; i < J; i++)
+            if (s->w[i].pid > 0 && s->w[i].fd >= 0) {
+                pf[n].fd = s->w[i].fd;
+                pf[n].events = POLLIN;
+                n++;
+            }
+        poll(pf, (nfds_t)n, 200); /* EINTR on a signal: handled above */
+        for (int i = 0; i < J; i++) {
+            worker *w = &s->w[i];
+            if (w->pid <= 0) continue;
+            drain(w);
+            int ws;
+            pid_t p = waitpid(w->pid, &ws, WNOHANG);
+            if (p == w->pid) finish(s, w, ws);
+        }
+        double now = time_now();
+        if (now - last_draw > 0.25) {
+            draw_block(s);
+            last_draw = now;
+        }
+    }
+    erase_block(s);
+    free(pf);
+    return e;
+}
+
+/* Rows left `running` by a sweep that was killed outright: with the lock held, no process of
+ * this sweep can be running, so they are interrupted. Returns how many. */
+static int settle_stale(sweep_state *s)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->store.db,
+                           "UPDATE runs SET status='interrupted', error='its process was gone "
+                           "when the sweep resumed' WHERE sweep_id=? AND status='running'",
+                           -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_text(st, 1, s->plan.id, -1, SQLITE_TRANSIENT);
+    int n = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(s->store.db) : 0;
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* The sweep lock: an flock on path, which holds our pid. Not close-on-exec: the workers
+ * inherit the open file and with it the lock. The file is removed when the sweep ends; a
+ * process that opened it just before may then hold a lock on a removed file, so after locking
+ * we check that path still names the file we locked, and retry if not.
+ * Returns the fd, -2 if another process holds the lock, -1 on error (errno set). */
+static int take_lock(const char *path)
+{
+    for (int tries = 0; tries < 100; tries++) {
+        int fd = open(path, O_RDWR | O_CREAT, 0644);
+        if (fd < 0) return -1;
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            int busy = errno == EWOULDBLOCK;
+            close(fd);
+            return busy ? -2 : -1;
+        }
+        struct stat a, b;
+        if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+            a.st_ino == b.st_ino) {
+            char pid[32];
+            int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+            if (ftruncate(fd, 0) != 0 || write(fd, pid, (size_t)n) != n) pid[0] = '\0';
+            return fd;
+        }
+        close(fd); /* removed or replaced meanwhile: lock the current file instead */
+    }
+    errno = EAGAIN;
+    return -1;
+}
+
+static void drop_lock(int fd, const char *path)
+{
+    unlink(path); /* while still holding the lock: see take_lock */
+    close(fd);
+}
+
+/* Create the database's folder when it is missing (results/ on a fresh checkout). */
+static void make_parent_dir(const char *path)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir) return;
+    *slash = '\0';
+    mkdir(dir, 0777);
+}
+
+int cmd_sweep(int argc, char **argv)
+{
+    sweep_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc) return rc;
+    sweep_state s;
+    memset(&s, 0, sizeof s);
+    s.a = &a;
+    cfg_diag d;
+    fs_err e = sweep_load_plan(a.file, a.overrides, a.n_overrides, &s.plan, &d);
+    if (e) {
+        if (e == FS_EINPUT && d.msg[0])
+            cfg_diag_print(&d, stderr);
+        else
+            fprintf(stderr, "fedsim: error: %s\n", fs_errmsg());
+        return fs_exit_status(e);
+    }
+    s.db = a.db ? a.db : s.plan.db;
+    if (a.dry_run) {
+        rc = dry_run(&a, &s.plan, s.db);
+        sweep_free_plan(&s.plan);
+        return rc;
+    }
+    if (a.jobs > s.plan.n_runs) a.jobs = s.plan.n_runs;
+
+    make_parent_dir(s.db);
+    char lockpath[PATH_MAX];
+    snprintf(lockpath, sizeof lockpath, "%s-sweep.lock", s.db);
+    int lock = take_lock(lockpath);
+    if (lock < 0) {
+        if (lock == -2)
+            fprintf(stderr,
+                    "fedsim: error: another fedsim sweep (or one of its workers) is writing %s\n"
+                    "  hint: wait for it to finish, or stop it with Ctrl-C; it holds %s\n",
+                    s.db, lockpath);
+        else
+            fprintf(stderr, "fedsim: error: cannot create %s: %s\n", lockpath, strerror(errno));
+        sweep_free_plan(&s.plan);
+        return 1;
+    }
+
+    e = met_open(&s.store, s.db);
+    if (e) {
+        drop_lock(lock, lockpath);
+        sweep_free_plan(&s.plan);
+        return cli_fail(e);
+    }
+    int stale = settle_stale(&s);
+    s.todo = calloc((size_t)s.plan.n_runs, sizeof *s.todo);
+    s.w = calloc((size_t)(a.jobs > 0 ? a.jobs : 1), sizeof *s.w);
+    s.short_label = make_short_labels(&s.plan);
+    if (!s.todo || !s.w) {
+        e = fs_error(FS_ENOMEM, "out of memory");
+        goto out;
+    }
+    int n_rerun = 0;
+    for (int i = 0; i < s.plan.n_runs; i++) {
+        char st[32];
+        run_status(s.store.db, s.plan.id, s.plan.runs[i].key, st, sizeof st);
+        if (strcmp(st, "completed") == 0) {
+            s.n_skipped++;
+            continue;
+        }
+        if (st[0]) n_rerun++;
+        s.todo[s.n_todo++] = i;
+    }
+    /* rows of this sweep id whose key the sweep no longer expands to (the scenario changed) */
+    int64_t n_keys_db = query_i64(
+        s.store.db, "SELECT count(DISTINCT run_key) FROM runs WHERE sweep_id=?", s.plan.id, NULL);
+    int n_known = s.n_skipped + n_rerun;
+
+    s.tty = isatty(STDERR_FILENO) && !a.quiet;
+    int nprocs = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = a.threads > 0 ? a.threads : nprocs / (a.jobs > 0 ? a.jobs : 1);
+    if (!a.quiet) {
+        fprintf(stderr,
+                "fedsim: sweep '%s': %d runs into %s: %d completed earlier (skipped), %d "
+                "to rerun (failed or interrupted), %d new; %d jobs x %d threads\n",
+                s.plan.id, s.plan.n_runs, s.db, s.n_skipped, n_rerun, s.n_todo - n_rerun, a.jobs,
+                threads < 1 ? 1 : threads);
+        if (stale > 0)
+            fprintf(stderr,
+                    "fedsim: %d run(s) left 'running' by a killed sweep marked "
+                    "interrupted\n",
+                    stale);
+        if (n_keys_db > n_known)
+            fprintf(stderr,
+                    "fedsim: note: %s holds %" PRId64 " run(s) of sweep '%s' with parameters "
+                    "this sweep no longer has (the scenario changed); 'fedsim info' lists them\n",
+                    s.db, n_keys_db - n_known, s.plan.id);
+    }
+    if (s.n_todo == 0) {
+        if (!a.quiet) fprintf(stderr, "fedsim: nothing to do: every run is completed\n");
+        goto out;
+    }
+
+    struct sigaction sa, old_int, old_term, old_pipe;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sweep_signal; /* no SA_RESTART: poll() returns at once */
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, &old_pipe);
+    s.t0 = time_now();
+    e = run_queue(&s);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGPIPE, &old_pipe, NULL);
+    if (!a.quiet || s.n_failed || sweep_signals) {
+        char el[32];
+        fmt_dur(time_now() - s.t0, el, sizeof el);
+        int not_run = s.n_todo - s.next;
+        fprintf(stderr,
+                "fedsim: sweep '%s': %d/%d runs completed (%d now, %d earlier), %d failed, %d "
+                "interrupted, %d not started; %s; %s\n",
+                s.plan.id, s.n_done + s.n_skipped, s.plan.n_runs, s.n_done, s.n_skipped, s.n_failed,
+                s.n_interrupted, not_run, el, s.db);
+        if (s.n_done + s.n_skipped < s.plan.n_runs)
+            fprintf(stderr, "  hint: run the same command again to resume: completed runs are "
+                            "skipped, the others run again\n");
+        else if (!a.quiet)
+            fprintf(stderr, "  next: fedsim info %s; analysis/plot.py %s; analysis/table.py %s\n",
+                    s.db, s.db, s.db);
+    }
+out:;
+    int interrupted = sweep_signals > 0;
+    sweep_signals = 0;
+    met_close(&s.store);
+    drop_lock(lock, lockpath);
+    if (s.short_label)
+        for (int i = 0; i < s.plan.n_runs; i++) free(s.short_label[i]);
+    free(s.short_label);
+    free(s.todo);
+    free(s.w);
+    sweep_free_plan(&s.plan);
+    if (e) return cli_fail(e);
+    if (interrupted) return 130;
+    return s.n_failed > 0 || s.n_interrupted > 0 ? 1 : 0;
+}

@@ -1,0 +1,892 @@
+/* Sweep expansion (see sweep.h). Owns a small YAML tree of the scenario built from libfyaml's
+ * events (libfyaml 0.7 has no public node marks; positions are 1-based as in config.c), the
+ * reading of the `sweep:` section, the expansion into runs and each run's key.
+ * Guarantees: a plan is returned only if every run of the sweep passed cfg_validate; every error
+ * carries the position of the offending key or value; every allocation is freed on every path
+ * (sweep_free_plan frees a plan, also a partly filled one). No global state. */
+#include "config/sweep.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <libfyaml.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------------------------------
+ * A YAML tree with positions
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum sn_kind { SN_SCALAR, SN_MAP, SN_SEQ, SN_ALIAS } sn_kind;
+
+typedef struct snode {
+    sn_kind kind;
+    int line, col; /* 1-based */
+    bool plain;    /* scalar without quotes or block style */
+    char *text;    /* scalar: NUL-terminated value */
+    size_t len;
+    struct snode **kid; /* map: key, value, key, value, ...; seq: items */
+    int n, cap;
+} snode;
+
+static void sn_free(snode *n)
+{
+    if (!n) return;
+    for (int i = 0; i < n->n; i++) sn_free(n->kid[i]);
+    free(n->kid);
+    free(n->text);
+    free(n);
+}
+
+static bool sn_is_null(const snode *n)
+{
+    if (n->kind != SN_SCALAR || !n->plain) return false;
+    const char *t = n->text;
+    return t[0] == '\0' || strcmp(t, "~") == 0 || strcmp(t, "null") == 0 ||
+           strcmp(t, "Null") == 0 || strcmp(t, "NULL") == 0;
+}
+
+static const char *sn_phrase(const snode *n)
+{
+    switch (n->kind) {
+    case SN_MAP:
+        return "a mapping";
+    case SN_SEQ:
+        return "a list";
+    case SN_ALIAS:
+        return "an alias";
+    case SN_SCALAR:
+        break;
+    }
+    return sn_is_null(n) ? "an empty value" : "a single value";
+}
+
+static fs_err sn_append(snode *p, snode *c)
+{
+    if (p->n == p->cap) {
+        int cap = p->cap ? 2 * p->cap : 8;
+        snode **k = realloc(p->kid, (size_t)cap * sizeof *k);
+        if (!k) return fs_error(FS_ENOMEM, "out of memory reading YAML");
+        p->kid = k;
+        p->cap = cap;
+    }
+    p->kid[p->n++] = c;
+    return FS_OK;
+}
+
+static void swallow(struct fy_diag *diag, void *user, const char *buf, size_t len)
+{
+    (void)diag;
+    (void)user;
+    (void)buf;
+    (void)len;
+}
+
+/* snprintf that may truncate (messages quote user text of any length). */
+static void fmt_into(char *buf, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fmt_into(char *buf, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, n, fmt, ap);
+    va_end(ap);
+}
+
+/* Build the tree of text (NULL for an empty document). The caller parsed the text with
+ * cfg_parse_text first, which reports syntax errors with their position. */
+static fs_err sn_build(const char *text, size_t len, const char *file, snode **root)
+{
+    enum { DEPTH = 256 };
+    snode *stack[DEPTH];
+    int top = 0;
+    fs_err rc = FS_OK;
+    *root = NULL;
+    if (len == 0) return FS_OK;
+    struct fy_diag_cfg dc;
+    fy_diag_cfg_default(&dc);
+    dc.fp = NULL;
+    dc.output_fn = swallow;
+    dc.colorize = false;
+    struct fy_diag *diag = fy_diag_create(&dc);
+    if (!diag) return fs_error(FS_ENOMEM, "cannot create the YAML diagnostics");
+    struct fy_parse_cfg pc = {.flags = FYPCF_QUIET, .diag = diag};
+    struct fy_parser *fyp = fy_parser_create(&pc);
+    if (!fyp || fy_parser_set_string(fyp, text, len) != 0) {
+        if (fyp) fy_parser_destroy(fyp);
+        fy_diag_destroy(diag);
+        return fs_error(FS_ENOMEM, "cannot create the YAML parser");
+    }
+    struct fy_event *ev;
+    while (rc == FS_OK && (ev = fy_parser_parse(fyp))) {
+        enum fy_event_type t = ev->type;
+        const struct fy_mark *m = fy_event_start_mark(ev);
+        if (t == FYET_MAPPING_END || t == FYET_SEQUENCE_END) {
+            if (top > 0) top--;
+        } else if (t == FYET_MAPPING_START || t == FYET_SEQUENCE_START || t == FYET_SCALAR ||
+                   t == FYET_ALIAS) {
+            snode *n = calloc(1, sizeof *n);
+            if (!n) {
+                rc = fs_error(FS_ENOMEM, "out of memory reading YAML");
+            } else {
+                n->line = m && m->line >= 0 ? m->line + 1 : 0;
+                n->col = m && m->line >= 0 ? m->column + 1 : 0;
+                n->kind = t == FYET_MAPPING_START    ? SN_MAP
+                          : t == FYET_SEQUENCE_START ? SN_SEQ
+                          : t == FYET_SCALAR         ? SN_SCALAR
+                                                     : SN_ALIAS;
+                if (top > 0)
+                    rc = sn_append(stack[top - 1], n);
+                else if (!*root)
+                    *root = n;
+                else
+                    rc = fs_error(FS_EINPUT, "%s: more than one YAML document", file);
+                if (rc != FS_OK) {
+                    free(n);
+                    n = NULL;
+                }
+            }
+            if (n && t == FYET_SCALAR) {
+                size_t l = 0;
+                const char *s = fy_token_get_text(ev->scalar.value, &l);
+                n->text = malloc(l + 1);
+                if (!n->text) {
+                    rc = fs_error(FS_ENOMEM, "out of memory reading YAML");
+                } else {
+                    if (l) memcpy(n->text, s, l);
+                    n->text[l] = '\0';
+                    n->len = l;
+                    enum fy_scalar_style st = fy_token_scalar_style(ev->scalar.value);
+                    n->plain = st == FYSS_PLAIN;
+                    if ((st == FYSS_SINGLE_QUOTED || st == FYSS_DOUBLE_QUOTED) && n->col > 1)
+                        n->col--; /* marked at the first character: point at the quote */
+                }
+            }
+            if (n && t == FYET_ALIAS && n->col > 1) n->col--;
+            if (n && n->line == 0) { /* an empty value has no mark: just after its key */
+                const snode *p = top > 0 ? stack[top - 1] : NULL;
+                if (p && p->kind == SN_MAP && p->n % 2 == 0 && p->kid[p->n - 2]->text) {
+                    const snode *k = p->kid[p->n - 2];
+                    n->line = k->line;
+                    n->col = k->col + (int)k->len + (k->plain ? 1 : 3);
+                } else {
+                    n->line = p ? p->line : 1;
+                    n->col = p ? p->col : 1;
+                }
+            }
+            if (n && (t == FYET_MAPPING_START || t == FYET_SEQUENCE_START)) {
+                if (top == DEPTH)
+                    rc = fs_error(FS_EINPUT, "%s: nesting deeper than %d levels", file, DEPTH);
+                else
+                    stack[top++] = n;
+            }
+        }
+        fy_parser_event_free(fyp, ev);
+    }
+    if (rc == FS_OK && fy_parser_get_stream_error(fyp))
+        rc = fs_error(FS_EINPUT, "%s: YAML syntax error", file);
+    fy_parser_destroy(fyp);
+    fy_diag_destroy(diag);
+    if (rc != FS_OK) {
+        sn_free(*root);
+        *root = NULL;
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Text helpers
+ * ------------------------------------------------------------------------------------------- */
+
+/* Render a value node as YAML flow text that reads back as the same value: plain scalars as
+ * written, other scalars double-quoted, lists as [a, b]. Returns false on an alias or a mapping
+ * inside a list (never a scenario value). */
+static bool render(FILE *f, const snode *n)
+{
+    switch (n->kind) {
+    case SN_SCALAR:
+        if (n->plain) {
+            fputs(n->text, f);
+            return true;
+        }
+        fputc('"', f);
+        for (size_t i = 0; i < n->len; i++) {
+            unsigned char ch = (unsigned char)n->text[i];
+            if (ch == '"' || ch == '\\')
+                fprintf(f, "\\%c", ch);
+            else if (ch == '\n')
+                fputs("\\n", f);
+            else if (ch == '\t')
+                fputs("\\t", f);
+            else if (ch < 0x20)
+                fprintf(f, "\\x%02x", ch);
+            else
+                fputc(ch, f);
+        }
+        fputc('"', f);
+        return true;
+    case SN_SEQ:
+        fputc('[', f);
+        for (int i = 0; i < n->n; i++) {
+            if (i) fputs(", ", f);
+            if (!render(f, n->kid[i])) return false;
+        }
+        fputc(']', f);
+        return true;
+    case SN_MAP:
+        fputc('{', f);
+        for (int i = 0; i + 1 < n->n; i += 2) {
+            if (i) fputs(", ", f);
+            if (!render(f, n->kid[i])) return false;
+            fputs(": ", f);
+            if (!render(f, n->kid[i + 1])) return false;
+        }
+        fputc('}', f);
+        return true;
+    case SN_ALIAS:
+        break;
+    }
+    return false;
+}
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+/* The shortest %g text that reads back as v (0.1, not 0.10000000000000001). */
+static void fmt_double(char *buf, size_t n, double v)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, n, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}
+
+/* The resolved value of key ki in c as JSON. */
+static void json_value(FILE *f, const cfg *c, int ki)
+{
+    const cfg_key *k = &cfg_keys[ki];
+    const char *field = (const char *)c + k->offset;
+    char buf[64];
+    switch (k->type) {
+    case CFG_T_INT: {
+        int v;
+        memcpy(&v, field, sizeof v);
+        fprintf(f, "%d", v);
+        break;
+    }
+    case CFG_T_U64: {
+        uint64_t v;
+        memcpy(&v, field, sizeof v);
+        fprintf(f, "%" PRIu64, v);
+        break;
+    }
+    case CFG_T_FLOAT: {
+        double v;
+        memcpy(&v, field, sizeof v);
+        if (isfinite(v)) {
+            fmt_double(buf, sizeof buf, v);
+            fputs(buf, f);
+        } else {
+            fputs("null", f);
+        }
+        break;
+    }
+    case CFG_T_STRING:
+    case CFG_T_ENUM:
+        json_str(f, field);
+        break;
+    case CFG_T_INTLIST: {
+        const cfg_int_list *l = (const cfg_int_list *)(const void *)field;
+        fputc('[', f);
+        for (int j = 0; j < l->n; j++) fprintf(f, "%s%d", j ? ", " : "", l->v[j]);
+        fputc(']', f);
+        break;
+    }
+    }
+}
+
+/* Levenshtein distance of short words (for did-you-mean among the sweep's own keys). */
+static int edit_distance(const char *a, const char *b)
+{
+    enum { M = 32 };
+    size_t n = strlen(a), m = strlen(b);
+    if (n >= M || m >= M) return 100;
+    int dd[M][M];
+    for (size_t i = 0; i <= n; i++) dd[i][0] = (int)i;
+    for (size_t j = 0; j <= m; j++) dd[0][j] = (int)j;
+    for (size_t i = 1; i <= n; i++)
+        for (size_t j = 1; j <= m; j++) {
+            int v = dd[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (dd[i - 1][j] + 1 < v) v = dd[i - 1][j] + 1;
+            if (dd[i][j - 1] + 1 < v) v = dd[i][j - 1] + 1;
+            dd[i][j] = v;
+        }
+    return dd[n][m];
+}
+
+/* 64-bit FNV-1a followed by the splitmix64 finaliser (spreads the bits of short inputs). */
+static uint64_t hash64(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        h ^= *p;
+        h *= 0x100000001b3ULL;
+    }
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 31;
+    return h;
+}
+
+fs_err sweep_compute_key(const cfg *c, char out[SWEEP_KEY_LEN + 1])
+{
+    cfg *k = malloc(sizeof *k);
+    if (!k) return fs_error(FS_ENOMEM, "out of memory computing a run key");
+    memcpy(k, c, sizeof *k);
+    memset(k->name, 0, sizeof k->name);
+    memset(k->output.db, 0, sizeof k->output.db);
+    k->threads = 0;
+    char *json = cfg_to_json(k);
+    free(k);
+    if (!json) return FS_ENOMEM;
+    snprintf(out, SWEEP_KEY_LEN + 1, "%016" PRIx64, hash64(json));
+    free(json);
+    return FS_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Reading the sweep section
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct skey {
+    char path[CFG_STR];
+    const snode *key;  /* the (innermost) key node in the sweep section */
+    const snode *list; /* its list of values */
+    char **text;       /* YAML rendering of each value */
+    int axis;
+} skey;
+
+typedef struct sctx {
+    const char *file;
+    cfg_diag *d;
+    skey *keys;
+    int n_keys, cap_keys;
+    int axis_len[CFG_KEYS_MAX + 1];
+    int n_axes;
+} sctx;
+
+static fs_err err_at(sctx *x, int line, int col, const char *hint, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static fs_err err_at(sctx *x, int line, int col, const char *hint, const char *fmt, ...)
+{
+    cfg_diag *d = x->d;
+    snprintf(d->file, sizeof d->file, "%s", x->file);
+    d->line = line;
+    d->col = col;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->msg, sizeof d->msg, fmt, ap);
+    va_end(ap);
+    snprintf(d->hint, sizeof d->hint, "%s", hint ? hint : "");
+    if (line > 0) return fs_error(FS_EINPUT, "%s:%d:%d: %s", d->file, line, col, d->msg);
+    return fs_error(FS_EINPUT, "%s: %s", d->file, d->msg);
+}
+
+static void skeys_free(sctx *x)
+{
+    for (int i = 0; i < x->n_keys; i++) {
+        if (x->keys[i].text)
+            for (int j = 0; j < x->keys[i].list->n; j++) free(x->keys[i].text[j]);
+        free(x->keys[i].text);
+    }
+    free(x->keys);
+}
+
+/* One swept key: path, its key node, its list of values, on axis (a new one when axis < 0). */
+static fs_err read_values(sctx *x, const char *path, const snode *key, const snode *val, int axis)
+{
+    char hint[300];
+    if (val->kind != SN_SEQ) {
+        snprintf(hint, sizeof hint, "write the values to try as a list: %s: [a, b]", path);
+        return err_at(x, val->line, val->col, hint, "sweep values of '%s' must be a list, got %s",
+                      path, sn_phrase(val));
+    }
+    if (val->n == 0)
+        return err_at(x, val->line, val->col, "give at least one value",
+                      "sweep values of '%s' are an empty list", path);
+    for (int i = 0; i < x->n_keys; i++)
+        if (strcmp(x->keys[i].path, path) == 0) {
+            snprintf(hint, sizeof hint,
+                     "first swept at line %d, column %d; a key varies on one "
+                     "axis only",
+                     x->keys[i].key->line, x->keys[i].key->col);
+            return err_at(x, key->line, key->col, hint, "'%s' is swept twice", path);
+        }
+    if (x->n_keys == x->cap_keys) {
+        int cap = x->cap_keys ? 2 * x->cap_keys : 8;
+        skey *k = realloc(x->keys, (size_t)cap * sizeof *k);
+        if (!k) return fs_error(FS_ENOMEM, "out of memory reading the sweep");
+        x->keys = k;
+        x->cap_keys = cap;
+    }
+    skey *k = &x->keys[x->n_keys++];
+    memset(k, 0, sizeof *k);
+    snprintf(k->path, sizeof k->path, "%s", path);
+    k->key = key;
+    k->list = val;
+    k->text = calloc((size_t)val->n, sizeof *k->text);
+    if (!k->text) return fs_error(FS_ENOMEM, "out of memory reading the sweep");
+    for (int i = 0; i < val->n; i++) {
+        const snode *v = val->kid[i];
+        size_t size = 0;
+        FILE *f = open_memstream(&k->text[i], &size);
+        if (!f) return fs_error(FS_ENOMEM, "out of memory reading the sweep");
+        bool ok = render(f, v);
+        fclose(f);
+        if (!ok)
+            return err_at(x, v->line, v->col, "write the value out",
+                          "sweep value %d of '%s' is %s, which a scenario key cannot take", i + 1,
+                          path, v->kind == SN_ALIAS ? "an alias" : "a mapping in a list");
+        /* in a zip group values may repeat (the tuples differ); on an axis of its own not */
+        for (int j = 0; axis < 0 && j < i; j++)
+            if (strcmp(k->text[j], k->text[i]) == 0) {
+                snprintf(hint, sizeof hint, "first listed at line %d, column %d", val->kid[j]->line,
+                         val->kid[j]->col);
+                return err_at(x, v->line, v->col, hint, "value %s of '%s' is listed twice",
+                              k->text[i], path);
+            }
+    }
+    if (axis < 0) {
+        if (x->n_axes > CFG_KEYS_MAX)
+            return err_at(x, key->line, key->col, NULL, "too many swept keys");
+        axis = x->n_axes++;
+        x->axis_len[axis] = val->n;
+    }
+    k->axis = axis;
+    return FS_OK;
+}
+
+/* A mapping of key paths to lists (grid, or one zip group when axis >= 0), dotted or nested:
+ * `train.lr: [...]` and `train: {lr: [...]}` are the same. */
+static fs_err read_map(sctx *x, const snode *map, const char *prefix, int axis)
+{
+    for (int i = 0; i + 1 < map->n; i += 2) {
+        const snode *key = map->kid[i], *val = map->kid[i + 1];
+        if (key->kind != SN_SCALAR || key->len == 0)
+            return err_at(x, key->line, key->col, "write key.path: [values]",
+                          "a swept key must be a plain key path, got %s",
+                          key->kind == SN_SCALAR ? "an empty key" : sn_phrase(key));
+        char full[CFG_STR];
+        int w = snprintf(full, sizeof full, "%s%s%s", prefix, prefix[0] ? "." : "", key->text);
+        if (w < 0 || (size_t)w >= sizeof full)
+            return err_at(x, key->line, key->col, NULL, "key path too long");
+        fs_err rc;
+        if (val->kind == SN_MAP && cfg_key_index(full) < 0)
+            rc = read_map(x, val, full, axis);
+        else
+            rc = read_values(x, full, key, val, axis);
+        if (rc != FS_OK) return rc;
+    }
+    return FS_OK;
+}
+
+/* One zip group: every list the same length, on one new axis. */
+static fs_err read_zip_group(sctx *x, const snode *map)
+{
+    if (map->kind != SN_MAP)
+        return err_at(x, map->line, map->col,
+                      "a zip group is a mapping of key paths to lists of equal length, e.g. "
+                      "{train.lr: [0.1, 0.05], train.batch_size: [10, 20]}",
+                      "a zip group must be a mapping, got %s", sn_phrase(map));
+    int first = x->n_keys;
+    int axis = x->n_axes++;
+    if (axis > CFG_KEYS_MAX) return err_at(x, map->line, map->col, NULL, "too many zip groups");
+    x->axis_len[axis] = -1;
+    fs_err rc = read_map(x, map, "", axis);
+    if (rc != FS_OK) return rc;
+    if (x->n_keys == first)
+        return err_at(x, map->line, map->col, "list at least one key path with its values",
+                      "empty zip group");
+    x->axis_len[axis] = x->keys[first].list->n;
+    for (int i = first + 1; i < x->n_keys; i++) {
+        const skey *a = &x->keys[first], *b = &x->keys[i];
+        if (b->list->n != a->list->n) {
+            char hint[300];
+            fmt_into(hint, sizeof hint,
+                     "keys of a zip group vary together: '%s' has %d values (line %d), give "
+                     "every list of the group the same length",
+                     a->path, a->list->n, a->list->line);
+            return err_at(x, b->list->line, b->list->col, hint,
+                          "zip group: '%s' has %d values but '%s' has %d", b->path, b->list->n,
+                          a->path, a->list->n);
+        }
+    }
+    return FS_OK;
+}
+
+static const char *const sweep_fields[] = {"name", "grid", "zip", "seeds"};
+
+static fs_err read_sweep(sctx *x, const snode *sw, const snode **name)
+{
+    const snode *grid = NULL, *zip = NULL, *seeds = NULL;
+    *name = NULL;
+    if (sn_is_null(sw)) return FS_OK;
+    if (sw->kind != SN_MAP)
+        return err_at(x, sw->line, sw->col,
+                      "sweep is a mapping with any of: name, grid, zip, seeds (see docs/sweeps.md)",
+                      "sweep must be a mapping, got %s", sn_phrase(sw));
+    for (int i = 0; i + 1 < sw->n; i += 2) {
+        const snode *k = sw->kid[i], *v = sw->kid[i + 1];
+        const char *t = k->kind == SN_SCALAR ? k->text : "";
+        const snode **slot = strcmp(t, "name") == 0    ? name
+                             : strcmp(t, "grid") == 0  ? &grid
+                             : strcmp(t, "zip") == 0   ? &zip
+                             : strcmp(t, "seeds") == 0 ? &seeds
+                                                       : NULL;
+        if (!slot) {
+            char hint[200];
+            int best = 100, bi = 0;
+            for (int j = 0; j < 4; j++) {
+                int dist = edit_distance(t, sweep_fields[j]);
+                if (dist < best) best = dist, bi = j;
+            }
+            if (best <= 2)
+                snprintf(hint, sizeof hint,
+                         "did you mean '%s'? keys of sweep: name, grid, zip, "
+                         "seeds",
+                         sweep_fields[bi]);
+            else
+                snprintf(hint, sizeof hint, "keys of sweep: name, grid, zip, seeds");
+            return err_at(x, k->line, k->col, hint, "unknown key 'sweep.%s'", t);
+        }
+        if (*slot) return err_at(x, k->line, k->col, NULL, "duplicate key 'sweep.%s'", t);
+        *slot = v;
+    }
+    if (*name && ((*name)->kind != SN_SCALAR || sn_is_null(*name)))
+        return err_at(x, (*name)->line, (*name)->col, "e.g. name: lr_study",
+                      "sweep.name must be a name, got %s", sn_phrase(*name));
+    if (*name) {
+        const char *s = (*name)->text;
+        bool ok = (*name)->len < SWEEP_ID_MAX;
+        for (const char *p = s; *p && ok; p++)
+            ok = isalnum((unsigned char)*p) || *p == '_' || *p == '-' || *p == '.';
+        if (!ok)
+            return err_at(x, (*name)->line, (*name)->col,
+                          "letters, digits, '_', '-' and '.', at most 63 (it names the database)",
+                          "sweep.name '%s' is not a valid name", s);
+    }
+    fs_err rc = FS_OK;
+    if (grid && !sn_is_null(grid)) {
+        if (grid->kind != SN_MAP)
+            return err_at(x, grid->line, grid->col,
+                          "grid maps key paths to lists: {algorithm.name: [fedavg, fedsgd]}",
+                          "sweep.grid must be a mapping, got %s", sn_phrase(grid));
+        if ((rc = read_map(x, grid, "", -1)) != FS_OK) return rc;
+    }
+    if (zip && !sn_is_null(zip)) {
+        if (zip->kind == SN_SEQ) {
+            for (int i = 0; i < zip->n && rc == FS_OK; i++) rc = read_zip_group(x, zip->kid[i]);
+        } else {
+            rc = read_zip_group(x, zip);
+        }
+        if (rc != FS_OK) return rc;
+    }
+    if (seeds) {
+        const snode *sk = NULL;
+        for (int i = 0; i + 1 < sw->n; i += 2)
+            if (sw->kid[i + 1] == seeds) sk = sw->kid[i];
+        if ((rc = read_values(x, "seed", sk, seeds, -1)) != FS_OK) return rc;
+    }
+    return FS_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Expansion
+ * ------------------------------------------------------------------------------------------- */
+
+/* Move an override's diagnostic ("--set":index:col within "path=value") to the sweep section. */
+static fs_err remap_override(sctx *x, const skey *k, const snode *v)
+{
+    cfg_diag *d = x->d;
+    int klen = (int)strlen(k->path);
+    int c = d->col - 1;
+    const snode *at = v;
+    int shift = 0;
+    if (c < klen) {
+        at = k->key;
+        int off = klen - (int)k->key->len; /* nested keys: the node holds the last components */
+        if (k->key->plain && c >= off) shift = c - off;
+    } else if (v->kind == SN_SCALAR && v->plain && c - klen - 1 > 0 && c - klen - 1 < (int)v->len) {
+        shift = c - klen - 1;
+    }
+    char hint[sizeof d->hint], msg[sizeof d->msg];
+    snprintf(hint, sizeof hint, "%s", d->hint);
+    snprintf(msg, sizeof msg, "%s", d->msg);
+    return err_at(x, at->line, at->col + shift, hint, "%s", msg);
+}
+
+static int cmp_keys(const void *a, const void *b)
+{
+    const sweep_run *const *ra = a, *const *rb = b;
+    int c = strcmp((*ra)->key, (*rb)->key);
+    return c ? c : (*ra)->index - (*rb)->index;
+}
+
+/* Expand into p->runs: every combination, each validated. */
+static fs_err expand(sctx *x, const cfg *base, int n_user, const char *path, sweep_plan *p)
+{
+    long total = 1;
+    for (int a = 0; a < x->n_axes; a++) {
+        total *= x->axis_len[a];
+        if (total > SWEEP_RUNS_MAX)
+            return err_at(x, 0, 0, "split it into several sweeps",
+                          "the sweep expands to more than %d runs", SWEEP_RUNS_MAX);
+    }
+    p->runs = calloc((size_t)total, sizeof *p->runs);
+    if (!p->runs) return fs_error(FS_ENOMEM, "out of memory expanding the sweep");
+    cfg *c = malloc(sizeof *c);
+    if (!c) return fs_error(FS_ENOMEM, "out of memory expanding the sweep");
+    fs_err rc = FS_OK;
+    int idx[CFG_KEYS_MAX + 1];
+    for (long r = 0; r < total && rc == FS_OK; r++) {
+        sweep_run *run = &p->runs[p->n_runs++];
+        run->index = (int)r + 1;
+        long rem = r;
+        for (int a = x->n_axes - 1; a >= 0; a--) {
+            idx[a] = (int)(rem % x->axis_len[a]);
+            rem /= x->axis_len[a];
+        }
+        memcpy(c, base, sizeof *c);
+        run->sets = calloc((size_t)x->n_keys + 1, sizeof *run->sets);
+        if (!run->sets) {
+            rc = fs_error(FS_ENOMEM, "out of memory expanding the sweep");
+            break;
+        }
+        char *label = NULL, *json = NULL;
+        size_t lsize = 0, jsize = 0;
+        FILE *lf = open_memstream(&label, &lsize), *jf = open_memstream(&json, &jsize);
+        if (!lf || !jf) {
+            if (lf) fclose(lf);
+            if (jf) fclose(jf);
+            free(label);
+            free(json);
+            rc = fs_error(FS_ENOMEM, "out of memory expanding the sweep");
+            break;
+        }
+        fputc('{', jf);
+        int nj = 0;
+        for (int i = 0; i < x->n_keys && rc == FS_OK; i++) {
+            const skey *k = &x->keys[i];
+            int vi = idx[k->axis];
+            const char *text = k->text[vi];
+            size_t n = strlen(k->path) + strlen(text) + 2;
+            char *kv = malloc(n);
+            if (!kv) {
+                rc = fs_error(FS_ENOMEM, "out of memory expanding the sweep");
+                break;
+            }
+            snprintf(kv, n, "%s=%s", k->path, text);
+            run->sets[run->n_sets++] = kv;
+            fprintf(lf, "%s%s", i ? " " : "", kv);
+            if (cfg_apply_override(kv, n_user + run->n_sets, c, x->d) != FS_OK) {
+                rc = remap_override(x, k, k->list->kid[vi]);
+                break;
+            }
+            if (strcmp(k->path, "seed") != 0) {
+                fputs(nj++ ? ", " : "", jf);
+                json_str(jf, k->path);
+                fputs(": ", jf);
+                json_value(jf, c, cfg_key_index(k->path));
+            }
+        }
+        fputc('}', jf);
+        fclose(lf);
+        fclose(jf);
+        run->label = label;
+        run->swept_json = json;
+        if (rc != FS_OK) break;
+        cfg_derive(c, path);
+        if (cfg_validate(c, path, x->d) != FS_OK) {
+            cfg_diag *d = x->d;
+            int j = strcmp(d->file, "--set") == 0 ? d->line - n_user - 1 : -1;
+            char hint[sizeof d->hint];
+            fmt_into(hint, sizeof hint, "%s%s(sweep run #%d: %s)", d->hint, d->hint[0] ? " " : "",
+                     run->index, run->label);
+            if (j >= 0 && j < run->n_sets) {
+                /* sets[j] is keys[j]'s override: point at that key in the sweep section */
+                char msg[sizeof d->msg];
+                snprintf(msg, sizeof msg, "%s", d->msg);
+                rc = err_at(x, x->keys[j].key->line, x->keys[j].key->col, hint, "%s", msg);
+            } else {
+                snprintf(d->hint, sizeof d->hint, "%s", hint);
+                rc = d->line > 0
+                         ? fs_error(FS_EINPUT, "%s:%d:%d: %s", d->file, d->line, d->col, d->msg)
+                         : fs_error(FS_EINPUT, "%s: %s", d->file, d->msg);
+            }
+            break;
+        }
+        run->seed = c->seed;
+        run->rounds = c->rounds.count;
+        rc = sweep_compute_key(c, run->key);
+    }
+    free(c);
+    if (rc != FS_OK) return rc;
+    /* Two runs with the same resolved parameters would be one experiment counted twice. */
+    sweep_run **by = malloc((size_t)p->n_runs * sizeof *by);
+    if (!by) return fs_error(FS_ENOMEM, "out of memory expanding the sweep");
+    for (int i = 0; i < p->n_runs; i++) by[i] = &p->runs[i];
+    qsort(by, (size_t)p->n_runs, sizeof *by, cmp_keys);
+    for (int i = 1; i < p->n_runs && rc == FS_OK; i++)
+        if (strcmp(by[i]->key, by[i - 1]->key) == 0) {
+            char hint[sizeof x->d->hint];
+            snprintf(hint, sizeof hint,
+                     "a swept value has no effect on the resolved parameters (name, threads and "
+                     "output.db do not count): run #%d is %s; run #%d is %s",
+                     by[i - 1]->index, by[i - 1]->label, by[i]->index, by[i]->label);
+            rc = err_at(x, 0, 0, hint, "sweep runs #%d and #%d have identical parameters",
+                        by[i - 1]->index, by[i]->index);
+        }
+    free(by);
+    return rc;
+}
+
+fs_err sweep_parse_plan(const char *text, size_t len, const char *path,
+                        const char *const *overrides, int n_overrides, sweep_plan *p, cfg_diag *d)
+{
+    cfg_diag scratch;
+    if (!d) d = &scratch;
+    memset(d, 0, sizeof *d);
+    memset(p, 0, sizeof *p);
+    cfg *base = malloc(sizeof *base);
+    if (!base) return fs_error(FS_ENOMEM, "out of memory reading the sweep");
+    fs_err rc = cfg_parse_text(text, len, path, base, d);
+    for (int i = 0; rc == FS_OK && i < n_overrides; i++)
+        rc = cfg_apply_override(overrides[i], i + 1, base, d);
+    snode *root = NULL;
+    if (rc == FS_OK) rc = sn_build(text, len, path, &root);
+    sctx x = {.file = path, .d = d};
+    const snode *sw = NULL, *name = NULL;
+    if (rc == FS_OK && root && root->kind == SN_MAP)
+        for (int i = 0; i + 1 < root->n; i += 2)
+            if (root->kid[i]->kind == SN_SCALAR && strcmp(root->kid[i]->text, "sweep") == 0)
+                sw = root->kid[i + 1];
+    if (rc == FS_OK && !sw)
+        rc = err_at(&x, 0, 0,
+                    "add a section like\n    sweep:\n      grid: {train.lr: [0.1, 0.05]}\n     "
+                    " seeds: [1, 2, 3]\n  (see docs/sweeps.md); 'fedsim run' runs a scenario "
+                    "without one",
+                    "no 'sweep' section: nothing to sweep");
+    if (rc == FS_OK) rc = read_sweep(&x, sw, &name);
+    if (rc == FS_OK) {
+        cfg *named = malloc(sizeof *named);
+        if (!named) {
+            rc = fs_error(FS_ENOMEM, "out of memory reading the sweep");
+        } else {
+            memcpy(named, base, sizeof *named);
+            cfg_derive(named, path);
+            fmt_into(p->id, sizeof p->id, "%s", name ? name->text : named->name);
+            if (named->output.db[0])
+                snprintf(p->db, sizeof p->db, "%s", named->output.db);
+            else
+                snprintf(p->db, sizeof p->db, "results/%s.db", p->id);
+            free(named);
+        }
+    }
+    if (rc == FS_OK) rc = expand(&x, base, n_overrides, path, p);
+    if (rc == FS_OK) {
+        p->keys = calloc((size_t)x.n_keys + 1, sizeof *p->keys);
+        if (!p->keys) rc = fs_error(FS_ENOMEM, "out of memory reading the sweep");
+        for (int i = 0; rc == FS_OK && i < x.n_keys; i++) {
+            if (strcmp(x.keys[i].path, "seed") == 0) {
+                p->n_seeds = x.keys[i].list->n;
+                continue;
+            }
+            if (!(p->keys[p->n_keys] = strdup(x.keys[i].path)))
+                rc = fs_error(FS_ENOMEM, "out of memory reading the sweep");
+            else
+                p->n_keys++;
+        }
+    }
+    skeys_free(&x);
+    sn_free(root);
+    free(base);
+    if (rc != FS_OK) sweep_free_plan(p);
+    return rc;
+}
+
+fs_err sweep_load_plan(const char *path, const char *const *overrides, int n_overrides,
+                       sweep_plan *p, cfg_diag *d)
+{
+    cfg_diag scratch;
+    if (!d) d = &scratch;
+    memset(d, 0, sizeof *d);
+    memset(p, 0, sizeof *p);
+    FILE *f = fopen(path, "rb");
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    bool bad = !f;
+    while (f) {
+        if (len + 4096 + 1 > cap) {
+            size_t nc = cap ? 2 * cap : 8192;
+            char *t = realloc(text, nc);
+            if (!t) {
+                free(text);
+                fclose(f);
+                return fs_error(FS_ENOMEM, "out of memory reading %s", path);
+            }
+            text = t;
+            cap = nc;
+        }
+        size_t r = fread(text + len, 1, cap - len - 1, f);
+        len += r;
+        if (r == 0) {
+            bad = ferror(f);
+            fclose(f);
+            f = NULL;
+        }
+    }
+    if (bad) {
+        int err = errno;
+        free(text);
+        snprintf(d->file, sizeof d->file, "%s", path);
+        snprintf(d->msg, sizeof d->msg, "cannot read the scenario: %s", strerror(err));
+        snprintf(d->hint, sizeof d->hint, "check the path; examples are in scenarios/examples/");
+        return fs_error(FS_EINPUT, "%s: %s", path, d->msg);
+    }
+    text[len] = '\0';
+    fs_err rc = sweep_parse_plan(text, len, path, overrides, n_overrides, p, d);
+    free(text);
+    return rc;
+}
+
+void sweep_free_plan(sweep_plan *p)
+{
+    for (int i = 0; i < p->n_runs; i++) {
+        sweep_run *r = &p->runs[i];
+        for (int j = 0; j < r->n_sets; j++) free(r->sets[j]);
+        free(r->sets);
+        free(r->swept_json);
+        free(r->label);
+    }
+    free(p->runs);
+    for (int i = 0; i < p->n_keys; i++) free(p->keys[i]);
+    free(p->keys);
+    memset(p, 0, sizeof *p);
+}
