@@ -3,9 +3,12 @@
  *   W_k[i][j] ~ N(u_k, 1), b_k[i] ~ N(u_k, 1)              (classes x dim, classes)
  *   v_k[j] ~ N(B_k, 1);  x ~ N(v_k, Sigma), Sigma_jj = j^-1.2
  *   y = argmax softmax(W_k x + b_k)
- *   n_k = floor(lognormal(4, 2)) + 50 samples, as in the authors' generator.
- * Client k draws from its own stream (RNG_SYNTH, k), so clients are independent of each other
- * and of how many there are. The last test_fraction of each client's samples form the test set. */
+ *   n_k = floor(lognormal(size_mean, size_sigma)) + min_size samples (the authors' generator:
+ *   lognormal(4, 2) + 50), capped at 100,000.
+ * Client k draws from its own streams (RNG_SYNTH, k), so clients are independent of each other
+ * and of how many there are. The last test_fraction of each client's samples form the test set.
+ * Lazy mode generates a client's training samples when it trains (same values as eager mode)
+ * and keeps the test samples of at most 1,000 evenly spaced clients. */
 #include "data/synthetic.h"
 
 #include <gsl/gsl_randist.h>
@@ -17,7 +20,62 @@
 #include "data/importers.h"
 #include "util/rng.h"
 
-fs_err synth_generate(const synth_cfg *c, dataset *ds)
+#define LAZY_TEST_CLIENTS 1000
+
+static void client_sizes(const synth_cfg *c, int k, size_t *n_train, size_t *n_test)
+{
+    rng_t r;
+    rng_init(&r, c->seed, RNG_SYNTH, (uint64_t)k, 1);
+    size_t n = (size_t)floor(gsl_ran_lognormal(rng_gsl(&r), c->size_mean, c->size_sigma)) +
+               (size_t)c->min_size;
+    if (n > 100000) n = 100000;
+    *n_test = (size_t)floor((double)n * c->test_fraction);
+    *n_train = n - *n_test;
+}
+
+/* Client k's samples: the first n_train to (xt, yt), the next n_test to (xe, ye) (may be
+ * NULL when n_test = 0 is wanted: then only training samples are drawn). */
+static void client_samples(const synth_cfg *c, int k, size_t n_train, size_t n_test, float *xt,
+                           int32_t *yt, float *xe, int32_t *ye)
+{
+    const int D = c->dim, K = c->classes;
+    double *W = malloc(((size_t)K * D + K + 2 * (size_t)D) * sizeof(double));
+    FS_CHECK(W); /* a client's generator: classes x dim doubles */
+    double *b = W + (size_t)K * D, *v = b + K, *sd = v + D;
+    for (int j = 0; j < D; j++) sd[j] = sqrt(pow(j + 1, -1.2));
+    rng_t r;
+    rng_init(&r, c->seed, RNG_SYNTH, (uint64_t)k, 2);
+    double u = rng_normal(&r) * sqrt(c->alpha);
+    double Bk = rng_normal(&r) * sqrt(c->beta);
+    for (int i = 0; i < K * D; i++) W[i] = u + rng_normal(&r);
+    for (int i = 0; i < K; i++) b[i] = u + rng_normal(&r);
+    for (int j = 0; j < D; j++) v[j] = Bk + rng_normal(&r);
+    for (size_t s = 0; s < n_train + n_test; s++) {
+        int is_train = s < n_train;
+        float *x = is_train ? xt + s * (size_t)D : xe + (s - n_train) * (size_t)D;
+        for (int j = 0; j < D; j++) x[j] = (float)(v[j] + sd[j] * rng_normal(&r));
+        int best = 0;
+        double bestz = -INFINITY;
+        for (int i = 0; i < K; i++) {
+            double z = b[i];
+            for (int j = 0; j < D; j++) z += W[(size_t)i * D + j] * x[j];
+            if (z > bestz) bestz = z, best = i;
+        }
+        if (is_train)
+            yt[s] = best;
+        else
+            ye[s - n_train] = best;
+    }
+    free(W);
+}
+
+static void lazy_fill(const ds_lazy *lz, uint32_t client, float *x, int32_t *y)
+{
+    const synth_cfg *c = lz->gen;
+    client_samples(c, (int)client, lz->off[client + 1] - lz->off[client], 0, x, y, NULL, NULL);
+}
+
+static void describe(const synth_cfg *c, dataset *ds)
 {
     memset(ds, 0, sizeof *ds);
     snprintf(ds->name, sizeof ds->name, "synthetic(%g,%g)", c->alpha, c->beta);
@@ -35,27 +93,76 @@ fs_err synth_generate(const synth_cfg *c, dataset *ds)
     ds->n_classes = c->classes;
     ds->x_scale = 1.0f;
     ds->n_natural = c->clients;
+}
 
-    const int D = c->dim, K = c->classes;
+static fs_err generate_lazy(const synth_cfg *c, dataset *ds)
+{
+    ds_lazy *lz = FS_CALLOC(1, sizeof *lz);
+    if (!lz) return FS_ENOMEM;
+    ds->lazy = lz;
+    lz->id = ds_lazy_new_id();
+    lz->n_clients = (uint32_t)c->clients;
+    lz->fill = lazy_fill;
+    lz->off = FS_CALLOC((size_t)c->clients + 1, sizeof *lz->off);
+    lz->gen = FS_CALLOC(1, sizeof *c);
+    if (!lz->off || !lz->gen) return FS_ENOMEM;
+    memcpy(lz->gen, c, sizeof *c);
+    const int stride = c->clients > LAZY_TEST_CLIENTS ? c->clients / LAZY_TEST_CLIENTS : 1;
+    size_t n_test = 0;
+    for (int k = 0; k < c->clients; k++) {
+        size_t nk, nt;
+        client_sizes(c, k, &nk, &nt);
+        if ((uint64_t)lz->off[k] + nk > UINT32_MAX)
+            return fs_error(FS_EINPUT, "synthetic: more than 2^32 training samples");
+        lz->off[k + 1] = lz->off[k] + (uint32_t)nk;
+        if (k % stride == 0) n_test += nt;
+    }
+    ds->train.n = lz->off[c->clients];
+    fs_err e = ds_split_alloc(ds, &ds->test, n_test, 0);
+    if (e) return e;
+    size_t at = 0;
+    float *xt = NULL;
+    int32_t *yt = NULL;
+    size_t cap = 0;
+    for (int k = 0; k < c->clients && !e; k += stride) {
+        size_t nk, nt;
+        client_sizes(c, k, &nk, &nt);
+        if (nk > cap) {
+            free(xt);
+            free(yt);
+            cap = nk;
+            xt = malloc(cap * (size_t)c->dim * sizeof(float));
+            yt = malloc(cap * sizeof(int32_t));
+            if (!xt || !yt) e = fs_error(FS_ENOMEM, "out of memory");
+        }
+        if (!e)
+            client_samples(c, k, nk, nt, xt, yt, (float *)ds->test.x + at * (size_t)c->dim,
+                           ds->test.y + at);
+        at += nt;
+    }
+    free(xt);
+    free(yt);
+    return e;
+}
+
+fs_err synth_generate(const synth_cfg *c, dataset *ds)
+{
+    describe(c, ds);
+    if (c->lazy) {
+        fs_err e = generate_lazy(c, ds);
+        if (e) ds_free(ds);
+        return e;
+    }
     size_t *nk = FS_CALLOC((size_t)c->clients, sizeof *nk);
     size_t *nt = FS_CALLOC((size_t)c->clients, sizeof *nt);
-    double *W = FS_CALLOC((size_t)K * D + K + 2 * (size_t)D, sizeof(double));
-    if (!nk || !nt || !W) {
+    if (!nk || !nt) {
         free(nk);
         free(nt);
-        free(W);
         return FS_ENOMEM;
     }
-    double *b = W + (size_t)K * D, *v = b + K, *sd = v + D;
-    for (int j = 0; j < D; j++) sd[j] = sqrt(pow(j + 1, -1.2));
     size_t n_train = 0, n_test = 0;
     for (int k = 0; k < c->clients; k++) {
-        rng_t r;
-        rng_init(&r, c->seed, RNG_SYNTH, (uint64_t)k, 1);
-        size_t n = (size_t)floor(gsl_ran_lognormal(rng_gsl(&r), c->size_mean, c->size_sigma)) + 50;
-        if (n > 100000) n = 100000; /* the lognormal(4, 2) tail; documented cap */
-        nt[k] = (size_t)floor((double)n * c->test_fraction);
-        nk[k] = n - nt[k];
+        client_sizes(c, k, &nk[k], &nt[k]);
         n_train += nk[k];
         n_test += nt[k];
     }
@@ -63,36 +170,15 @@ fs_err synth_generate(const synth_cfg *c, dataset *ds)
     if (!e) e = ds_split_alloc(ds, &ds->test, n_test, 0);
     size_t it = 0, ie = 0;
     for (int k = 0; !e && k < c->clients; k++) {
-        rng_t r;
-        rng_init(&r, c->seed, RNG_SYNTH, (uint64_t)k, 2);
-        double u = rng_normal(&r) * sqrt(c->alpha);
-        double Bk = rng_normal(&r) * sqrt(c->beta);
-        for (int i = 0; i < K * D; i++) W[i] = u + rng_normal(&r);
-        for (int i = 0; i < K; i++) b[i] = u + rng_normal(&r);
-        for (int j = 0; j < D; j++) v[j] = Bk + rng_normal(&r);
-        for (size_t s = 0; s < nk[k] + nt[k]; s++) {
-            int is_train = s < nk[k];
-            float *x = (float *)(is_train ? ds->train.x : ds->test.x) + (is_train ? it : ie) * D;
-            for (int j = 0; j < D; j++) x[j] = (float)(v[j] + sd[j] * rng_normal(&r));
-            int best = 0;
-            double bestz = -INFINITY;
-            for (int i = 0; i < K; i++) {
-                double z = b[i];
-                for (int j = 0; j < D; j++) z += W[(size_t)i * D + j] * x[j];
-                if (z > bestz) bestz = z, best = i;
-            }
-            if (is_train) {
-                ds->train.y[it] = best;
-                ds->train.client[it] = k;
-                it++;
-            } else {
-                ds->test.y[ie++] = best;
-            }
-        }
+        client_samples(c, k, nk[k], nt[k], (float *)ds->train.x + it * (size_t)c->dim,
+                       ds->train.y + it, (float *)ds->test.x + ie * (size_t)c->dim,
+                       ds->test.y + ie);
+        for (size_t s = 0; s < nk[k]; s++) ds->train.client[it + s] = k;
+        it += nk[k];
+        ie += nt[k];
     }
     free(nk);
     free(nt);
-    free(W);
     if (e) ds_free(ds);
     return e;
 }

@@ -9,7 +9,9 @@ typedef struct synth_cfg {
     int clients;
     double alpha, beta;
     int dim, classes;
-    double size_mean, size_sigma; /* client size = floor(lognormal(mean, sigma)) + 50 */
+    double size_mean, size_sigma; /* client size = floor(lognormal(mean, sigma)) + min_size */
+    int min_size;                 /* 50 in Li et al.'s generator */
+    int lazy;                     /* generate training samples when a client trains */
     double test_fraction;         /* of each client's samples, held out into the test split */
     uint64_t seed;
 } synth_cfg;

@@ -8,44 +8,43 @@
 #define D 4
 #define NOPOS UINT32_MAX
 
-static inline int before(const evq *q, uint32_t a, uint32_t b)
+static inline int before(const evq_key *x, const evq_key *y)
 {
-    const evq_event *x = &q->ev[a], *y = &q->ev[b];
     return x->time < y->time || (x->time == y->time && x->seq < y->seq);
 }
 
-static inline void place(evq *q, size_t i, uint32_t slot)
+static inline void place(evq *q, size_t i, evq_key k)
 {
-    q->heap[i] = slot;
-    q->pos[slot] = (uint32_t)i;
+    q->heap[i] = k;
+    q->pos[k.slot] = (uint32_t)i;
 }
 
 static void sift_up(evq *q, size_t i)
 {
-    uint32_t s = q->heap[i];
+    evq_key k = q->heap[i];
     while (i > 0) {
         size_t p = (i - 1) / D;
-        if (!before(q, s, q->heap[p])) break;
+        if (!before(&k, &q->heap[p])) break;
         place(q, i, q->heap[p]);
         i = p;
     }
-    place(q, i, s);
+    place(q, i, k);
 }
 
 static void sift_down(evq *q, size_t i)
 {
-    uint32_t s = q->heap[i];
+    evq_key k = q->heap[i];
     for (;;) {
         size_t c = D * i + 1;
         if (c >= q->n) break;
         size_t best = c, end = c + D < q->n ? c + D : q->n;
-        for (size_t k = c + 1; k < end; k++)
-            if (before(q, q->heap[k], q->heap[best])) best = k;
-        if (!before(q, q->heap[best], s)) break;
+        for (size_t j = c + 1; j < end; j++)
+            if (before(&q->heap[j], &q->heap[best])) best = j;
+        if (!before(&q->heap[best], &k)) break;
         place(q, i, q->heap[best]);
         i = best;
     }
-    place(q, i, s);
+    place(q, i, k);
 }
 
 static fs_err grow(evq *q)
@@ -58,7 +57,7 @@ static fs_err grow(evq *q)
     if (g) q->gen = g;
     uint32_t *p = realloc(q->pos, nc * sizeof *p);
     if (p) q->pos = p;
-    uint32_t *h = realloc(q->heap, nc * sizeof *h);
+    evq_key *h = realloc(q->heap, nc * sizeof *h);
     if (h) q->heap = h;
     uint32_t *f = realloc(q->free_ls, nc * sizeof *f);
     if (f) q->free_ls = f;
@@ -99,9 +98,9 @@ fs_err evq_push(evq *q, double time, int kind, uint32_t client, uint64_t data, e
     FS_CHECK(time >= q->now); /* virtual time never goes backwards */
     if (q->n_free == 0 && grow(q)) return FS_ENOMEM;
     uint32_t s = q->free_ls[--q->n_free];
-    q->ev[s] = (evq_event){time, q->next_seq++, kind, client, data};
+    q->ev[s] = (evq_event){time, q->next_seq, kind, client, data};
     q->gen[s]++;
-    place(q, q->n++, s);
+    place(q, q->n++, (evq_key){time, q->next_seq++, s});
     sift_up(q, q->n - 1);
     if (h) *h = (evq_handle){s, q->gen[s]};
     return FS_OK;
@@ -109,16 +108,16 @@ fs_err evq_push(evq *q, double time, int kind, uint32_t client, uint64_t data, e
 
 static void remove_at(evq *q, size_t i)
 {
-    uint32_t s = q->heap[i];
+    uint32_t s = q->heap[i].slot;
     q->pos[s] = NOPOS;
     q->gen[s]++; /* invalidates handles */
     q->free_ls[q->n_free++] = s;
     q->n--;
     if (i == q->n) return;
-    uint32_t moved = q->heap[q->n];
+    evq_key moved = q->heap[q->n];
     place(q, i, moved);
     sift_down(q, i);
-    sift_up(q, q->pos[moved]);
+    sift_up(q, q->pos[moved.slot]);
 }
 
 int evq_cancel(evq *q, evq_handle h)
@@ -131,7 +130,7 @@ int evq_cancel(evq *q, evq_handle h)
 int evq_pop(evq *q, evq_event *out)
 {
     if (q->n == 0) return 0;
-    uint32_t s = q->heap[0];
+    uint32_t s = q->heap[0].slot;
     *out = q->ev[s];
     FS_CHECK(out->time >= q->now);
     q->now = out->time;
@@ -142,7 +141,7 @@ int evq_pop(evq *q, evq_event *out)
 int evq_peek(const evq *q, evq_event *out)
 {
     if (q->n == 0) return 0;
-    *out = q->ev[q->heap[0]];
+    *out = q->ev[q->heap[0].slot];
     return 1;
 }
 

@@ -24,11 +24,18 @@ typedef struct evq_handle {
     uint32_t gen;
 } evq_handle;
 
+/* A heap entry carries its key, so sifting never leaves the heap array. */
+typedef struct evq_key {
+    double time;
+    uint64_t seq;
+    uint32_t slot;
+} evq_key;
+
 typedef struct evq {
     evq_event *ev;     /* slot storage */
     uint32_t *gen;     /* slot generation */
     uint32_t *pos;     /* slot -> heap position, UINT32_MAX when free */
-    uint32_t *heap;    /* heap of slot indices */
+    evq_key *heap;     /* the heap */
     uint32_t *free_ls; /* stack of free slots */
     size_t n, cap, n_free;
     uint64_t next_seq;

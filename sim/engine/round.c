@@ -14,10 +14,9 @@ static double frac(double done, double lat, double total)
     return f < 0 ? 0 : f > 1 ? 1 : f;
 }
 
-/* Account bytes and FLOPs of a client whose work stopped at time t. */
-static void account(sched_round *r, sched_client *c, double t)
+void sched_account(double t0, sched_client *c, double t)
 {
-    double el = t - r->t0;
+    double el = t - t0;
     c->t_end = t;
     c->moved_down = c->bytes_down * frac(el, c->lat_down, c->d_down);
     double after_down = el - c->d_down;
@@ -64,14 +63,14 @@ fs_err sched_run_round(evq *q, sched_round *r, int k_target, double deadline_s)
         case EV_UPLOAD_DONE:
             evq_cancel(q, drop[i]);
             c->outcome = SCHED_COMPLETED;
-            account(r, c, ev.time);
+            sched_account(r->t0, c, ev.time);
             r->arrival[r->n_completed++] = i;
             if (r->n_completed >= k_target) open = 0;
             break;
         case EV_DROPOUT:
             evq_cancel(q, phase[i]);
             c->outcome = SCHED_DROPPED;
-            account(r, c, ev.time);
+            sched_account(r->t0, c, ev.time);
             r->n_dropped++;
             break;
         case EV_DEADLINE: open = 0; break;
@@ -83,7 +82,7 @@ fs_err sched_run_round(evq *q, sched_round *r, int k_target, double deadline_s)
         sched_client *c = &r->c[i];
         if (c->outcome != SCHED_PENDING) continue;
         c->outcome = SCHED_LATE;
-        account(r, c, r->t_close);
+        sched_account(r->t0, c, r->t_close);
         r->n_late++;
     }
     evq_clear(q);

@@ -12,6 +12,7 @@
 #include "engine/evq.h"
 
 enum sched_outcome { SCHED_PENDING = 0, SCHED_COMPLETED, SCHED_DROPPED, SCHED_LATE };
+enum sched_drop_cause { DROP_RANDOM = 0, DROP_OFFLINE, DROP_FAILURE };
 enum sched_event { EV_DOWNLOAD_DONE = 1, EV_COMPUTE_DONE, EV_UPLOAD_DONE, EV_DROPOUT, EV_DEADLINE };
 
 typedef struct sched_client {
@@ -20,6 +21,7 @@ typedef struct sched_client {
     double d_down, d_comp, d_up;   /* phase durations (s), transfer ones including latency */
     double lat_down, lat_up;       /* latency part of the transfers (no bytes move) */
     double drop_after;             /* seconds after round start; INFINITY: never */
+    int drop_cause;                /* why it drops at drop_after (enum sched_drop_cause) */
     double bytes_down, bytes_up;   /* full transfer sizes */
     double flops;                  /* full training work */
     /* outputs */
@@ -37,6 +39,10 @@ typedef struct sched_round {
     int *arrival;    /* indices into c of completed clients, in arrival order (n capacity) */
     int n_completed, n_dropped, n_late;
 } sched_round;
+
+/* Account the bytes moved and FLOPs done by a client that started at t0 and whose work stopped
+ * at t: no bytes move during latency, a transfer cut off part way counts in part. Sets t_end. */
+void sched_account(double t0, sched_client *c, double t);
 
 /* Run the round. deadline_s <= 0: none. k_target >= 1. */
 fs_err sched_run_round(evq *q, sched_round *r, int k_target, double deadline_s);
