@@ -29,7 +29,9 @@ LDLIBS   = $(PKG_LIBS) -lm
 ifeq ($(OPENMP),1)
 CFLAGS  += -fopenmp
 LDFLAGS += -fopenmp
-else ifneq ($(OPENMP),0)
+else ifeq ($(OPENMP),0)
+CFLAGS  += -Wno-unknown-pragmas
+else
 $(error OPENMP must be 0 or 1, not '$(OPENMP)')
 endif
 ifeq ($(NATIVE),1)
@@ -89,17 +91,22 @@ deps:
 datasets/fashion-mnist.h5: | $(BUILD)/fedsim
 	$(BUILD)/fedsim data import fashion-mnist --out $@
 
+datasets/kjv.h5: | $(BUILD)/fedsim
+	$(BUILD)/fedsim data import kjv --out $@
+
 run: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory datasets/fashion-mnist.h5
 	$(BUILD)/fedsim run scenarios/quickstart.yaml
+	/usr/bin/python3 analysis/quickstart_figure.py results/quickstart.db -o results/quickstart.png
 
 unit: all $(TEST_BINS)
 	@set -e; fail=0; for t in $(TEST_BINS); do \
 	  echo "== $$t"; $$t || fail=1; done; exit $$fail
 
 e2e: all
-	bash tests/e2e/run.sh $(BUILD)/fedsim
+	@fail=0; for t in tests/e2e/run.sh tests/e2e/systems.sh tests/e2e/sweep.sh; do \
+	  bash $$t $(BUILD)/fedsim || fail=1; done; exit $$fail
 
 test: deps
 	@$(MAKE) --no-print-directory unit
@@ -116,7 +123,7 @@ bench: deps
 	$(BUILD)/fedsim bench all
 
 asan:
-	@$(MAKE) --no-print-directory BUILD=build-asan SANITIZER=address OPENMP=0 unit
+	@$(MAKE) --no-print-directory BUILD=build-asan SANITIZER=address unit
 
 valgrind: all
 	valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \

@@ -20,6 +20,12 @@ static const struct {
     {"validate", cmd_validate},
     {"data", cmd_data},
     {"keys", cmd_keys},
+    {"sweep", cmd_sweep},
+    {"info", cmd_info},
+    {"export", cmd_export},
+    {"train-central", cmd_train_central},
+    {"generate", cmd_generate},
+    {"bench", cmd_bench},
 };
 
 static void usage(FILE *out)
@@ -34,8 +40,33 @@ static void usage(FILE *out)
                  "  data import fashion-mnist [--dir DIR] [--out FILE]\n"
                  "                       build datasets/fashion-mnist.h5 from Debian's\n"
                  "                       dataset-fashion-mnist IDX files\n"
+                 "  data import kjv [--clients chapters|books] [--seq-len T] [--out FILE]\n"
+                 "                       the King James Bible (Debian's bible-kjv) as a\n"
+                 "                       next-character task -> datasets/kjv.h5\n"
+                 "  data import tff-h5 --train FILE [--test FILE] --out FILE\n"
+                 "  data import csv FILE --label COL [--client COL] --out FILE\n"
+                 "                       TensorFlow Federated HDF5 files; your own tables\n"
                  "  data info FILE       describe a dataset file\n"
+                 "  data stats FILE|SCENARIO [--partition KIND] [--clients N] [--set ...]\n"
+                 "           [--json] [--matrix OUT.csv]\n"
+                 "                       client sizes, classes per client, label EMD of a\n"
+                 "                       partition (docs/datasets.md)\n"
                  "  keys [--markdown]    every scenario key with type, default and range\n"
+                 "  sweep FILE [--jobs N] [--threads T] [--db PATH] [--set ...] [--dry-run]\n"
+                 "                       run the grid x seeds of the file's sweep section in N\n"
+                 "                       worker processes into one database; resumable\n"
+                 "  info DB [--all] [--sweep ID]\n"
+                 "                       list the runs of a database: swept values, status,\n"
+                 "                       final metrics\n"
+                 "  export DB [--format csv] [--out FILE] [--all] [--sweep ID]\n"
+                 "                       rounds of the completed runs with their parameters\n"
+                 "  train-central FILE [--epochs N] [--out FILE.h5] [--set ...] [--db PATH]\n"
+                 "                       train the scenario's model on the pooled data (the\n"
+                 "                       upper-bound baseline; a pretrained checkpoint)\n"
+                 "  generate CHECKPOINT --prompt TEXT [--length N] [--temperature T] [--seed S]\n"
+                 "                       sample text from a char_lstm checkpoint\n"
+                 "  bench kernels|engine|all [--seconds S]\n"
+                 "                       benchmarks (docs/performance.md); numbers only\n"
                  "  version              print the version\n"
                  "\n"
                  "Exit status: 0 success, 2 bad scenario/argument/data, 1 other failure,\n"

@@ -1,12 +1,10 @@
-/* Commands run, validate, data and keys, and the helpers every command shares. */
+/* Commands run, validate and keys, and the helpers every command shares (data: cmd_data.c). */
 #include "cli/cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/dataset.h"
-#include "data/importers.h"
 #include "engine/sim.h"
 #include "util/log.h"
 
@@ -54,6 +52,12 @@ int cli_parse_run_args(int argc, char **argv, run_args *a)
         } else if (strcmp(s, "--db") == 0) {
             if (i + 1 >= argc) return cli_usage_error("--db needs a path");
             a->db = argv[++i];
+        } else if (strcmp(s, "--sweep-id") == 0 || strcmp(s, "--swept") == 0) {
+            if (i + 1 >= argc) return cli_usage_error("--sweep-id and --swept need a value");
+            if (strcmp(s, "--sweep-id") == 0)
+                a->sweep_id = argv[++i];
+            else
+                a->swept = argv[++i];
         } else if (strcmp(s, "-j") == 0 || strcmp(s, "--threads") == 0) {
             if (i + 1 >= argc) return cli_usage_error("-j needs a thread count");
             char *end;
@@ -103,7 +107,13 @@ int cmd_run(int argc, char **argv)
     if ((rc = cli_load_scenario(&a, &c, &text))) return rc;
     if (a.quiet) log_set_level(LOG_WARN);
     cli_catch_signals();
-    sim_opts o = {a.db, text, a.quiet, a.threads, &cli_stop_flag};
+    sim_opts o = {.db_path = a.db,
+                  .scenario_text = text,
+                  .quiet = a.quiet,
+                  .threads = a.threads,
+                  .stop = &cli_stop_flag,
+                  .sweep_id = a.sweep_id,
+                  .swept_json = a.swept};
     sim_summary s;
     fs_err e = sim_run(&c, &o, &s);
     free(text);
@@ -138,49 +148,6 @@ int cmd_validate(int argc, char **argv)
     if (rc) return rc;
     printf("%s: ok (scenario '%s')\n", a.file, c.name);
     return 0;
-}
-
-int cmd_data(int argc, char **argv)
-{
-    if (argc < 1) return cli_usage_error("data needs a subcommand: import, info");
-    if (strcmp(argv[0], "import") == 0) {
-        if (argc < 2) return cli_usage_error("data import needs a dataset name: fashion-mnist");
-        const char *dir = FMNIST_DEFAULT_DIR, *out = "datasets/fashion-mnist.h5";
-        for (int i = 2; i < argc; i++) {
-            if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
-                dir = argv[++i];
-            else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
-                out = argv[++i];
-            else
-                return cli_usage_error("data import options: --dir DIR --out FILE");
-        }
-        if (strcmp(argv[1], "fashion-mnist") != 0)
-            return cli_usage_error("unknown dataset to import");
-        dataset ds;
-        fs_err e = imp_fashion_mnist(dir, &ds);
-        if (!e) e = ds_save(out, &ds);
-        if (!e)
-            printf("wrote %s: %zu train + %zu test samples, %d classes (%s)\n", out, ds.train.n,
-                   ds.test.n, ds.n_classes, ds.checksum);
-        ds_free(&ds);
-        return e ? cli_fail(e) : 0;
-    }
-    if (strcmp(argv[0], "info") == 0) {
-        if (argc != 2) return cli_usage_error("data info FILE");
-        dataset ds;
-        fs_err e = ds_load(argv[1], &ds);
-        if (e) return cli_fail(e);
-        printf("%s: %s\n  source: %s\n  imported: %s  checksum: %s\n"
-               "  sample shape: %d x %d x %d (%s), %d classes, %s\n"
-               "  train: %zu samples, test: %zu samples, natural clients: %d\n",
-               argv[1], ds.name, ds.source, ds.import_date, ds.checksum, ds.shape[0], ds.shape[1],
-               ds.shape[2], ds.dtype == DS_U8 ? "uint8" : "float32", ds.n_classes,
-               ds.task == DS_CLASSIFY ? "classification" : "sequence", ds.train.n, ds.test.n,
-               ds.n_natural);
-        ds_free(&ds);
-        return 0;
-    }
-    return cli_usage_error("unknown data subcommand");
 }
 
 int cmd_keys(int argc, char **argv)

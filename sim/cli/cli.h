@@ -26,16 +26,25 @@ typedef struct run_args {
     int n_overrides;
     int quiet;
     int threads;
+    const char *sweep_id; /* --sweep-id: set by fedsim sweep for its workers */
+    const char *swept;    /* --swept: the swept values (JSON), likewise */
 } run_args;
 
-/* Parse FILE [--set k=v]... [--db PATH] [-j N] [--quiet]; returns 0 or an exit status. */
+/* Parse FILE [--set k=v]... [--db PATH] [-j N] [--quiet] [--sweep-id ID --swept JSON];
+ * returns 0 or an exit status. */
 int cli_parse_run_args(int argc, char **argv, run_args *a);
 /* Load + validate the scenario; prints file:line:col diagnostics. Returns 0 or exit status. */
 int cli_load_scenario(const run_args *a, cfg *c, char **text);
 
 int cmd_run(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
-int cmd_data(int argc, char **argv);
+int cmd_data(int argc, char **argv); /* cmd_data.c */
 int cmd_keys(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);  /* cmd_sweep.c */
+int cmd_info(int argc, char **argv);   /* cmd_info.c */
+int cmd_export(int argc, char **argv); /* cmd_info.c */
+int cmd_train_central(int argc, char **argv); /* cmd_train_central.c */
+int cmd_generate(int argc, char **argv);      /* cmd_generate.c */
+int cmd_bench(int argc, char **argv);         /* cmd_bench.c */
 
 #endif

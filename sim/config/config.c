@@ -47,10 +47,12 @@ const cfg_key cfg_keys[] = {
      "master seed of every random stream (same scenario and seed: identical results)", 0},
     K_INT("threads", threads, "0", 0, 4096, "training threads; 0: all cores"),
 
-    K_ENUM("data.dataset", data.dataset, "fashion-mnist", "fashion-mnist|synthetic|file",
-           "data source: Fashion-MNIST, generated Synthetic(alpha, beta), or an HDF5 file"),
+    K_ENUM("data.dataset", data.dataset, "fashion-mnist", "fashion-mnist|kjv|synthetic|file",
+           "data source: Fashion-MNIST, the King James Bible (next character; natural clients), "
+           "generated Synthetic(alpha, beta), or an HDF5 file (docs/datasets.md)"),
     K_STR("data.path", data.path, "datasets/fashion-mnist.h5",
-          "HDF5 dataset file (fashion-mnist and file; built by `fedsim data` when missing)"),
+          "HDF5 dataset file (built by `fedsim data import`; with data.dataset kjv the default "
+          "is datasets/kjv.h5)"),
     K_INT("data.synthetic_clients", data.synthetic_clients, "30", 1, 1e6,
           "Synthetic: number of natural clients (Li et al. 2020, FedProx: 30)"),
     K_FLT("data.synthetic_alpha", data.synthetic_alpha, "1", 0, 1000, 0,
@@ -67,24 +69,54 @@ const cfg_key cfg_keys[] = {
           "Synthetic: sigma of log(client size) (FedProx: 2)"),
     K_FLT("data.synthetic_test_fraction", data.synthetic_test_fraction, "0.2", 0, 0.9, CFG_OPEN_MIN,
           "Synthetic: fraction of every client's samples held out for the test set"),
+    K_INT("data.synthetic_min_size", data.synthetic_min_size, "50", 1, 1000000,
+          "Synthetic: added to each client's lognormal size (Li et al.'s generator: 50)"),
+    K_ENUM("data.synthetic_lazy", data.synthetic_lazy, "false", "false|true",
+           "Synthetic: generate a client's samples when it trains instead of up front (for "
+           "millions of clients; the test set then comes from 1,000 evenly spaced clients)"),
 
-    K_ENUM("partition.kind", partition.kind, "dirichlet", "iid|dirichlet|quantity|natural",
-           "how samples are split among clients (natural: the dataset's own clients)"),
+    K_ENUM("partition.kind", partition.kind, "dirichlet",
+           "iid|dirichlet|shards|labels|quantity|natural",
+           "how samples are split among clients: shards (McMahan et al. 2017), labels (#C=k of "
+           "NIID-Bench), natural: the dataset's own clients (docs/datasets.md)"),
     K_INT("partition.clients", partition.clients, "1000", 1, BIG, "number of clients"),
     K_FLT("partition.alpha", partition.alpha, "0.5", 0, 1e6, CFG_OPEN_MIN,
           "dirichlet: concentration of the per-client label mix (small: skewed; Hsu et al. 2019)"),
     K_INT("partition.min_size", partition.min_size, "10", 0, 1000000,
-          "minimum samples per client (dirichlet and quantity redraw until met)"),
-    K_ENUM("partition.quantity_dist", partition.quantity_dist, "powerlaw", "powerlaw|lognormal",
-           "quantity: distribution of client sizes"),
+          "minimum samples per client (dirichlet redraws, then tops up; quantity reserves it)"),
+    K_INT("partition.labels_per_client", partition.labels_per_client, "2", 1, 100000,
+          "k: shards per client (shards; McMahan et al. 2017: 2) or classes per client (labels)"),
+    K_ENUM("partition.shard_assign", partition.shard_assign, "random", "random|distinct",
+           "shards: random deal as in the paper, or swapped until no client has two shards of one "
+           "class"),
+    K_ENUM("partition.quantity_dist", partition.quantity_dist, "powerlaw",
+           "powerlaw|lognormal|dirichlet", "quantity: distribution of client sizes"),
     K_FLT("partition.quantity_sigma", partition.quantity_sigma, "1.0", 0, 10, CFG_OPEN_MIN,
           "quantity, lognormal: sigma of log(client size)"),
     K_FLT("partition.quantity_exponent", partition.quantity_exponent, "1.5", 0, 100, CFG_OPEN_MIN,
           "quantity, powerlaw: Pareto shape of client sizes (smaller: heavier tail)"),
+    K_FLT("partition.quantity_alpha", partition.quantity_alpha, "0.5", 0, 1e6, CFG_OPEN_MIN,
+          "quantity, dirichlet: concentration of client size shares (NIID-Bench; small: skewed)"),
+    K_ENUM("partition.feature_skew", partition.feature_skew, "none", "none|noise|rotation",
+           "per-client input transform at training time (the central test set stays clean)"),
+    K_FLT("partition.noise_sigma", partition.noise_sigma, "0.1", 0, 100, 0,
+          "noise: client i of N adds Gaussian noise of sd noise_sigma*i/(N-1) (NIID-Bench)"),
+    K_FLT("partition.rotation_deg", partition.rotation_deg, "90", 0, 360, 0,
+          "rotation: client i of N sees its images rotated by rotation_deg*i/(N-1) degrees"),
+    K_FLT("partition.local_test_fraction", partition.local_test_fraction, "0", 0, 0.9, 0,
+          "fraction of each client's samples held out of training as its local test set"),
 
-    K_ENUM("model.name", model.name, "mlp", "logreg|mlp", "model trained by every client"),
+    K_ENUM("model.name", model.name, "mlp", "logreg|mlp|lenet|cnn|char_lstm|custom",
+           "model trained by every client (docs/models.md); custom: the layers of model.layers"),
     {"model.hidden", CFG_T_INTLIST, offsetof(cfg, model.hidden), sizeof(cfg_int_list), "[200, 200]",
      1, 65536, NULL, "mlp: hidden layer widths (ReLU), e.g. [200, 200]", 0},
+    K_INT("model.embedding_dim", model.embedding_dim, "8", 1, 65536,
+          "char_lstm: embedding dimension (LEAF's Shakespeare model: 8)"),
+    {"model.lstm_units", CFG_T_INTLIST, offsetof(cfg, model.lstm_units), sizeof(cfg_int_list),
+     "[256, 256]", 1, 65536, NULL, "char_lstm: one LSTM layer per width (LEAF: [256, 256])", 0},
+    K_STR("model.init_from", model.init_from, "\"\"",
+          "checkpoint (.h5) to start from instead of a fresh initialisation; the architecture "
+          "must match"),
 
     K_INT("train.epochs", train.epochs, "5", 0, 10000, "local epochs per round (when steps is 0)"),
     K_INT("train.steps", train.steps, "0", 0, BIG,
@@ -94,11 +126,38 @@ const cfg_key cfg_keys[] = {
     K_FLT("train.momentum", train.momentum, "0", 0, 1, CFG_OPEN_MAX,
           "client SGD momentum (heavy ball); 0: plain SGD"),
     K_FLT("train.weight_decay", train.weight_decay, "0", 0, 10, 0, "client L2 weight decay"),
+    K_ENUM("train.nesterov", train.nesterov, "false", "false|true",
+           "Nesterov momentum (as torch.optim.SGD; needs momentum > 0)"),
+    K_FLT("train.clip_norm", train.clip_norm, "0", 0, 1e9, 0,
+          "clip each minibatch gradient to this L2 norm (Pascanu et al. 2013); 0: no clipping"),
 
-    K_ENUM("algorithm.name", algorithm.name, "fedavg", "fedavg|fedsgd",
-           "federated algorithm (FedAvg, McMahan et al. 2017; FedSGD: one full-batch step)"),
+    K_ENUM("algorithm.name", algorithm.name, "fedavg",
+           "fedavg|fedsgd|fedprox|feddyn|scaffold|fednova|fedavgm|fedadam|fedyogi|fedadagrad",
+           "federated algorithm; update rules and citations in docs/algorithms.md"),
     K_FLT("algorithm.server_lr", algorithm.server_lr, "1", 0, 100, CFG_OPEN_MIN,
-          "server learning rate applied to the averaged update (1: plain FedAvg)"),
+          "server learning rate on the averaged update (1: plain FedAvg; SCAFFOLD's eta_g; "
+          "FedAdam/FedYogi/FedAdagrad's eta, typically 0.001-0.1; unused by FedDyn)"),
+    K_FLT("algorithm.mu", algorithm.mu, "0.01", 0, 10000, 0,
+          "fedprox: proximal coefficient mu of (mu/2) norm(w - w_global)^2 (0: FedAvg; Li et al. "
+          "2020 use 0.001-1)"),
+    K_FLT("algorithm.alpha", algorithm.alpha, "0.01", 0, 10000, CFG_OPEN_MIN,
+          "feddyn: coefficient alpha of the dynamic regulariser (Acar et al. 2021: 0.1, 0.01, "
+          "0.001)"),
+    K_FLT("algorithm.server_momentum", algorithm.server_momentum, "0.9", 0, 1, CFG_OPEN_MAX,
+          "fedavgm: server momentum beta (0: FedAvg with server_lr)"),
+    K_FLT("algorithm.beta1", algorithm.beta1, "0.9", 0, 1, CFG_OPEN_MAX,
+          "fedadam, fedyogi, fedadagrad: decay of the server's first moment"),
+    K_FLT("algorithm.beta2", algorithm.beta2, "0.99", 0, 1, CFG_OPEN_MAX,
+          "fedadam, fedyogi: decay of the server's second moment"),
+    K_FLT("algorithm.tau", algorithm.tau, "0.001", 0, 10, CFG_OPEN_MIN,
+          "fedadam, fedyogi, fedadagrad: adaptivity tau in m / (sqrt(v) + tau); v starts at "
+          "tau^2"),
+    K_FLT("algorithm.state_memory_mb", algorithm.state_memory_mb, "1024", 0, 1e8, CFG_OPEN_MIN,
+          "scaffold, feddyn: memory for per-client state vectors (MiB); the least recently used "
+          "beyond it go to a temporary HDF5 file"),
+    K_STR("algorithm.state_dir", algorithm.state_dir, "\"\"",
+          "directory of that temporary file (deleted at the end); empty: the database's "
+          "directory"),
 
     K_INT("rounds.count", rounds.count, "50", 1, BIG, "number of rounds"),
     K_INT("rounds.clients_per_round", rounds.clients_per_round, "50", 1, 1000000,
@@ -107,11 +166,37 @@ const cfg_key cfg_keys[] = {
           "extra fraction selected to cover dropouts and stragglers (Bonawitz et al. 2019: 0.3)"),
     K_FLT("rounds.deadline_s", rounds.deadline_s, "0", 0, 1e9, 0,
           "round deadline in virtual seconds; late updates are discarded; 0: none"),
+    K_INT("rounds.min_updates", rounds.min_updates, "1", 1, 1000000,
+          "fewest arrived updates that make a round; fewer: the round is abandoned, counted"),
+    K_FLT("rounds.wait_s", rounds.wait_s, "0", 0, 1e9, 0,
+          "when fewer than clients_per_round are available, wait up to this long for more "
+          "(0: start with those available)"),
+    K_FLT("rounds.retry_s", rounds.retry_s, "60", 0, 1e9, CFG_OPEN_MIN,
+          "while waiting, re-check availability this often (virtual seconds)"),
+    K_ENUM("protocol", protocol, "sync", "sync|async",
+           "server protocol: synchronous rounds, or asynchronous FedBuff (Nguyen et al. 2022)"),
+    K_INT("async.concurrency", async.concurrency, "100", 1, 1000000,
+          "FedBuff: clients training at the same time"),
+    K_INT("async.buffer", async.buffer, "10", 1, 1000000,
+          "FedBuff: updates buffered per server step (K); rounds.count counts server steps"),
+    K_ENUM("async.staleness", async.staleness, "sqrt", "constant|sqrt|poly",
+           "staleness weight: 1, 1/sqrt(1+s), or (1+s)^-a"),
+    K_FLT("async.staleness_a", async.staleness_a, "0.5", 0, 10, 0,
+          "exponent a of the poly staleness weight"),
+    K_INT("async.max_staleness", async.max_staleness, "1000", 0, 1000000000,
+          "updates staler than this many server steps are discarded"),
 
     K_FLT("devices.flops.median", devices.flops.median, "2e9", 0, 1e18, CFG_OPEN_MIN,
           "device training speed, FLOP/s: median of a lognormal"),
     K_FLT("devices.flops.sigma", devices.flops.sigma, "0.8", 0, 10, 0,
           "device training speed: sigma of log(FLOP/s)"),
+    K_ENUM("devices.model", devices.model, "lognormal", "lognormal|tiers|trace",
+           "device profiles: one lognormal population, a mixture of tiers, or a CSV trace"),
+    K_STR("devices.tiers_file", devices.tiers_file, "\"\"",
+          "CSV of tiers (name,weight,flops,flops_sigma,down_bps,down_sigma,up_bps,up_sigma,"
+          "latency_s,latency_sigma); empty: the built-in tiers of docs/devices.md"),
+    K_STR("devices.trace", devices.trace, "\"\"",
+          "CSV device trace client,flops,down_bps,up_bps,latency_s; cycled over the population"),
 
     K_FLT("network.down_bps.median", network.down_bps.median, "20e6", 0, 1e12, CFG_OPEN_MIN,
           "download bandwidth, bits/s: median of a lognormal"),
@@ -125,23 +210,66 @@ const cfg_key cfg_keys[] = {
           "one-way latency per transfer, seconds: median of a lognormal"),
     K_FLT("network.latency_s.sigma", network.latency_s.sigma, "0.5", 0, 10, 0,
           "latency: sigma of log(seconds)"),
+    K_FLT("network.upload_compression", network.upload_compression, "1", 0, 1, CFG_OPEN_MIN,
+          "upload size as a fraction of the model size (e.g. 0.1 for 10x compression)"),
 
-    K_ENUM("availability.mode", availability.mode, "always", "always|bernoulli",
-           "client availability: always online, or online with probability p each round"),
+    K_ENUM("availability.mode", availability.mode, "always",
+           "always|bernoulli|markov|diurnal|trace",
+           "client availability: always; Bernoulli(p) at each selection; on/off Markov process; "
+           "diurnal curve by local time; CSV trace of intervals"),
     K_FLT("availability.p", availability.p, "0.8", 0, 1, CFG_OPEN_MIN,
           "bernoulli: probability that a client is available in a round"),
+    K_FLT("availability.mean_on_s", availability.mean_on_s, "3600", 0, 1e9, CFG_OPEN_MIN,
+          "markov: mean online duration (exponential), seconds"),
+    K_FLT("availability.mean_off_s", availability.mean_off_s, "7200", 0, 1e9, CFG_OPEN_MIN,
+          "markov: mean offline duration (exponential), seconds"),
+    K_FLT("availability.diurnal_p_min", availability.diurnal_p_min, "0.05", 0, 1, 0,
+          "diurnal: availability probability at the least available local hour"),
+    K_FLT("availability.diurnal_p_max", availability.diurnal_p_max, "0.6", 0, 1, 0,
+          "diurnal: availability probability at the peak local hour"),
+    K_FLT("availability.diurnal_peak_hour", availability.diurnal_peak_hour, "2", 0, 24,
+          CFG_OPEN_MAX, "diurnal: local hour of peak availability (phones charging at night)"),
+    K_FLT("availability.diurnal_slot_s", availability.diurnal_slot_s, "900", 1, 86400, 0,
+          "diurnal: availability is redrawn per client every slot of this many seconds"),
+    K_STR("availability.trace", availability.trace, "\"\"",
+          "trace: CSV client,start_s,end_s of online intervals; cycled over the population"),
+    K_FLT("availability.trace_period_s", availability.trace_period_s, "0", 0, 1e12, 0,
+          "trace: repeat the trace with this period (0: no repeat; offline after its end)"),
 
     K_FLT("dropout.p", dropout.p, "0.05", 0, 1, 0,
           "probability that a selected client drops out before uploading"),
+    K_FLT("dropout.hazard_per_s", dropout.hazard_per_s, "0", 0, 1e6, 0,
+          "failure rate while a client works (per second, exponential time to failure)"),
 
     K_INT("eval.every", eval.every, "5", 1, BIG,
           "evaluate the global model on the test set every N rounds (and after the last)"),
     K_INT("eval.test_samples", eval.test_samples, "0", 0, 1000000000,
           "test samples per evaluation (the first N); 0: the whole test set"),
 
+    K_INT("checkpoint.every", checkpoint.every, "0", 0, BIG,
+          "also write the global model every N rounds (<name>-round-N.h5); 0: only the final "
+          "one (<name>-final.h5)"),
+    K_STR("checkpoint.dir", checkpoint.dir, "\"\"",
+          "checkpoint directory (created when missing); empty: next to the database, "
+          "<db name>-ckpt/"),
+
     K_STR("output.db", output.db, "\"\"", "SQLite results file; empty: results/<name>.db"),
+    K_ENUM("output.client_events", output.client_events, "false", "false|true",
+           "write the client_events table: one row per client phase (docs/metrics.md)"),
     {0},
 };
+
+/* Keys outside the table, with parsers of their own (see "Keys with a structure of their own"
+ * below): they take part in did-you-mean and in the list of a section's keys. */
+enum { SPECIAL_LAYERS = 0, SPECIAL_FREEZE = 1, N_SPECIAL = 2 };
+static const char *const special_paths[N_SPECIAL] = {"model.layers", "model.freeze"};
+
+static int special_index(const char *path)
+{
+    for (int i = 0; i < N_SPECIAL; i++)
+        if (strcmp(path, special_paths[i]) == 0) return i;
+    return -1;
+}
 
 /* Number of entries before the {NULL} terminator. */
 static int key_count(void)
@@ -401,6 +529,9 @@ static bool suggest(const char *full, char *best, size_t best_n)
             suggest_consider(full, typed_last, sec, s, &best_d, &best_other, best, best_n);
         }
     }
+    for (int i = 0; i < N_SPECIAL; i++)
+        suggest_consider(full, typed_last, sec, special_paths[i], &best_d, &best_other, best,
+                         best_n);
     return best[0] != '\0';
 }
 
@@ -435,6 +566,9 @@ static void hint_section_keys(cfg_diag *d, const char *sec)
         const char *p = cfg_keys[i].path;
         if (strncmp(p, sec, n) == 0 && p[n] == '.') hint_add(d, "%s%s", k++ ? ", " : "", p + n + 1);
     }
+    for (int i = 0; i < N_SPECIAL; i++)
+        if (strncmp(special_paths[i], sec, n) == 0 && special_paths[i][n] == '.')
+            hint_add(d, "%s%s", k++ ? ", " : "", special_paths[i] + n + 1);
 }
 
 static fs_err unknown_key(cfg_diag *d, const char *full)
@@ -973,6 +1107,278 @@ static fs_err set_key(pctx *x, int ki, const ynode *key, const ynode *v)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Keys with a structure of their own (not in cfg_keys): model.layers, a list of mappings (one
+ * per layer, e.g. {type: conv2d, filters: 6, kernel: 5}), and model.freeze, a list of layer
+ * names. Every error points at the entry or field at fault.
+ * ------------------------------------------------------------------------------------------- */
+
+/* Layer types and the fields each takes besides type and name. */
+static const struct {
+    const char *type;
+    const char *fields; /* "units|filters|..." */
+    const char *required;
+} layer_types[] = {
+    {"dense", "units", "units"},
+    {"conv2d", "filters|kernel|stride|padding", "filters|kernel"},
+    {"maxpool", "kernel|stride", "kernel"},
+    {"avgpool", "kernel|stride", "kernel"},
+    {"relu", "", ""},
+    {"tanh", "", ""},
+    {"sigmoid", "", ""},
+    {"flatten", "", ""},
+    {"dropout", "rate", "rate"},
+    {"embedding", "units", "units"},
+    {"lstm", "units", "units"},
+};
+static const char layer_fields[] = "type|name|units|filters|kernel|stride|padding|rate";
+
+static bool in_bar_list(const char *list, const char *s)
+{
+    size_t n = strlen(s);
+    for (const char *p = list; *p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && strncmp(p, s, n) == 0) return true;
+        p += len + (bar ? 1 : 0);
+    }
+    return false;
+}
+
+/* The closest word of a "|" list within the usual did-you-mean distance, or NULL. */
+static const char *closest_in(const char *list, const char *s, char *buf, size_t cap)
+{
+    int best = 1 << 30;
+    for (const char *p = list; *p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        char w[64];
+        snprintf(w, sizeof w, "%.*s", (int)len, p);
+        int dist = osa_distance(s, w);
+        if (dist < best) {
+            best = dist;
+            snprintf(buf, cap, "%s", w);
+        }
+        p += len + (bar ? 1 : 0);
+    }
+    int thr = ((int)strlen(s) + 2) / 3;
+    return best <= (thr < 1 ? 1 : thr > 3 ? 3 : thr) ? buf : NULL;
+}
+
+static fs_err layer_error_at(pctx *x, const ynode *n, const char *hint, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static fs_err layer_error_at(pctx *x, const ynode *n, const char *hint, const char *fmt, ...)
+{
+    at_node(x, n);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->d->msg, sizeof x->d->msg, fmt, ap);
+    va_end(ap);
+    diag_hint(x->d, "%s", hint);
+    return diag_done(x->d);
+}
+
+/* An integer field of entry i in [lo, hi]. */
+static fs_err layer_int(pctx *x, int i, const char *field, const ynode *v, double lo, double hi,
+                        int *out)
+{
+    double val;
+    if (v->kind != YN_SCALAR || !v->plain || !parse_integer(v->text, &val))
+        return layer_error_at(x, v, "write a whole number, e.g. 5",
+                              "model.layers[%d].%s must be an integer, got %s%s%s", i, field,
+                              v->kind == YN_SCALAR ? "'" : yn_kind_phrase(v),
+                              v->kind == YN_SCALAR ? v->text : "",
+                              v->kind == YN_SCALAR ? "'" : "");
+    if (val < lo || val > hi) {
+        char h[96];
+        snprintf(h, sizeof h, "allowed: %.0f ... %.0f", lo, hi);
+        return layer_error_at(x, v, h, "model.layers[%d].%s = %s is out of range", i, field,
+                              v->text);
+    }
+    *out = (int)val;
+    return FS_OK;
+}
+
+static fs_err parse_layer(pctx *x, int i, const ynode *e, cfg_layer *l)
+{
+    memset(l, 0, sizeof *l);
+    l->line = e->line;
+    l->col = e->col + x->col_shift;
+    char types[256] = "", bars[256] = "", buf[64];
+    for (size_t t = 0; t < sizeof layer_types / sizeof layer_types[0]; t++) {
+        snprintf(types + strlen(types), sizeof types - strlen(types), "%s%s", t ? ", " : "",
+                 layer_types[t].type);
+        snprintf(bars + strlen(bars), sizeof bars - strlen(bars), "%s%s", t ? "|" : "",
+                 layer_types[t].type);
+    }
+    const ynode *type = NULL;
+    if (e->kind == YN_SCALAR && !yn_is_null(e)) {
+        type = e; /* shorthand: "- relu" */
+    } else if (e->kind != YN_MAP) {
+        return layer_error_at(x, e, "write each layer as a mapping, e.g. - {type: dense, units: 10}",
+                              "model.layers[%d] must be a mapping, got %s", i,
+                              yn_is_null(e) ? "an empty value" : yn_kind_phrase(e));
+    } else {
+        for (int k = 0; k + 1 < e->n; k += 2)
+            if (e->kid[k]->kind == YN_SCALAR && strcmp(e->kid[k]->text, "type") == 0)
+                type = e->kid[k + 1];
+        if (!type)
+            return layer_error_at(x, e, types, "model.layers[%d] has no type", i);
+    }
+    if (type->kind != YN_SCALAR || yn_is_null(type))
+        return layer_error_at(x, type, types, "model.layers[%d].type must be a layer type", i);
+    int ti = -1;
+    for (size_t t = 0; t < sizeof layer_types / sizeof layer_types[0]; t++)
+        if (strcmp(type->text, layer_types[t].type) == 0) ti = (int)t;
+    if (ti < 0) {
+        char h[320];
+        const char *near = closest_in(bars, type->text, buf, sizeof buf);
+        if (near)
+            snprintf(h, sizeof h, "did you mean '%s'? types: %s", near, types);
+        else
+            snprintf(h, sizeof h, "types: %s", types);
+        return layer_error_at(x, type, h, "model.layers[%d]: unknown layer type '%s'", i,
+                              type->text);
+    }
+    snprintf(l->type, sizeof l->type, "%s", layer_types[ti].type);
+    const char *fields = layer_types[ti].fields;
+    for (int k = 0; e->kind == YN_MAP && k + 1 < e->n; k += 2) {
+        const ynode *key = e->kid[k], *v = e->kid[k + 1];
+        if (key->kind != YN_SCALAR)
+            return layer_error_at(x, key, "fields are plain names like units or kernel",
+                                  "model.layers[%d]: a field name must be a plain name", i);
+        const char *f = key->text;
+        for (int j = 0; j < k; j += 2)
+            if (e->kid[j]->kind == YN_SCALAR && strcmp(e->kid[j]->text, f) == 0)
+                return layer_error_at(x, key, "give each field once",
+                                      "model.layers[%d]: duplicate field '%s'", i, f);
+        if (strcmp(f, "type") == 0) continue;
+        char h[256];
+        if (!in_bar_list(layer_fields, f)) {
+            const char *near = closest_in(layer_fields, f, buf, sizeof buf);
+            if (near)
+                snprintf(h, sizeof h, "did you mean '%s'?", near);
+            else
+                snprintf(h, sizeof h, "fields of %s: name%s%s", l->type, fields[0] ? "|" : "",
+                         fields);
+            return layer_error_at(x, key, h, "model.layers[%d]: unknown field '%s'", i, f);
+        }
+        if (strcmp(f, "name") != 0 && !in_bar_list(fields, f)) {
+            snprintf(h, sizeof h, "fields of %s: name%s%s", l->type, fields[0] ? "|" : "", fields);
+            return layer_error_at(x, key, h, "model.layers[%d]: a %s layer has no field '%s'", i,
+                                  l->type, f);
+        }
+        fs_err rc = FS_OK;
+        if (strcmp(f, "name") == 0) {
+            if (v->kind != YN_SCALAR || yn_is_null(v) || v->len >= sizeof l->name ||
+                strchr(v->text, ' ') || strchr(v->text, '/') || strchr(v->text, '='))
+                return layer_error_at(x, v, "a name of 1 to 31 characters without spaces, '/' or '='",
+                                      "model.layers[%d].name is not a valid layer name", i);
+            snprintf(l->name, sizeof l->name, "%s", v->text);
+            for (int j = 0; j < i; j++)
+                if (strcmp(x->c->model.layers[j].name, l->name) == 0)
+                    return layer_error_at(x, v, "layer names must be unique",
+                                          "model.layers[%d]: name '%s' is already used by "
+                                          "model.layers[%d]",
+                                          i, l->name, j);
+        } else if (strcmp(f, "units") == 0) {
+            rc = layer_int(x, i, f, v, 1, 1e6, &l->units);
+        } else if (strcmp(f, "filters") == 0) {
+            rc = layer_int(x, i, f, v, 1, 65536, &l->filters);
+        } else if (strcmp(f, "kernel") == 0) {
+            rc = layer_int(x, i, f, v, 1, 1024, &l->kernel);
+        } else if (strcmp(f, "stride") == 0) {
+            rc = layer_int(x, i, f, v, 1, 1024, &l->stride);
+        } else if (strcmp(f, "padding") == 0) {
+            if (v->kind == YN_SCALAR && strcmp(v->text, "same") == 0)
+                l->padding = -1;
+            else if (v->kind == YN_SCALAR && strcmp(v->text, "valid") == 0)
+                l->padding = 0;
+            else
+                rc = layer_int(x, i, f, v, 0, 1024, &l->padding);
+        } else if (strcmp(f, "rate") == 0) {
+            double r;
+            if (v->kind != YN_SCALAR || !v->plain || !parse_float(v->text, &r) || !(r >= 0) ||
+                !(r < 1))
+                return layer_error_at(x, v, "a number in [0, 1), e.g. 0.5",
+                                      "model.layers[%d].rate must be a probability below 1", i);
+            l->rate = r;
+        }
+        if (rc) return rc;
+    }
+    /* required fields */
+    const char *req = layer_types[ti].required;
+    for (const char *p = req; *p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        char f[32];
+        snprintf(f, sizeof f, "%.*s", (int)len, p);
+        bool have = false;
+        for (int k = 0; e->kind == YN_MAP && k + 1 < e->n; k += 2)
+            have |= e->kid[k]->kind == YN_SCALAR && strcmp(e->kid[k]->text, f) == 0;
+        if (!have) {
+            char h[160];
+            snprintf(h, sizeof h, "a %s layer needs %s, e.g. {type: %s, %s: %s}", l->type,
+                     req, l->type, f, strcmp(f, "rate") == 0 ? "0.5" : "5");
+            return layer_error_at(x, e, h, "model.layers[%d] (%s) has no %s", i, l->type, f);
+        }
+        p += len + (bar ? 1 : 0);
+    }
+    return FS_OK;
+}
+
+static fs_err set_special(pctx *x, int which, const ynode *key, const ynode *v)
+{
+    cfg *c = x->c;
+    const char *path = special_paths[which];
+    if (v->kind != YN_SEQ) {
+        at_node(x, v);
+        diag_msg(x->d, "%s must be a list, got %s", path,
+                 yn_is_null(v) ? "an empty value" : yn_kind_phrase(v));
+        if (which == SPECIAL_LAYERS)
+            diag_hint(x->d, "one entry per layer, e.g.\n    layers:\n      - {type: conv2d, "
+                            "filters: 6, kernel: 5}\n      - {type: relu}");
+        else
+            diag_hint(x->d, "layer names, e.g. [conv2d1, dense1]: a layer's name, else its type "
+                            "and number among the layers of that type (docs/models.md)");
+        return diag_done(x->d);
+    }
+    if (v->n > CFG_LAYERS_MAX) {
+        at_node(x, v);
+        diag_msg(x->d, "%s has %d entries, too many", path, v->n);
+        diag_hint(x->d, "at most %d", CFG_LAYERS_MAX);
+        return diag_done(x->d);
+    }
+    if (which == SPECIAL_LAYERS) {
+        c->model.n_layers = 0;
+        for (int i = 0; i < v->n; i++) {
+            fs_err rc = parse_layer(x, i, v->kid[i], &c->model.layers[i]);
+            if (rc) return rc;
+            c->model.n_layers = i + 1;
+        }
+    } else {
+        c->model.n_freeze = 0;
+        for (int i = 0; i < v->n; i++) {
+            const ynode *e = v->kid[i];
+            if (e->kind != YN_SCALAR || yn_is_null(e) || e->len >= CFG_LAYER_NAME) {
+                at_node(x, e);
+                diag_msg(x->d, "model.freeze[%d] must be a layer name", i);
+                diag_hint(x->d, "layer names have 1 to %d characters", CFG_LAYER_NAME - 1);
+                return diag_done(x->d);
+            }
+            snprintf(c->model.freeze[i], CFG_LAYER_NAME, "%s", e->text);
+            c->model.n_freeze = i + 1;
+        }
+    }
+    cfg_origin *o = which == SPECIAL_LAYERS ? &c->model.layers_origin : &c->model.freeze_origin;
+    if (x->record) {
+        o->line = x->set_index > 0 ? x->set_index : key->line;
+        o->col = key->col;
+        o->set_index = x->set_index;
+    }
+    return FS_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Walking a scenario mapping
  * ------------------------------------------------------------------------------------------- */
 
@@ -1008,9 +1414,19 @@ static fs_err walk_map(pctx *x, const ynode *map, const char *prefix)
                 return diag_done(x->d);
             }
         }
-        int ki = cfg_key_index(full);
+        int ki = cfg_key_index(full), si = special_index(full);
         fs_err rc;
-        if (ki >= 0) {
+        if (si >= 0) {
+            const cfg_origin *o =
+                si == SPECIAL_LAYERS ? &x->c->model.layers_origin : &x->c->model.freeze_origin;
+            if (o->line > 0 && o->set_index == 0) {
+                at_node(x, key);
+                diag_msg(x->d, "duplicate key '%s'", full);
+                diag_hint(x->d, "first given at line %d, column %d", o->line, o->col);
+                return diag_done(x->d);
+            }
+            rc = set_special(x, si, key, val);
+        } else if (ki >= 0) {
             const cfg_origin *o = &x->c->origin[ki];
             if (o->line > 0 && o->set_index == 0) { /* e.g. `train.lr:` and `train: {lr:}` */
                 at_node(x, key);
@@ -1175,7 +1591,25 @@ fs_err cfg_apply_override(const char *kv, int index, cfg *c, cfg_diag *d)
     if (kl >= sizeof key) kl = sizeof key - 1;
     memcpy(key, ks, kl);
     key[kl] = '\0';
-    int ki = cfg_key_index(key);
+    int ki = cfg_key_index(key), si = special_index(key);
+    if (si >= 0) { /* --set model.freeze=[conv2d1] or model.layers=[{type: ...}, ...] */
+        pctx x = {.c = c,
+                  .file = file,
+                  .set_index = index,
+                  .col_shift = (int)(eq - kv) + 1,
+                  .record = true,
+                  .d = d};
+        ynode knode = {.kind = YN_SCALAR, .line = index, .col = kcol, .plain = true};
+        ynode *root = NULL;
+        yerr ye;
+        fs_err rc = yaml_build(eq + 1, strlen(eq + 1), &root, &ye);
+        if (rc == FS_EINPUT) return syntax_error(d, file, &ye, index, ye.col + x.col_shift);
+        if (rc != FS_OK) return rc;
+        ynode empty = {.kind = YN_SCALAR, .line = 1, .col = 1, .plain = true, .text = (char[]){""}};
+        rc = set_special(&x, si, &knode, root ? root : &empty);
+        yn_free(root);
+        return rc;
+    }
     if (ki < 0) {
         diag_at(d, file, index, kcol);
         if (is_section(key)) {
@@ -1210,6 +1644,12 @@ void cfg_derive(cfg *c, const char *path)
         if (n >= sizeof c->name) n = sizeof c->name - 1;
         memcpy(c->name, base, n);
         c->name[n] = '\0';
+    }
+    if (strcmp(c->data.dataset, "kjv") == 0) {
+        if (c->origin[ik].line == 0)
+            snprintf(c->partition.kind, sizeof c->partition.kind, "natural");
+        if (c->origin[cfg_key_index("data.path")].line == 0)
+            snprintf(c->data.path, sizeof c->data.path, "datasets/kjv.h5");
     }
     if (strcmp(c->data.dataset, "synthetic") == 0) {
         if (c->origin[ik].line == 0)
@@ -1324,8 +1764,8 @@ fs_err cfg_validate(const cfg *c, const char *file, cfg_diag *d)
         strcmp(c->data.dataset, "fashion-mnist") == 0) {
         at_key(d, c, file, "partition.kind");
         diag_msg(d, "partition.kind = natural needs a dataset with natural clients");
-        diag_hint(d, "fashion-mnist has none: use iid, dirichlet or quantity, or data.dataset: "
-                     "synthetic or file");
+        diag_hint(d, "fashion-mnist has none: use iid, dirichlet, shards, labels or quantity, or "
+                     "data.dataset: kjv, synthetic or file");
         return diag_done(d);
     }
     if (!synthetic && c->data.path[0] == '\0') {
@@ -1351,6 +1791,33 @@ fs_err cfg_validate(const cfg *c, const char *file, cfg_diag *d)
         at_key(d, c, file, "model.hidden");
         diag_msg(d, "model.hidden is empty but model.name = mlp");
         diag_hint(d, "give at least one hidden width, e.g. [200, 200], or use model.name: logreg");
+        return diag_done(d);
+    }
+    bool custom = strcmp(c->model.name, "custom") == 0;
+    if (custom && c->model.n_layers == 0) {
+        at_key(d, c, file, "model.name");
+        diag_msg(d, "model.name = custom but model.layers is not given");
+        diag_hint(d, "list the layers, e.g. layers: [{type: flatten}, {type: dense, units: 10}] "
+                     "(docs/models.md)");
+        return diag_done(d);
+    }
+    if (!custom && c->model.n_layers > 0) {
+        const cfg_origin *o = &c->model.layers_origin;
+        diag_at(d, o->set_index > 0 ? "--set" : file, o->line, o->col);
+        diag_msg(d, "model.layers is given but model.name = %s", c->model.name);
+        diag_hint(d, "set model.name: custom to train the layers of model.layers");
+        return diag_done(d);
+    }
+    if (strcmp(c->model.name, "char_lstm") == 0 && c->model.lstm_units.n == 0) {
+        at_key(d, c, file, "model.lstm_units");
+        diag_msg(d, "model.lstm_units is empty but model.name = char_lstm");
+        diag_hint(d, "give at least one LSTM width, e.g. [256, 256]");
+        return diag_done(d);
+    }
+    if (strcmp(c->train.nesterov, "true") == 0 && c->train.momentum == 0) {
+        at_key(d, c, file, "train.nesterov");
+        diag_msg(d, "train.nesterov = true needs train.momentum > 0");
+        diag_hint(d, "set train.momentum, e.g. 0.9 (as torch.optim.SGD requires)");
         return diag_done(d);
     }
     return FS_OK;
@@ -1429,6 +1896,33 @@ char *cfg_to_json(const cfg *c)
         }
         }
     }
+    if (c->model.n_layers > 0) { /* only when given: run keys of other scenarios unchanged */
+        fputs(", \"model.layers\": [", f);
+        for (int i = 0; i < c->model.n_layers; i++) {
+            const cfg_layer *l = &c->model.layers[i];
+            fprintf(f, "%s{\"type\": ", i ? ", " : "");
+            json_string(f, l->type);
+            if (l->name[0]) {
+                fputs(", \"name\": ", f);
+                json_string(f, l->name);
+            }
+            const char *nm[5] = {"units", "filters", "kernel", "stride", "padding"};
+            const int v[5] = {l->units, l->filters, l->kernel, l->stride, l->padding};
+            for (int k = 0; k < 5; k++)
+                if (v[k]) fprintf(f, ", \"%s\": %d", nm[k], v[k]);
+            if (l->rate > 0) fprintf(f, ", \"rate\": %.17g", l->rate);
+            fputc('}', f);
+        }
+        fputc(']', f);
+    }
+    if (c->model.n_freeze > 0) {
+        fputs(", \"model.freeze\": [", f);
+        for (int i = 0; i < c->model.n_freeze; i++) {
+            if (i) fputs(", ", f);
+            json_string(f, c->model.freeze[i]);
+        }
+        fputc(']', f);
+    }
     fputc('}', f);
     if (fclose(f) != 0) {
         free(buf);
@@ -1502,5 +1996,19 @@ void cfg_print_markdown(FILE *out)
         }
         fprintf(out, "| `%s` | %s | `%s` | %s | %s |\n", k->path, type_name(k->type), k->def,
                 allowed, k->doc);
+        if (strcmp(sec, "model") == 0 &&
+            (!cfg_keys[i + 1].path || strncmp(cfg_keys[i + 1].path, "model.", 6) != 0)) {
+            fprintf(out, "| `model.layers` | list of layers | `[]` | up to %d entries, each "
+                         "`{type: T, name: N, ...}` with T one of dense, conv2d, maxpool, "
+                         "avgpool, relu, tanh, sigmoid, flatten, dropout, embedding, lstm and "
+                         "the fields units, filters, kernel, stride, padding (a number or "
+                         "`same`), rate that T takes | custom: the model layer by layer "
+                         "(docs/models.md) |\n",
+                    CFG_LAYERS_MAX);
+            fprintf(out, "| `model.freeze` | list of layer names | `[]` | up to %d names | "
+                         "layers kept fixed during local training and left out of the upload "
+                         "(e.g. after model.init_from) |\n",
+                    CFG_LAYERS_MAX);
+        }
     }
 }

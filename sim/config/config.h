@@ -13,7 +13,20 @@
 
 #define CFG_STR      256
 #define CFG_LIST_MAX 16
-#define CFG_KEYS_MAX 128 /* capacity of cfg.origin; cfg_keys has fewer entries */
+#define CFG_KEYS_MAX 256 /* capacity of cfg.origin; cfg_keys has fewer entries */
+
+/* One entry of model.layers (a custom model, layer by layer). Fields a type does not use are
+ * 0; nn/zoo.c turns entries into layer specs. */
+#define CFG_LAYERS_MAX 32
+#define CFG_LAYER_NAME 32
+typedef struct cfg_layer {
+    char type[16]; /* dense | conv2d | maxpool | avgpool | relu | tanh | sigmoid | flatten |
+                    * dropout | embedding | lstm */
+    char name[CFG_LAYER_NAME]; /* "" : generated (dense1, conv2d2, ...) */
+    int units, filters, kernel, stride, padding; /* padding -1: "same" */
+    double rate;                                 /* dropout */
+    int line, col;                               /* where the entry was given */
+} cfg_layer;
 
 /* A lognormal distribution given by its median and the sigma of log(x). */
 typedef struct cfg_lognormal {
@@ -39,28 +52,45 @@ typedef struct cfg {
     int threads; /* 0: all cores */
 
     struct {
-        char dataset[32]; /* fashion-mnist | synthetic | file */
+        char dataset[32]; /* fashion-mnist | kjv | synthetic | file */
         char path[CFG_STR];
         int synthetic_clients; /* synthetic(alpha, beta): natural clients */
         double synthetic_alpha, synthetic_beta;
         int synthetic_dim, synthetic_classes;
         double synthetic_size_mean, synthetic_size_sigma; /* lognormal client sizes */
         double synthetic_test_fraction;
+        int synthetic_min_size;   /* added to every client's lognormal size */
+        char synthetic_lazy[8];   /* false | true: generate client data when it trains */
     } data;
 
     struct {
-        char kind[32]; /* iid | dirichlet | quantity | natural */
+        char kind[32]; /* iid | dirichlet | shards | labels | quantity | natural */
         int clients;
         double alpha;
         int min_size;
-        char quantity_dist[32];   /* powerlaw | lognormal */
+        int labels_per_client;    /* shards: shards per client; labels: classes per client */
+        char shard_assign[16];    /* random | distinct */
+        char quantity_dist[32];   /* powerlaw | lognormal | dirichlet */
         double quantity_sigma;    /* lognormal sigma */
         double quantity_exponent; /* power-law (Pareto) shape */
+        double quantity_alpha;    /* dirichlet concentration of client sizes */
+        char feature_skew[16];    /* none | noise | rotation */
+        double noise_sigma;       /* noise: sigma of the last client */
+        double rotation_deg;      /* rotation: degrees of the last client */
+        double local_test_fraction; /* of each client's samples, kept out of training */
     } partition;
 
     struct {
-        char name[32]; /* logreg | mlp */
+        char name[32]; /* logreg | mlp | lenet | cnn | char_lstm | custom */
         cfg_int_list hidden;
+        int embedding_dim;       /* char_lstm */
+        cfg_int_list lstm_units; /* char_lstm: one LSTM layer per entry */
+        char init_from[CFG_STR]; /* checkpoint to start from; "" : fresh initialisation */
+        int n_layers;            /* custom: model.layers (a list of mappings; own parser) */
+        cfg_layer layers[CFG_LAYERS_MAX];
+        int n_freeze; /* model.freeze: layer names (a list of strings; own parser) */
+        char freeze[CFG_LAYERS_MAX][CFG_LAYER_NAME];
+        cfg_origin layers_origin, freeze_origin; /* where they were given (line 0: not) */
     } model;
 
     struct {
@@ -70,11 +100,20 @@ typedef struct cfg {
         double lr;
         double momentum;
         double weight_decay;
+        char nesterov[8]; /* false | true */
+        double clip_norm; /* 0: no clipping */
     } train;
 
     struct {
-        char name[32]; /* fedavg | fedsgd */
+        char name[32]; /* fedavg | fedsgd | fedprox | feddyn | scaffold | fednova | fedavgm | ... */
         double server_lr;
+        double mu;              /* FedProx */
+        double alpha;           /* FedDyn */
+        double server_momentum; /* FedAvgM */
+        double beta1, beta2;    /* FedAdam, FedYogi, FedAdagrad */
+        double tau;             /* FedAdam, FedYogi, FedAdagrad */
+        double state_memory_mb; /* SCAFFOLD, FedDyn: in-memory client state cap */
+        char state_dir[CFG_STR]; /* spill file directory; "" : next to the database */
     } algorithm;
 
     struct {
@@ -82,25 +121,48 @@ typedef struct cfg {
         int clients_per_round;
         double overcommit;
         double deadline_s; /* 0: no deadline */
+        int min_updates;   /* fewer arrived updates: the round is abandoned */
+        double wait_s;     /* max time to wait for clients_per_round available clients */
+        double retry_s;    /* availability re-check interval while waiting */
     } rounds;
 
+    char protocol[16]; /* sync | async */
+
     struct {
-        cfg_lognormal flops; /* FLOP/s spent on training */
+        int concurrency;    /* clients training at once */
+        int buffer;         /* updates per server step (FedBuff K) */
+        char staleness[16]; /* constant | sqrt | poly */
+        double staleness_a; /* poly exponent */
+        int max_staleness;  /* older updates are discarded */
+    } async;
+
+    struct {
+        cfg_lognormal flops;      /* FLOP/s spent on training */
+        char model[16];           /* lognormal | tiers | trace */
+        char tiers_file[CFG_STR]; /* "" : built-in tiers */
+        char trace[CFG_STR];      /* CSV client,flops,down_bps,up_bps,latency_s */
     } devices;
 
     struct {
         cfg_lognormal down_bps; /* bits per second */
         cfg_lognormal up_bps;
         cfg_lognormal latency_s;
+        double upload_compression; /* upload size = model bytes x this */
     } network;
 
     struct {
-        char mode[32]; /* always | bernoulli */
+        char mode[32]; /* always | bernoulli | markov | diurnal | trace */
         double p;
+        double mean_on_s, mean_off_s;        /* markov */
+        double diurnal_p_min, diurnal_p_max; /* diurnal */
+        double diurnal_peak_hour, diurnal_slot_s;
+        char trace[CFG_STR];   /* CSV client,start_s,end_s */
+        double trace_period_s; /* 0: the trace is not repeated */
     } availability;
 
     struct {
-        double p; /* per-round probability that a selected client drops out */
+        double p;            /* per-round probability that a selected client drops out */
+        double hazard_per_s; /* failure rate while working (exponential) */
     } dropout;
 
     struct {
@@ -109,8 +171,14 @@ typedef struct cfg {
     } eval;
 
     struct {
-        char db[CFG_STR]; /* "" : results/<name>.db */
+        char db[CFG_STR];      /* "" : results/<name>.db */
+        char client_events[8]; /* false | true: write the client_events table */
     } output;
+
+    struct {
+        int every;          /* write a checkpoint every N rounds (0: only the final one) */
+        char dir[CFG_STR];  /* "" : next to the database, <db without .db>-ckpt/ */
+    } checkpoint;
 
     cfg_origin origin[CFG_KEYS_MAX]; /* by index into cfg_keys; for messages only */
 } cfg;
@@ -171,7 +239,8 @@ int cfg_key_index(const char *path);
 
 /* Values that follow from others, for keys the scenario did not set: name from the basename of
  * path without .yaml/.yml; with data.dataset = synthetic, partition.kind = natural and
- * partition.clients = data.synthetic_clients; rounds.clients_per_round at most
+ * partition.clients = data.synthetic_clients; with data.dataset = kjv, partition.kind = natural
+ * and data.path = datasets/kjv.h5; rounds.clients_per_round at most
  * partition.clients. */
 void cfg_derive(cfg *c, const char *path);
 

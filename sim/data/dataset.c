@@ -1,11 +1,15 @@
 /* fedsim HDF5 dataset layout (docs/datasets.md):
  *   /            attributes format="fedsim-dataset", version=1, name, source, import_date,
- *                checksum, dtype, task, shape[3], y_len, n_classes, x_scale, n_natural, vocab
+ *                checksum, layout[8] (dtype, task, shape[3], y_len, n_classes, n_natural),
+ *                x_scale, vocab (text only)
  *   /train/x     (n, feat) uint8 or float32        /train/y (n, y_len) int32
- *   /train/client (n) int32, optional               /test/x, /test/y likewise
- * Every read is checked against the attributes, so a truncated or mismatched file is
- * reported with the file name and what disagrees. Writes go to a temporary file first. */
+ *   /train/client (n, 1) int32, optional            /test/x, /test/y, /test/client likewise
+ *   /client_names (n_natural) strings, optional     /class_names (n_classes) strings, optional
+ * Every read is checked against the attributes (shapes, label range, client id range, token
+ * range, vocabulary length), so a truncated, corrupt or mismatched file is reported with the
+ * file name and what disagrees. Writes go to a temporary file first, then are renamed. */
 #include "data/dataset.h"
+#include "data/lazy.h"
 
 #include <hdf5.h>
 #include <stdio.h>
@@ -36,17 +40,54 @@ static void split_free(ds_split *s)
     memset(s, 0, sizeof *s);
 }
 
+void ds_names_free(ds_names *nm)
+{
+    free(nm->buf);
+    memset(nm, 0, sizeof *nm);
+}
+
+fs_err ds_names_set(ds_names *nm, int n, const char *const *names)
+{
+    memset(nm, 0, sizeof *nm);
+    if (n <= 0) return FS_OK;
+    size_t w = 1;
+    for (int i = 0; i < n; i++) {
+        size_t l = strlen(names[i]);
+        if (l + 1 > w) w = l + 1;
+    }
+    if (w > 256) w = 256;
+    nm->buf = FS_CALLOC((size_t)n, w);
+    if (!nm->buf) return FS_ENOMEM;
+    nm->n = n;
+    nm->width = (int)w;
+    for (int i = 0; i < n; i++) snprintf(nm->buf + (size_t)i * w, w, "%s", names[i]);
+    return FS_OK;
+}
+
+const char *ds_name_at(const ds_names *nm, int i)
+{
+    return nm->buf && i >= 0 && i < nm->n ? nm->buf + (size_t)i * (size_t)nm->width : NULL;
+}
+
 void ds_free(dataset *ds)
 {
+    ds_lazy_free(ds->lazy);
+    ds->lazy = NULL;
     split_free(&ds->train);
     split_free(&ds->test);
     free(ds->vocab);
     ds->vocab = NULL;
+    ds_names_free(&ds->client_names);
+    ds_names_free(&ds->class_names);
 }
 
 void ds_gather(const dataset *ds, const ds_split *s, const uint32_t *idx, size_t b, float *x_out,
                int32_t *y_out)
 {
+    if (ds->lazy && s == &ds->train) {
+        ds_lazy_gather(ds, idx, b, x_out, y_out);
+        return;
+    }
     const size_t f = ds->feat;
     const int yl = ds->y_len;
     for (size_t i = 0; i < b; i++) {
@@ -100,8 +141,9 @@ static fs_err get_attr(hid_t loc, const char *name, hid_t type, void *v, hsize_t
     herr_t rc = (npts == (hssize_t)n) ? H5Aread(a, type, v) : -1;
     H5Sclose(sp);
     H5Aclose(a);
-    return rc < 0 ? fs_error(FS_EDATA, "%s: attribute '%s' unreadable or has %lld values, expected "
-                                       "%llu",
+    return rc < 0 ? fs_error(FS_EDATA,
+                             "%s: attribute '%s' unreadable or has %lld values, expected "
+                             "%llu",
                              path, name, (long long)npts, (unsigned long long)n)
                   : FS_OK;
 }
@@ -158,16 +200,69 @@ static fs_err get_array(hid_t g, const char *name, hid_t type, void *data, hsize
     H5Sclose(sp);
     if (nd != 2 || dims[0] != rows || dims[1] != cols) {
         H5Dclose(d);
-        return fs_error(FS_EDATA, "%s: /%s/%s has shape (%llu, %llu), expected (%llu, %llu)",
-                        path, grp, name, (unsigned long long)dims[0],
-                        (unsigned long long)dims[1], (unsigned long long)rows,
-                        (unsigned long long)cols);
+        return fs_error(FS_EDATA, "%s: /%s/%s has shape (%llu, %llu), expected (%llu, %llu)", path,
+                        grp, name, (unsigned long long)dims[0], (unsigned long long)dims[1],
+                        (unsigned long long)rows, (unsigned long long)cols);
     }
     herr_t rc = rows ? H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : 0;
     H5Dclose(d);
     return rc < 0 ? fs_error(FS_EDATA, "%s: /%s/%s is corrupt (read or checksum failed)", path, grp,
                              name)
                   : FS_OK;
+}
+
+static fs_err put_names(hid_t f, const char *name, const ds_names *nm, const char *path)
+{
+    if (nm->n <= 0) return FS_OK;
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, (size_t)nm->width);
+    hsize_t n = (hsize_t)nm->n;
+    hid_t sp = H5Screate_simple(1, &n, NULL);
+    hid_t d = H5Dcreate2(f, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t rc = d < 0 ? -1 : H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, nm->buf);
+    if (d >= 0) H5Dclose(d);
+    H5Sclose(sp);
+    H5Tclose(t);
+    return rc < 0 ? fs_error(FS_EIO, "%s: cannot write dataset '%s'", path, name) : FS_OK;
+}
+
+/* Optional fixed-length string array of exactly want entries. */
+static fs_err get_names(hid_t f, const char *name, ds_names *nm, int want, const char *path)
+{
+    memset(nm, 0, sizeof *nm);
+    if (H5Lexists(f, name, H5P_DEFAULT) <= 0) return FS_OK;
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (d < 0) return fs_error(FS_EDATA, "%s: /%s cannot be opened", path, name);
+    hid_t ft = H5Dget_type(d), sp = H5Dget_space(d);
+    hsize_t n = 0;
+    int nd = H5Sget_simple_extent_ndims(sp);
+    if (nd == 1) H5Sget_simple_extent_dims(sp, &n, NULL);
+    size_t w = H5Tget_size(ft);
+    fs_err e = FS_OK;
+    if (H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) > 0 || w == 0 || w > 4096)
+        e = fs_error(FS_EDATA, "%s: /%s is not an array of fixed-length strings", path, name);
+    else if (nd != 1 || n != (hsize_t)want)
+        e = fs_error(FS_EDATA, "%s: /%s holds %llu names, expected %d", path, name,
+                     (unsigned long long)n, want);
+    if (!e) {
+        nm->buf = FS_CALLOC((size_t)n, w + 1);
+        if (!nm->buf) e = FS_ENOMEM;
+    }
+    if (!e) {
+        /* read at width w + 1 so every name is NUL-terminated even if stored without one */
+        hid_t t = H5Tcopy(H5T_C_S1);
+        H5Tset_size(t, w + 1);
+        if (H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, nm->buf) < 0)
+            e = fs_error(FS_EDATA, "%s: /%s is corrupt (read failed)", path, name);
+        H5Tclose(t);
+        nm->n = (int)n;
+        nm->width = (int)w + 1;
+    }
+    H5Sclose(sp);
+    H5Tclose(ft);
+    H5Dclose(d);
+    if (e) ds_names_free(nm);
+    return e;
 }
 
 static hid_t x_type(const dataset *ds)
@@ -195,8 +290,8 @@ fs_err ds_save(const char *path, const dataset *ds)
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0) return fs_error(FS_EIO, "%s: cannot create file", tmp);
-    int32_t ints[8] = {ds->dtype, ds->task, ds->shape[0], ds->shape[1], ds->shape[2],
-                       ds->y_len, ds->n_classes, ds->n_natural};
+    int32_t ints[8] = {ds->dtype,    ds->task,  ds->shape[0],  ds->shape[1],
+                       ds->shape[2], ds->y_len, ds->n_classes, ds->n_natural};
     int32_t version = DS_FORMAT_VERSION;
     fs_err e = put_str(f, "format", DS_FORMAT_NAME, tmp);
     if (!e) e = put_attr(f, "version", H5T_NATIVE_INT32, &version, 1, tmp);
@@ -209,6 +304,8 @@ fs_err ds_save(const char *path, const dataset *ds)
     if (!e && ds->vocab) e = put_str(f, "vocab", ds->vocab, tmp);
     if (!e) e = save_split(f, "train", ds, &ds->train, tmp);
     if (!e) e = save_split(f, "test", ds, &ds->test, tmp);
+    if (!e) e = put_names(f, "client_names", &ds->client_names, tmp);
+    if (!e) e = put_names(f, "class_names", &ds->class_names, tmp);
     if (H5Fclose(f) < 0 && !e) e = fs_error(FS_EIO, "%s: cannot close file", tmp);
     if (e) {
         remove(tmp);
@@ -234,6 +331,17 @@ static fs_err load_split(hid_t f, const char *grp, dataset *ds, ds_split *s, con
         if (s->y[i] < 0 || s->y[i] >= ds->n_classes)
             e = fs_error(FS_EDATA, "%s: /%s/y[%zu] = %d is outside [0, %d)", path, grp, i, s->y[i],
                          ds->n_classes);
+    for (size_t i = 0; !e && has_client && i < s->n; i++)
+        if (s->client[i] < 0 || s->client[i] >= ds->n_natural)
+            e = fs_error(FS_EDATA, "%s: /%s/client[%zu] = %d is outside [0, %d) (n_natural)", path,
+                         grp, i, s->client[i], ds->n_natural);
+    if (!e && ds->task == DS_SEQUENCE) {
+        const uint8_t *x = s->x;
+        for (size_t i = 0; !e && i < s->n * ds->feat; i++)
+            if (x[i] >= ds->n_classes)
+                e = fs_error(FS_EDATA, "%s: /%s/x token %zu = %u is outside the vocabulary of %d",
+                             path, grp, i, x[i], ds->n_classes);
+    }
     H5Gclose(g);
     return e;
 }
@@ -280,18 +388,30 @@ fs_err ds_load(const char *path, dataset *ds)
         ds->y_len = ints[5];
         ds->n_classes = ints[6];
         ds->n_natural = ints[7];
-        if ((ints[0] != DS_U8 && ints[0] != DS_F32) || (ints[1] != DS_CLASSIFY && ints[1] != DS_SEQUENCE) ||
-            ints[2] <= 0 || ints[3] <= 0 || ints[4] <= 0 || ints[5] <= 0 || ints[6] <= 1 || ints[7] < 0)
+        if ((ints[0] != DS_U8 && ints[0] != DS_F32) ||
+            (ints[1] != DS_CLASSIFY && ints[1] != DS_SEQUENCE) || ints[2] <= 0 || ints[3] <= 0 ||
+            ints[4] <= 0 || ints[5] <= 0 || ints[6] <= 1 || ints[7] < 0)
             e = fs_error(FS_EDATA, "%s: layout attribute is invalid", path);
+        else if (ints[1] == DS_SEQUENCE &&
+                 (ints[0] != DS_U8 || ints[6] > 256 || ints[5] != ints[2] * ints[3] * ints[4]))
+            e = fs_error(FS_EDATA,
+                         "%s: a sequence dataset needs uint8 tokens, at most 256 "
+                         "symbols and one target per position",
+                         path);
         ds->feat = (size_t)ints[2] * (size_t)ints[3] * (size_t)ints[4];
     }
     if (!e && H5Aexists(f, "vocab") > 0) {
-        ds->vocab = FS_CALLOC((size_t)ds->n_classes + 1, 1);
+        ds->vocab = FS_CALLOC((size_t)ds->n_classes + 2, 1);
         if (!ds->vocab) e = FS_ENOMEM;
-        if (!e) e = get_str(f, "vocab", ds->vocab, (size_t)ds->n_classes + 1, path);
+        if (!e) e = get_str(f, "vocab", ds->vocab, (size_t)ds->n_classes + 2, path);
+        if (!e && strlen(ds->vocab) != (size_t)ds->n_classes)
+            e = fs_error(FS_EDATA, "%s: vocab has %zu symbols but n_classes is %d", path,
+                         strlen(ds->vocab), ds->n_classes);
     }
     if (!e) e = load_split(f, "train", ds, &ds->train, path);
     if (!e) e = load_split(f, "test", ds, &ds->test, path);
+    if (!e) e = get_names(f, "client_names", &ds->client_names, ds->n_natural, path);
+    if (!e) e = get_names(f, "class_names", &ds->class_names, ds->n_classes, path);
     H5Fclose(f);
 out:
     H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);

@@ -12,18 +12,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
+#include "config/sweep.h"
 #include "data/dataset.h"
 #include "data/partition.h"
 #include "data/synthetic.h"
+#include "device/avail.h"
 #include "device/device.h"
 #include "engine/evq.h"
 #include "engine/round.h"
 #include "fl/algorithm.h"
+#include "fl/client_state.h"
+#include "nn/checkpoint.h"
 #include "nn/model.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -37,18 +43,27 @@ void openblas_set_num_threads(int num_threads);
 fs_err sim_load_data(const cfg *c, dataset *ds)
 {
     if (strcmp(c->data.dataset, "synthetic") == 0) {
-        synth_cfg s = {c->data.synthetic_clients, c->data.synthetic_alpha,
-                       c->data.synthetic_beta,    c->data.synthetic_dim,
-                       c->data.synthetic_classes, c->data.synthetic_size_mean,
-                       c->data.synthetic_size_sigma, c->data.synthetic_test_fraction,
-                       c->seed};
+        synth_cfg s = {.clients = c->data.synthetic_clients,
+                       .alpha = c->data.synthetic_alpha,
+                       .beta = c->data.synthetic_beta,
+                       .dim = c->data.synthetic_dim,
+                       .classes = c->data.synthetic_classes,
+                       .size_mean = c->data.synthetic_size_mean,
+                       .size_sigma = c->data.synthetic_size_sigma,
+                       .min_size = c->data.synthetic_min_size,
+                       .lazy = strcmp(c->data.synthetic_lazy, "true") == 0,
+                       .test_fraction = c->data.synthetic_test_fraction,
+                       .seed = c->seed};
         return synth_generate(&s, ds);
     }
     fs_err e = ds_load(c->data.path, ds);
-    if (e == FS_EINPUT && strcmp(c->data.dataset, "fashion-mnist") == 0)
-        return fs_error(FS_EINPUT, "%s (hint: run 'fedsim data import fashion-mnist --out %s', "
-                                   "or 'make run', which does it)",
-                        fs_errmsg(), c->data.path);
+    const int fm = strcmp(c->data.dataset, "fashion-mnist") == 0;
+    if (e == FS_EINPUT && (fm || strcmp(c->data.dataset, "kjv") == 0)) {
+        char msg[512]; /* fs_error writes the buffer fs_errmsg returns: copy it first */
+        snprintf(msg, sizeof msg, "%s", fs_errmsg());
+        return fs_error(FS_EINPUT, "%s (hint: run 'fedsim data import %s --out %s'%s)", msg,
+                        c->data.dataset, c->data.path, fm ? ", or 'make run', which does it" : "");
+    }
     return e;
 }
 
@@ -56,14 +71,48 @@ static fs_err make_partition(const cfg *c, const dataset *ds, partition *p)
 {
     const char *k = c->partition.kind;
     uint32_t n = (uint32_t)c->partition.clients;
+    const uint32_t kpc = (uint32_t)c->partition.labels_per_client;
+    if (ds->lazy) { /* generated on demand: only its natural clients exist */
+        if (strcmp(k, "natural") != 0)
+            return fs_error(FS_EINPUT, "partition.kind %s: data.synthetic_lazy data can only be "
+                                       "partitioned naturally (partition.kind: natural)",
+                            k);
+        memset(p, 0, sizeof *p);
+        p->n_clients = ds->lazy->n_clients;
+        p->n_samples = ds->train.n;
+        p->idx = FS_CALLOC(ds->train.n ? ds->train.n : 1, sizeof *p->idx);
+        p->off = FS_CALLOC((size_t)p->n_clients + 1, sizeof *p->off);
+        if (!p->idx || !p->off) {
+            part_free(p);
+            return FS_ENOMEM;
+        }
+        for (size_t i = 0; i < ds->train.n; i++) p->idx[i] = (uint32_t)i;
+        memcpy(p->off, ds->lazy->off, ((size_t)p->n_clients + 1) * sizeof *p->off);
+        return FS_OK;
+    }
+    if (ds->task != DS_CLASSIFY && (strcmp(k, "dirichlet") == 0 || strcmp(k, "shards") == 0 ||
+                                    strcmp(k, "labels") == 0))
+        return fs_error(FS_EINPUT, "partition.kind %s needs one label per sample; '%s' is a "
+                                   "sequence dataset (use natural, iid or quantity)",
+                        k, ds->name);
     if (strcmp(k, "iid") == 0) return part_iid(ds->train.n, n, c->seed, p);
     if (strcmp(k, "dirichlet") == 0)
         return part_dirichlet(ds->train.y, ds->train.n, ds->n_classes, n, c->partition.alpha,
                               (uint32_t)c->partition.min_size, c->seed, p);
+    if (strcmp(k, "shards") == 0)
+        return part_shards(ds->train.y, ds->train.n, ds->n_classes, n, kpc,
+                           strcmp(c->partition.shard_assign, "distinct") == 0, c->seed, p);
+    if (strcmp(k, "labels") == 0)
+        return part_labels(ds->train.y, ds->train.n, ds->n_classes, n, kpc, c->seed, p);
     if (strcmp(k, "quantity") == 0) {
-        int pl = strcmp(c->partition.quantity_dist, "powerlaw") == 0;
-        return part_quantity(ds->train.n, n, pl ? PART_Q_POWERLAW : PART_Q_LOGNORMAL,
-                             pl ? c->partition.quantity_exponent : c->partition.quantity_sigma,
+        const char *qd = c->partition.quantity_dist;
+        part_qdist d = strcmp(qd, "powerlaw") == 0    ? PART_Q_POWERLAW
+                       : strcmp(qd, "dirichlet") == 0 ? PART_Q_DIRICHLET
+                                                      : PART_Q_LOGNORMAL;
+        double param = d == PART_Q_POWERLAW    ? c->partition.quantity_exponent
+                       : d == PART_Q_DIRICHLET ? c->partition.quantity_alpha
+                                               : c->partition.quantity_sigma;
+        return part_quantity(ds->train.n, n, d, param,
                              (uint32_t)(c->partition.min_size > 0 ? c->partition.min_size : 1),
                              c->seed, p);
     }
@@ -74,6 +123,24 @@ static fs_err make_partition(const cfg *c, const dataset *ds, partition *p)
         return part_natural(ds->train.client, ds->train.n, (uint32_t)ds->n_natural, p);
     }
     return fs_error(FS_EINPUT, "unknown partition.kind '%s'", k);
+}
+
+fs_err sim_make_partition(const cfg *c, const dataset *ds, partition *p)
+{
+    fs_err e = make_partition(c, ds, p);
+    if (e) return e;
+    const char *fk = c->partition.feature_skew;
+    part_feature_kind kind = strcmp(fk, "noise") == 0      ? PART_FEAT_NOISE
+                             : strcmp(fk, "rotation") == 0 ? PART_FEAT_ROTATE
+                                                           : PART_FEAT_NONE;
+    e = part_set_feature(p, ds, kind,
+                         kind == PART_FEAT_NOISE ? c->partition.noise_sigma
+                                                 : c->partition.rotation_deg,
+                         c->seed);
+    if (!e && c->partition.local_test_fraction > 0)
+        e = part_split_local(p, c->partition.local_test_fraction, c->seed);
+    if (e) part_free(p);
+    return e;
 }
 
 static void fmt_duration(double s, char *buf, size_t cap)
@@ -97,10 +164,17 @@ typedef struct run_state {
     partition part;
     nn_model model;
     dev_model dev;
+    av_model av;
     const fl_algorithm *algo;
     fl_train_cfg tc;
     float *global;
-    double *sum;
+    fl_agg agg;           /* the round's weighted sums */
+    fl_server srv;        /* the algorithm's server state */
+    fl_cstate *cs;        /* per-client state (SCAFFOLD, FedDyn), else NULL */
+    float *res_buf2;      /* (chunk, np) second uploads (SCAFFOLD) */
+    float *res_state;     /* (chunk, np) client states of the chunk being trained */
+    uint32_t *chunk_cl;   /* (chunk) clients of the chunk being trained */
+    uint32_t *chunk_cl_sel; /* (selected per round) scratch for selection */
     int threads;
     nn_worker *workers;
     nn_worker eval_worker;
@@ -112,10 +186,17 @@ typedef struct run_state {
     sched_round sr;
     met_store store;
     int store_open;
+    int client_events;
+    met_client_event *ev; /* the step's client events, flushed with its row */
+    size_t n_ev, ev_cap;
+    struct async_state *as; /* protocol: async */
 } run_state;
+
+static void async_free(run_state *s);
 
 static void state_free(run_state *s)
 {
+    async_free(s);
     if (s->workers)
         for (int t = 0; t < s->threads; t++) nn_worker_free(&s->workers[t]);
     free(s->workers);
@@ -123,46 +204,81 @@ static void state_free(run_state *s)
     free(s->res);
     free(s->res_buf);
     free(s->global);
-    free(s->sum);
+    fl_agg_free(&s->agg);
+    fl_server_free(&s->srv);
+    fl_cstate_free(s->cs);
+    free(s->res_buf2);
+    free(s->res_state);
+    free(s->chunk_cl);
+    free(s->chunk_cl_sel);
+    free(s->ev);
     free(s->perm);
     free(s->sr.c);
     free(s->sr.arrival);
     evq_free(&s->q);
+    dev_free(&s->dev);
+    av_free(&s->av);
     part_free(&s->part);
     ds_free(&s->ds);
     if (s->store_open) met_close(&s->store);
 }
 
-/* Select up to m clients uniformly among the available ones (partial Fisher-Yates over the
- * population, checking availability lazily; availability draws are independent of the
- * selection draws, so this is uniform among the available). Returns the count; *available gets
- * the number of available clients in the population. */
-static int select_clients(run_state *s, uint32_t round, int m, long *available)
+/* Online clients at t: counted exactly up to 100,000 clients; above that estimated from the
+ * candidates the last selection examined (docs/metrics.md). */
+static long count_available(run_state *s, uint32_t round, double t, uint32_t scanned,
+                            uint32_t online, int exhausted)
+{
+    const uint32_t N = s->part.n_clients;
+    if (s->av.mode == AV_ALWAYS) return N;
+    if (N <= 100000) {
+        long n = 0;
+        for (uint32_t i = 0; i < N; i++) n += av_is_online(&s->av, i, round, t);
+        return n;
+    }
+    if (!scanned) { /* no selection to go by: a fixed systematic sample of 4096 clients */
+        uint32_t stride = N / 4096;
+        for (uint32_t i = 0; i < 4096; i++) online += av_is_online(&s->av, i * stride, round, t);
+        return lround((double)online / 4096 * N);
+    }
+    return exhausted ? (long)online : lround((double)online / scanned * N);
+}
+
+/* Select up to m clients uniformly among those online at t and not busy (partial
+ * Fisher-Yates over the population, checking availability lazily; availability does not depend
+ * on the selection draws, so this is uniform among the available). The draws come from the
+ * (RNG_SELECT, key) stream. Selected clients go to out[]. */
+static int select_clients(run_state *s, uint32_t key, uint32_t round, double t, int m,
+                          const uint8_t *busy, uint32_t *out, long *available)
 {
     const uint32_t N = s->part.n_clients;
     rng_t r;
-    rng_init(&r, s->c->seed, RNG_SELECT, 0, round);
-    long avail = 0;
-    if (s->dev.avail == DEV_AVAIL_ALWAYS) {
-        avail = N;
-    } else {
-        for (uint32_t i = 0; i < N; i++) avail += dev_available(&s->dev, i, round);
-    }
-    *available = avail;
+    rng_init(&r, s->c->seed, RNG_SELECT, 0, key);
     int got = 0;
+    uint32_t scanned = 0, online = 0;
     for (uint32_t i = 0; i < N && got < m; i++) {
         uint32_t j = i + (uint32_t)rng_below(&r, N - i);
-        uint32_t t = s->perm[i];
+        uint32_t tmp = s->perm[i];
         s->perm[i] = s->perm[j];
-        s->perm[j] = t;
+        s->perm[j] = tmp;
         uint32_t cl = s->perm[i];
-        if (part_size(&s->part, cl) == 0 || !dev_available(&s->dev, cl, round)) continue;
-        s->sr.c[got++].client = cl;
+        scanned++;
+        if (!av_is_online(&s->av, cl, round, t)) continue;
+        online++;
+        if (part_size(&s->part, cl) == 0 || (busy && busy[cl])) continue;
+        out[got++] = cl;
     }
+    if (available) *available = count_available(s, round, t, scanned, online, got < m);
     return got;
 }
 
-static void plan_client(run_state *s, sched_client *sc, uint32_t round)
+static int select_round(run_state *s, uint32_t round, double t, int m, long *available)
+{
+    int n = select_clients(s, round, round, t, m, NULL, s->chunk_cl_sel, available);
+    for (int i = 0; i < n; i++) s->sr.c[i].client = s->chunk_cl_sel[i];
+    return n;
+}
+
+static void plan_client(run_state *s, sched_client *sc, uint32_t round, double t0)
 {
     dev_profile p;
     dev_profile_of(&s->dev, sc->client, &p);
@@ -170,17 +286,75 @@ static void plan_client(run_state *s, sched_client *sc, uint32_t round)
     long steps, samples;
     fl_local_work(&s->tc, part_size(&s->part, sc->client), &steps, &samples);
     sc->bytes_down = model_bytes;
-    sc->bytes_up = model_bytes;
+    sc->bytes_up = model_bytes * s->c->network.upload_compression;
     sc->lat_down = sc->lat_up = p.latency_s;
     sc->d_down = dev_transfer_s(sc->bytes_down, p.down_bps, p.latency_s);
     sc->d_up = dev_transfer_s(sc->bytes_up, p.up_bps, p.latency_s);
     sc->flops = (double)samples * s->model.flops_train;
     sc->d_comp = sc->flops / p.flops;
+    const double work = sc->d_down + sc->d_comp + sc->d_up;
+    /* three ways to drop, the earliest wins: a per-round coin (at a uniform point of the
+     * work), going offline, and a failure hazard while working (exponential) */
     rng_t r;
     rng_init(&r, s->c->seed, RNG_DROPOUT, sc->client, round);
-    double u = rng_uniform(&r), at = rng_uniform(&r);
-    sc->drop_after = u < s->c->dropout.p ? at * (sc->d_down + sc->d_comp + sc->d_up) : INFINITY;
+    double u = rng_uniform(&r), at = rng_uniform(&r), hz = rng_uniform_pos(&r);
+    sc->drop_after = u < s->c->dropout.p ? at * work : INFINITY;
+    sc->drop_cause = DROP_RANDOM;
+    double off = av_next_offline(&s->av, sc->client, round, t0) - t0;
+    if (off < sc->drop_after && off < work) {
+        sc->drop_after = off;
+        sc->drop_cause = DROP_OFFLINE;
+    }
+    if (s->c->dropout.hazard_per_s > 0) {
+        double fail = -log(hz) / s->c->dropout.hazard_per_s;
+        if (fail < sc->drop_after && fail < work) {
+            sc->drop_after = fail;
+            sc->drop_cause = DROP_FAILURE;
+        }
+    }
 }
+
+static fs_err make_devices(run_state *s, const cfg *c)
+{
+    s->dev.seed = c->seed;
+    s->dev.flops = (dev_lognormal){c->devices.flops.median, c->devices.flops.sigma};
+    s->dev.down_bps = (dev_lognormal){c->network.down_bps.median, c->network.down_bps.sigma};
+    s->dev.up_bps = (dev_lognormal){c->network.up_bps.median, c->network.up_bps.sigma};
+    s->dev.latency_s = (dev_lognormal){c->network.latency_s.median, c->network.latency_s.sigma};
+    fs_err e = FS_OK;
+    if (strcmp(c->devices.model, "tiers") == 0) {
+        s->dev.mode = DEV_TIERS;
+        e = dev_load_tiers(&s->dev, c->devices.tiers_file);
+    } else if (strcmp(c->devices.model, "trace") == 0) {
+        s->dev.mode = DEV_TRACE;
+        if (!c->devices.trace[0])
+            return fs_error(FS_EINPUT, "devices.model = trace needs devices.trace (a CSV file)");
+        e = dev_load_trace(&s->dev, c->devices.trace);
+    }
+    if (e) return e;
+    static const char *const modes[] = {"always", "bernoulli", "markov", "diurnal", "trace"};
+    av_mode am = AV_ALWAYS;
+    for (int i = 0; i < 5; i++)
+        if (strcmp(c->availability.mode, modes[i]) == 0) am = (av_mode)i;
+    e = av_init(&s->av, am, c->seed, s->part.n_clients);
+    if (e) return e;
+    s->av.p = c->availability.p;
+    s->av.mean_on_s = c->availability.mean_on_s;
+    s->av.mean_off_s = c->availability.mean_off_s;
+    s->av.p_min = c->availability.diurnal_p_min;
+    s->av.p_max = c->availability.diurnal_p_max;
+    s->av.peak_hour = c->availability.diurnal_peak_hour;
+    s->av.slot_s = c->availability.diurnal_slot_s;
+    if (am == AV_TRACE) {
+        if (!c->availability.trace[0])
+            return fs_error(FS_EINPUT, "availability.mode = trace needs availability.trace (a CSV "
+                                       "file)");
+        e = av_load_trace(&s->av, c->availability.trace, c->availability.trace_period_s);
+    }
+    return e;
+}
+
+static const char *default_db(const cfg *c, const sim_opts *o, char *buf, size_t cap);
 
 static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
 {
@@ -188,37 +362,62 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
     s->c = c;
     fs_err e = sim_load_data(c, &s->ds);
     if (e) return e;
-    if (s->ds.task != DS_CLASSIFY)
-        return fs_error(FS_EINPUT, "dataset '%s' is a sequence task; models for it arrive with "
-                                   "char_lstm",
-                        s->ds.name);
-    e = make_partition(c, &s->ds, &s->part);
+    e = sim_make_partition(c, &s->ds, &s->part);
     if (e) return e;
     if ((uint32_t)c->rounds.clients_per_round > s->part.n_clients)
         return fs_error(FS_EINPUT, "rounds.clients_per_round = %d exceeds the %u clients",
                         c->rounds.clients_per_round, s->part.n_clients);
-    e = nn_zoo_build(&s->model, c->model.name, c->model.hidden.v, c->model.hidden.n, s->ds.shape,
-                     s->ds.n_classes);
+    e = nn_zoo_from_cfg(&s->model, c, s->ds.shape, s->ds.n_classes);
     if (e) return e;
+    if (s->model.y_len != s->ds.y_len)
+        return fs_error(FS_EINPUT, "dataset '%s' is %s but model '%s' %s", s->ds.name,
+                        s->ds.task == DS_SEQUENCE ? "a next-symbol task over sequences"
+                                                  : "a classification task",
+                        c->model.name,
+                        s->model.seq_len ? "predicts one symbol per step (use a classifier)"
+                                         : "is a classifier (use char_lstm, or a custom model "
+                                           "starting with an embedding)");
     s->algo = fl_find(c->algorithm.name);
     if (!s->algo) return fs_error(FS_EINPUT, "unknown algorithm.name '%s'", c->algorithm.name);
     s->tc = (fl_train_cfg){c->train.epochs, c->train.steps, c->train.batch_size,
-                           {c->train.lr, c->train.momentum, c->train.weight_decay, 0, 0}};
-    s->dev = (dev_model){c->seed,
-                         {c->devices.flops.median, c->devices.flops.sigma},
-                         {c->network.down_bps.median, c->network.down_bps.sigma},
-                         {c->network.up_bps.median, c->network.up_bps.sigma},
-                         {c->network.latency_s.median, c->network.latency_s.sigma},
-                         strcmp(c->availability.mode, "bernoulli") == 0 ? DEV_AVAIL_BERNOULLI
-                                                                        : DEV_AVAIL_ALWAYS,
-                         c->availability.p};
+                           {c->train.lr, c->train.momentum, c->train.weight_decay,
+                            strcmp(c->train.nesterov, "true") == 0, c->train.clip_norm}};
+    e = make_devices(s, c);
+    if (e) return e;
     const size_t np = s->model.n_params;
     s->global = FS_ALIGNED(np, sizeof(float));
-    s->sum = FS_ALIGNED(np, sizeof(double));
-    if (!s->global || !s->sum) return FS_ENOMEM;
+    if (!s->global) return FS_ENOMEM;
+    const fl_params fp = {.server_lr = c->algorithm.server_lr,
+                          .mu = c->algorithm.mu,
+                          .alpha = c->algorithm.alpha,
+                          .server_momentum = c->algorithm.server_momentum,
+                          .beta1 = c->algorithm.beta1,
+                          .beta2 = c->algorithm.beta2,
+                          .tau = c->algorithm.tau};
+    if ((e = fl_agg_init(&s->agg, np, s->algo->two_uploads)) ||
+        (e = fl_server_init(&s->srv, s->algo, &fp, np, s->part.n_clients)))
+        return e;
+    if (s->algo->state_vecs) {
+        /* the spill file goes to algorithm.state_dir, else next to the database */
+        char dir[CFG_STR + 16], dbbuf[1024];
+        const char *db = default_db(c, o, dbbuf, sizeof dbbuf), *slash = strrchr(db, '/');
+        if (c->algorithm.state_dir[0])
+            snprintf(dir, sizeof dir, "%s", c->algorithm.state_dir);
+        else
+            snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - db) + (slash == db) : 1,
+                     slash ? db : ".");
+        e = fl_cstate_new(&s->cs, np, (size_t)(c->algorithm.state_memory_mb * 1048576.0), dir);
+        if (e) return e;
+    }
     rng_t r;
     rng_init(&r, c->seed, RNG_INIT, 0, 0);
     nn_model_init_params(&s->model, s->global, &r);
+    if (c->model.init_from[0] &&
+        (e = nn_ckpt_load_params(c->model.init_from, &s->model, s->global, NULL))) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", fs_errmsg());
+        return fs_error(e == FS_EDATA ? FS_EDATA : FS_EINPUT, "model.init_from: %s", msg);
+    }
 
     s->threads = o->threads > 0 ? o->threads : c->threads;
 #ifdef _OPENMP
@@ -233,12 +432,23 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
     if (strcmp(c->algorithm.name, "fedsgd") == 0 && max_batch < 256) max_batch = 256;
     for (int t = 0; t < s->threads; t++)
         if ((e = nn_worker_init(&s->workers[t], &s->model, max_batch))) return e;
-    if ((e = nn_worker_init(&s->eval_worker, &s->model, EVAL_BATCH))) return e;
+    /* sequence models cache every step of every sample: evaluate in smaller batches */
+    if ((e = nn_worker_init(&s->eval_worker, &s->model, s->model.seq_len ? 32 : EVAL_BATCH)))
+        return e;
     s->chunk = 4 * s->threads < 8 ? 8 : 4 * s->threads;
     s->res = FS_CALLOC((size_t)s->chunk, sizeof *s->res);
     s->res_buf = FS_ALIGNED((size_t)s->chunk * np, sizeof(float));
-    if (!s->res || !s->res_buf) return FS_ENOMEM;
+    s->chunk_cl = FS_CALLOC((size_t)s->chunk, sizeof *s->chunk_cl);
+    if (!s->res || !s->res_buf || !s->chunk_cl) return FS_ENOMEM;
     for (int k = 0; k < s->chunk; k++) s->res[k].update = s->res_buf + (size_t)k * np;
+    if (s->algo->two_uploads) {
+        if (!(s->res_buf2 = FS_ALIGNED((size_t)s->chunk * np, sizeof(float)))) return FS_ENOMEM;
+        for (int k = 0; k < s->chunk; k++) s->res[k].update2 = s->res_buf2 + (size_t)k * np;
+    }
+    if (s->algo->state_vecs) {
+        if (!(s->res_state = FS_ALIGNED((size_t)s->chunk * np, sizeof(float)))) return FS_ENOMEM;
+        for (int k = 0; k < s->chunk; k++) s->res[k].state = s->res_state + (size_t)k * np;
+    }
 
     const uint32_t N = s->part.n_clients;
     s->perm = FS_CALLOC(N, sizeof *s->perm);
@@ -247,45 +457,113 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
     int m = (int)ceil(c->rounds.clients_per_round * (1.0 + c->rounds.overcommit));
     if ((uint32_t)m > N) m = (int)N;
     s->sr.c = FS_CALLOC((size_t)m, sizeof *s->sr.c);
+    s->chunk_cl_sel = FS_CALLOC((size_t)m, sizeof *s->chunk_cl_sel);
+    if (!s->chunk_cl_sel) return FS_ENOMEM;
     s->sr.arrival = FS_CALLOC((size_t)m, sizeof *s->sr.arrival);
     if (!s->sr.c || !s->sr.arrival) return FS_ENOMEM;
     return evq_init(&s->q, (size_t)m * 2 + 4);
 }
 
-/* Train the arrived clients in chunks, in parallel; sum in arrival order. */
+/* Train the arrived clients in chunks, in parallel (fl_train_clients); sum in arrival order;
+ * then the algorithm's server step. */
 static fs_err train_round(run_state *s, uint32_t round, double *loss_out, double *samples_out,
                           volatile sig_atomic_t *stop)
 {
-    const size_t np = s->model.n_params;
-    fl_round_ctx ctx = {&s->model, &s->ds, &s->part, s->global, &s->tc, s->c->seed, round};
-    memset(s->sum, 0, np * sizeof(double));
-    double wsum = 0, loss = 0;
+    fl_round_ctx ctx = {&s->model, &s->ds,   &s->part,  s->global,   &s->tc,
+                        s->c->seed, round, &s->srv.p, s->srv.bcast};
+    fl_agg_reset(&s->agg);
     for (int start = 0; start < s->sr.n_completed; start += s->chunk) {
         int n = s->sr.n_completed - start < s->chunk ? s->sr.n_completed - start : s->chunk;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(s->threads)
-        for (int k = 0; k < n; k++) {
-            int t = 0;
-#ifdef _OPENMP
-            t = omp_get_thread_num();
-#endif
-            uint32_t cl = s->sr.c[s->sr.arrival[start + k]].client;
-            s->algo->client_update(&ctx, cl, &s->workers[t], &s->res[k]);
-        }
-        for (int k = 0; k < n; k++) {
-            FS_CHECK(isfinite(s->res[k].train_loss));
-            loss += s->res[k].weight * s->res[k].train_loss;
-        }
-        fl_weighted_sum_add(s->res, n, np, s->sum, &wsum);
+        for (int k = 0; k < n; k++) s->chunk_cl[k] = s->sr.c[s->sr.arrival[start + k]].client;
+        fs_err e = fl_train_clients(s->algo, &ctx, s->chunk_cl, n, s->res, s->workers,
+                                    s->threads, s->cs, &s->agg);
+        if (e) return e;
         if (stop && *stop) return FS_EINTR;
     }
-    if (wsum > 0) {
-        for (size_t i = 0; i < np; i++) s->sum[i] /= wsum;
-        fl_server_apply(s->global, s->sum, np, s->c->algorithm.server_lr);
-    }
-    *loss_out = wsum > 0 ? loss / wsum : NAN;
-    *samples_out = wsum;
+    fl_server_step(&s->srv, s->global, &s->agg);
+    *loss_out = s->agg.samples > 0 ? s->agg.loss / s->agg.samples : NAN;
+    *samples_out = s->agg.samples;
     return FS_OK;
 }
+
+/* Bytes of algorithm state in memory (client states with their index, server vectors) and of
+ * client states spilled to disk. */
+static void state_bytes(const run_state *s, double *mem, double *disk)
+{
+    fl_cstate_stats st = {0};
+    if (s->cs) fl_cstate_stats_get(s->cs, &st);
+    *mem = (double)st.mem_bytes + (double)fl_server_bytes(&s->srv);
+    *disk = (double)st.disk_bytes;
+}
+
+static const char *outcome_name(const sched_client *sc, int accepted)
+{
+    switch (sc->outcome) {
+    case SCHED_COMPLETED: return accepted ? "completed" : "abandoned";
+    case SCHED_LATE: return "late";
+    case SCHED_DROPPED:
+        return sc->drop_cause == DROP_OFFLINE   ? "dropped_offline"
+               : sc->drop_cause == DROP_FAILURE ? "dropped_failure"
+                                                : "dropped_random";
+    }
+    return "?";
+}
+
+static fs_err ev_push(run_state *s, const met_client_event *ev)
+{
+    if (s->n_ev == s->ev_cap) {
+        size_t nc = s->ev_cap ? 2 * s->ev_cap : 256;
+        met_client_event *n = realloc(s->ev, nc * sizeof *n);
+        if (!n) return fs_error(FS_ENOMEM, "out of memory for client events");
+        s->ev = n;
+        s->ev_cap = nc;
+    }
+    s->ev[s->n_ev++] = *ev;
+    return FS_OK;
+}
+
+/* The phases of one client's work from t0, cut where its work ended (t_end). */
+static fs_err ev_client(run_state *s, const sched_client *sc, double t0, int round,
+                        const char *outcome)
+{
+    if (!s->client_events) return FS_OK;
+    long steps, samples;
+    fl_local_work(&s->tc, part_size(&s->part, sc->client), &steps, &samples);
+    const double b[4] = {t0, t0 + sc->d_down, t0 + sc->d_down + sc->d_comp,
+                         t0 + sc->d_down + sc->d_comp + sc->d_up};
+    static const char *const phase[3] = {"download", "compute", "upload"};
+    fs_err e = FS_OK;
+    for (int ph = 0; ph < 3 && !e; ph++) {
+        if (b[ph] >= sc->t_end && ph > 0) break;
+        double end = b[ph + 1] < sc->t_end ? b[ph + 1] : sc->t_end;
+        int done = b[ph + 1] <= sc->t_end;
+        met_client_event ev = {sc->client,
+                               round,
+                               phase[ph],
+                               b[ph],
+                               end,
+                               done && ph < 2 ? "completed" : outcome,
+                               ph == 1 ? samples : 0,
+                               ph == 0 ? sc->moved_down : ph == 2 ? sc->moved_up : 0};
+        e = ev_push(s, &ev);
+    }
+    return e;
+}
+
+/* The round's row and, with output.client_events, its client events, in one transaction. */
+static fs_err write_round(run_state *s, const met_round_row *row)
+{
+    if (!s->client_events) return met_round(&s->store, row);
+    fs_err e = met_begin(&s->store);
+    for (size_t i = 0; i < s->n_ev && !e; i++) e = met_client_event_add(&s->store, &s->ev[i]);
+    s->n_ev = 0;
+    if (!e) e = met_round(&s->store, row);
+    if (!e) return met_commit(&s->store);
+    sqlite3_exec(s->store.db, "ROLLBACK", NULL, NULL, NULL);
+    return e;
+}
+
+#include "engine/async.inc"
 
 static const char *default_db(const cfg *c, const sim_opts *o, char *buf, size_t cap)
 {
@@ -293,6 +571,39 @@ static const char *default_db(const cfg *c, const sim_opts *o, char *buf, size_t
     if (c->output.db[0]) return c->output.db;
     snprintf(buf, cap, "results/%s.db", c->name);
     return buf;
+}
+
+/* Write the global model to <checkpoint dir>/<name>[-<run key>]-<label>.h5 (the run key only
+ * in a sweep, whose runs share one directory); the directory is created when missing. */
+static fs_err save_checkpoint(const run_state *s, const sim_opts *o, const char *db,
+                              const char *run_key, const char *label, int round, char *path,
+                              size_t cap)
+{
+    const cfg *c = s->c;
+    char dir[1024];
+    if (c->checkpoint.dir[0]) {
+        snprintf(dir, sizeof dir, "%s", c->checkpoint.dir);
+    } else {
+        size_t n = strlen(db);
+        if (n > 3 && strcmp(db + n - 3, ".db") == 0) n -= 3;
+        snprintf(dir, sizeof dir, "%.*s-ckpt", (int)n, db);
+    }
+    for (char *p = dir + 1; *p; p++) { /* mkdir -p */
+        if (*p != '/') continue;
+        *p = '\0';
+        mkdir(dir, 0777);
+        *p = '/';
+    }
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return fs_error(FS_EIO, "cannot create the checkpoint directory %s: %s", dir,
+                        strerror(errno));
+    snprintf(path, cap, "%s/%s%s%s-%s.h5", dir, c->name, o->sweep_id ? "-" : "",
+             o->sweep_id ? run_key : "", label);
+    nn_ckpt_meta meta = {.round = round};
+    snprintf(meta.dataset, sizeof meta.dataset, "%s", s->ds.name);
+    snprintf(meta.scenario, sizeof meta.scenario, "%s", c->name);
+    if (s->ds.vocab) snprintf(meta.vocab, sizeof meta.vocab, "%s", s->ds.vocab);
+    return nn_ckpt_save(path, &s->model, s->global, &meta);
 }
 
 fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
@@ -327,10 +638,21 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
         return e;
     }
     s->store_open = 1;
+    s->client_events = strcmp(c->output.client_events, "true") == 0;
     char *json = cfg_to_json(c);
-    met_run_info info = {c->name, o->scenario_text, json, c->seed, desc, (long)s->model.n_params,
-                         (long)s->part.n_clients};
-    e = met_run_begin(&s->store, &info);
+    met_run_info info = {.name = c->name,
+                         .scenario_text = o->scenario_text,
+                         .params_json = json,
+                         .seed = c->seed,
+                         .model_desc = desc,
+                         .n_params = (long)s->model.n_params,
+                         .n_clients = (long)s->part.n_clients};
+    char run_key[SWEEP_KEY_LEN + 1];
+    e = sweep_compute_key(c, run_key);
+    info.run_key = run_key;
+    info.sweep_id = o->sweep_id;
+    info.swept_json = o->swept_json;
+    if (!e) e = met_run_begin(&s->store, &info);
     free(json);
     if (e) {
         state_free(s);
@@ -343,33 +665,64 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
     const int K = c->rounds.clients_per_round;
     const int m = (int)ceil(K * (1.0 + c->rounds.overcommit));
     int r;
+    const int async = strcmp(c->protocol, "async") == 0;
+    if (async) e = async_init(s);
     for (r = 1; r <= c->rounds.count && !e; r++) {
         if (o->stop && *o->stop) {
             e = FS_EINTR;
             break;
         }
         met_round_row row = {0};
+        if (async) {
+            e = async_step(s, r, &vtime, &row, &train_wall, o->stop);
+            if (e) break;
+            goto finish;
+        }
         row.round = r;
-        s->sr.t0 = vtime;
-        s->sr.n = select_clients(s, (uint32_t)r, m, &row.available);
-        for (int i = 0; i < s->sr.n; i++) plan_client(s, &s->sr.c[i], (uint32_t)r);
-        if (s->sr.n > 0) e = sched_run_round(&s->q, &s->sr, K, c->rounds.deadline_s);
-        else s->sr.t_close = vtime, s->sr.n_completed = s->sr.n_dropped = s->sr.n_late = 0;
+        row.staleness_mean = row.staleness_max = NAN;
+        double t0 = vtime;
+        s->sr.n = select_round(s, (uint32_t)r, t0, m, &row.available);
+        /* too few online: wait (re-checking every retry_s) up to rounds.wait_s */
+        while (s->sr.n < K && t0 + c->rounds.retry_s <= vtime + c->rounds.wait_s) {
+            t0 += c->rounds.retry_s;
+            s->sr.n = select_round(s, (uint32_t)r, t0, m, &row.available);
+        }
+        row.wait_s = t0 - vtime;
+        s->q.now = t0 > s->q.now ? t0 : s->q.now;
+        s->sr.t0 = t0;
+        for (int i = 0; i < s->sr.n; i++) plan_client(s, &s->sr.c[i], (uint32_t)r, t0);
+        if (s->sr.n > 0)
+            e = sched_run_round(&s->q, &s->sr, K, c->rounds.deadline_s);
+        else
+            s->sr.t_close = t0, s->sr.n_completed = s->sr.n_dropped = s->sr.n_late = 0;
         if (e) break;
+        /* too few updates arrived: the round is abandoned, its work wasted */
+        const int accepted = s->sr.n_completed >= c->rounds.min_updates;
         for (int i = 0; i < s->sr.n; i++) {
             const sched_client *sc = &s->sr.c[i];
             row.bytes_down += sc->moved_down;
             row.bytes_up += sc->moved_up;
-            if (sc->outcome == SCHED_COMPLETED)
+            if (sc->outcome == SCHED_COMPLETED && accepted)
                 row.flops_used += sc->flops_done;
             else
                 row.flops_wasted += sc->flops_done;
+            if (sc->outcome == SCHED_DROPPED) {
+                row.dropped_random += sc->drop_cause == DROP_RANDOM;
+                row.dropped_offline += sc->drop_cause == DROP_OFFLINE;
+                row.dropped_failure += sc->drop_cause == DROP_FAILURE;
+            }
         }
+        for (int i = 0; i < s->sr.n && !e; i++)
+            e = ev_client(s, &s->sr.c[i], t0, r, outcome_name(&s->sr.c[i], accepted));
+        if (e) break;
+        if (!accepted) s->sr.n_completed = 0;
         double samples = 0, t_train = time_now();
         row.train_loss = NAN;
-        e = train_round(s, (uint32_t)r, &row.train_loss, &samples, o->stop);
+        if (!o->schedule_only)
+            e = train_round(s, (uint32_t)r, &row.train_loss, &samples, o->stop);
         train_wall += time_now() - t_train;
         if (e) break;
+        state_bytes(s, &row.state_bytes, &row.state_disk_bytes);
         vtime = s->sr.t_close;
         row.vtime_s = vtime;
         row.selected = s->sr.n;
@@ -377,8 +730,9 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
         row.dropped = s->sr.n_dropped;
         row.late = s->sr.n_late;
         row.abandoned = s->sr.n_completed == 0;
+    finish:
         row.test_loss = row.test_acc = NAN;
-        if (r % c->eval.every == 0 || r == c->rounds.count) {
+        if (!o->schedule_only && (r % c->eval.every == 0 || r == c->rounds.count)) {
             fl_evaluate(&s->eval_worker, s->global, &s->ds, &s->ds.test,
                         (size_t)c->eval.test_samples, &row.test_loss, &row.test_acc);
             last_acc = row.test_acc;
@@ -386,7 +740,12 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
             out->final_loss = row.test_loss;
         }
         row.wall_s = time_now() - t_start;
-        e = met_round(&s->store, &row);
+        e = write_round(s, &row);
+        if (!e && !o->schedule_only && c->checkpoint.every > 0 && r % c->checkpoint.every == 0) {
+            char label[32], ck[2048];
+            snprintf(label, sizeof label, "round-%d", r);
+            e = save_checkpoint(s, o, db, run_key, label, r, ck, sizeof ck);
+        }
         out->rounds_done = r;
         out->updates += row.completed;
         out->dropped += row.dropped;
@@ -412,6 +771,12 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
     out->vtime_s = vtime;
     out->wall_s = time_now() - t_start;
     out->train_wall_s = train_wall;
+    if ((e == FS_OK || e == FS_EINTR) && !o->schedule_only && out->rounds_done > 0) {
+        char ck[2048];
+        fs_err ec = save_checkpoint(s, o, db, run_key, "final", out->rounds_done, ck, sizeof ck);
+        if (ec && !e) e = ec;
+        if (!ec && !o->quiet) log_info("final checkpoint: %s", ck);
+    }
     const char *status = e == FS_OK ? "completed" : e == FS_EINTR ? "interrupted" : "failed";
     snprintf(out->status, sizeof out->status, "%s", status);
     fs_err e2 = met_run_end(&s->store, status, out->wall_s, e && e != FS_EINTR ? fs_errmsg() : NULL);

@@ -14,6 +14,9 @@ typedef struct sim_opts {
     int quiet;                 /* no progress, no summary */
     int threads;               /* > 0 overrides cfg threads */
     volatile sig_atomic_t *stop; /* set by a signal handler: stop after the current round */
+    const char *sweep_id;        /* fedsim sweep: the sweep this run belongs to (else NULL) */
+    const char *swept_json;      /* fedsim sweep: the swept values, a JSON object (else NULL) */
+    int schedule_only; /* benchmarks: run the schedule, skip training and evaluation */
 } sim_opts;
 
 typedef struct sim_summary {
@@ -33,5 +36,10 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out);
 /* Load (or generate) the dataset a scenario names. */
 struct dataset;
 fs_err sim_load_data(const cfg *c, struct dataset *ds);
+
+/* The scenario's partition of ds (partition.kind, then its feature skew and local test split),
+ * as a run uses it. */
+struct partition;
+fs_err sim_make_partition(const cfg *c, const struct dataset *ds, struct partition *p);
 
 #endif

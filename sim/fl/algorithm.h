@@ -1,11 +1,15 @@
-/* Federated algorithms behind one interface. A client update is a pure function of
- * (global model, client data, client id, round, seed): it may run on any thread, in any order,
- * and gives the same bits. The server aggregates the updates in client-selection order in
- * double precision, so the result does not depend on the thread count.
+/* Federated algorithms behind one interface (docs/algorithms.md: every update rule with its
+ * citation). A client update is a pure function of (global model, server broadcast, client
+ * data, client state, client id, round, seed): it may run on any thread, in any order, and gives
+ * the same bits. The server adds the client results in a fixed order (arrival order) in double
+ * precision (fl_agg), so the aggregate does not depend on the thread count, then applies the
+ * algorithm's server rule (fl_server_step).
  *
  * Convention: a client returns an update u_k (a direction in parameter space: w_k - w for
- * FedAvg, -g_k for FedSGD) and a weight (its number of samples). The server forms the
- * weighted mean u = sum_k n_k u_k / sum_k n_k and applies w <- w + server_lr * u. */
+ * FedAvg, -g_k for FedSGD), a weight (FedAvg: its number of samples; each algorithm follows its
+ * paper), optionally a second vector (SCAFFOLD's control-variate change) and a scalar (FedNova's
+ * effective number of local steps). Algorithms with client state (SCAFFOLD, FedDyn) read and
+ * write one vector per client, which the caller loads from and stores back to a fl_cstate. */
 #ifndef FEDSIM_ALGORITHM_H
 #define FEDSIM_ALGORITHM_H
 
@@ -16,13 +20,29 @@
 #include "data/partition.h"
 #include "nn/model.h"
 #include "nn/optim.h"
+#include "util/err.h"
+
+struct fl_cstate;
 
 typedef struct fl_train_cfg {
-    int epochs;     /* local epochs, used when steps == 0 */
-    int steps;      /* local minibatch steps (batches of min(batch, n)); 0: epochs */
+    int epochs; /* local epochs, used when steps == 0 */
+    int steps;  /* local minibatch steps (batches of min(batch, n)); 0: epochs */
     int batch;
     nn_sgd sgd;
 } fl_train_cfg;
+
+/* The algorithm.* scenario keys. Each algorithm reads only its own. */
+typedef struct fl_params {
+    double server_lr;       /* server step: all but FedDyn (SCAFFOLD: eta_g; FedOpt: eta) */
+    double mu;              /* FedProx: proximal coefficient */
+    double alpha;           /* FedDyn: regulariser coefficient (> 0) */
+    double server_momentum; /* FedAvgM: beta */
+    double beta1, beta2;    /* FedOpt: moment decays */
+    double tau;             /* FedOpt: adaptivity (v starts at tau^2) */
+} fl_params;
+
+/* Defaults of the scenario keys (FedAvg with server_lr 1). */
+fl_params fl_params_default(void);
 
 /* Read-only context shared by every client of a round. */
 typedef struct fl_round_ctx {
@@ -33,32 +53,83 @@ typedef struct fl_round_ctx {
     const fl_train_cfg *tc;
     uint64_t seed;
     uint32_t round;
+    const fl_params *p; /* NULL: fl_params_default() */
+    const float *bcast; /* (n_params) server broadcast besides the model (SCAFFOLD: c), or NULL */
 } fl_round_ctx;
 
+/* One client's slot: buffers provided by the caller, results filled by client_update. */
 typedef struct fl_client_result {
     uint32_t client;
     uint32_t n_samples;
     double weight;     /* aggregation weight */
     double train_loss; /* mean minibatch loss over local training */
     long steps;        /* minibatch steps taken */
-    float *update;     /* (n_params), owned by the caller */
+    float *update;     /* (n_params) out */
+    float *update2;    /* (n_params) out when the algorithm uploads two vectors, else unused */
+    float *state;      /* (n_params) in/out client state when the algorithm has one, else unused */
+    double scalar;     /* out: FedNova's ||a_k||_1 (aggregated as sum_k weight_k scalar_k) */
 } fl_client_result;
 
-typedef struct fl_algorithm {
+/* The running aggregate of a round, in double, added to in a fixed order. */
+typedef struct fl_agg {
+    size_t n;
+    double *sum;    /* (n) sum_k weight_k update_k */
+    double *sum2;   /* (n) sum_k weight_k update2_k, or NULL */
+    double wsum;    /* sum_k weight_k */
+    double ssum;    /* sum_k weight_k scalar_k */
+    double loss;    /* sum_k n_k train_loss_k */
+    double samples; /* sum_k n_k */
+    long count;     /* results added */
+} fl_agg;
+
+typedef struct fl_algorithm fl_algorithm;
+
+/* Server side of an algorithm: parameters and its state vectors (double, zeroed at init). */
+typedef struct fl_server {
+    const fl_algorithm *algo;
+    fl_params p;
+    size_t n;           /* n_params */
+    uint32_t n_clients; /* population size N (SCAFFOLD's N, FedDyn's m) */
+    double *v[3];       /* algo->server_vecs vectors of n */
+    float *bcast;       /* (n) broadcast to clients when algo->bcast, else NULL */
+    long t;             /* server steps taken */
+} fl_server;
+
+struct fl_algorithm {
     const char *name;
     const char *cite;
     void (*client_update)(const fl_round_ctx *ctx, uint32_t client, nn_worker *w,
                           fl_client_result *out);
-} fl_algorithm;
+    int state_vecs;  /* per-client state vectors of n_params (0: stateless, else 1) */
+    int two_uploads; /* 1: the client also fills update2 */
+    int bcast;       /* 1: the server broadcasts one vector besides the model */
+    int server_vecs; /* server state vectors (0..3) */
+    /* After the server vectors are zeroed (may be NULL). */
+    void (*server_init)(fl_server *s);
+    /* Apply a non-empty aggregate to the global model; NULL: w <- w + server_lr * sum / wsum. */
+    void (*server_update)(fl_server *s, float *global, const fl_agg *a);
+};
 
 /* NULL if unknown. */
 const fl_algorithm *fl_find(const char *name);
+/* The registered algorithms, in order; *n gets their count. */
+const fl_algorithm *const *fl_all(int *n);
 
 /* Local work of a client with n samples: minibatch steps and samples processed. */
 void fl_local_work(const fl_train_cfg *tc, uint32_t n, long *steps, long *samples);
 
+/* Called after the gradient of each minibatch and before the SGD step: adds an algorithm's
+ * term to grad (n) at the local model params (n). */
+typedef void (*fl_grad_hook)(const fl_round_ctx *ctx, const float *params, float *grad, size_t n,
+                             void *data);
+
 /* Local minibatch SGD from the global model: params (n_params) receives the final local model.
- * Minibatch order from the RNG_TRAIN stream of (seed, client, round). Returns the mean loss. */
+ * Minibatch order from the RNG_TRAIN stream of (seed, client, round). hook (may be NULL)
+ * modifies each minibatch gradient. Returns the mean minibatch loss. */
+double fl_local_train(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, float *params,
+                      fl_grad_hook hook, void *hook_data, long *steps_out);
+
+/* fl_local_train without a hook. */
 double fl_local_sgd(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, float *params,
                     long *steps_out);
 
@@ -70,6 +141,30 @@ void fl_weighted_sum_add(const fl_client_result *res, int n_res, size_t n, doubl
 
 /* w <- w + lr * mean */
 void fl_server_apply(float *w, const double *mean, size_t n, double lr);
+
+/* Aggregate of n doubles (and a second vector when two); zeroed. */
+fs_err fl_agg_init(fl_agg *a, size_t n, int two);
+void fl_agg_reset(fl_agg *a);
+/* Add results res[0..n_res) in that order. */
+void fl_agg_add(fl_agg *a, const fl_client_result *res, int n_res);
+void fl_agg_free(fl_agg *a);
+
+fs_err fl_server_init(fl_server *s, const fl_algorithm *a, const fl_params *p, size_t n_params,
+                      uint32_t n_clients);
+void fl_server_free(fl_server *s);
+/* Apply the round's aggregate to global (no-op when nothing was aggregated); refreshes bcast. */
+void fl_server_step(fl_server *s, float *global, const fl_agg *a);
+/* Bytes of server state (vectors and broadcast). */
+size_t fl_server_bytes(const fl_server *s);
+
+/* Train clients[0..n) of one round with workers[0..threads) in parallel (OpenMP), then, in the
+ * given order, store their client states back into cs and add the results to agg. res holds n
+ * slots with update (and update2/state when the algorithm needs them) allocated by the caller.
+ * Client states are loaded from cs before training (zeros for a client's first time). The
+ * result does not depend on threads. cs may be NULL only for stateless algorithms. */
+fs_err fl_train_clients(const fl_algorithm *a, const fl_round_ctx *ctx, const uint32_t *clients,
+                        int n, fl_client_result *res, nn_worker *workers, int threads,
+                        struct fl_cstate *cs, fl_agg *agg);
 
 /* Loss and accuracy of params on (up to max_n, 0 = all) samples of split s, in batches. */
 void fl_evaluate(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,

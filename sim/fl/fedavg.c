@@ -15,8 +15,8 @@ static void fedavg_client(const fl_round_ctx *ctx, uint32_t client, nn_worker *w
 }
 
 const fl_algorithm fl_fedavg = {
-    "fedavg",
-    "McMahan et al., Communication-Efficient Learning of Deep Networks from Decentralized Data, "
-    "AISTATS 2017",
-    fedavg_client,
+    .name = "fedavg",
+    .cite = "McMahan et al., Communication-Efficient Learning of Deep Networks from "
+            "Decentralized Data, AISTATS 2017",
+    .client_update = fedavg_client,
 };

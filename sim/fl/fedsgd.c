@@ -21,6 +21,7 @@ static void fedsgd_client(const fl_round_ctx *ctx, uint32_t client, nn_worker *w
     for (uint32_t start = 0; start < n;) {
         uint32_t b = n - start < (uint32_t)w->max_batch ? n - start : (uint32_t)w->max_batch;
         ds_gather(ctx->ds, &ctx->ds->train, mine + start, b, nn_input(w), w->y);
+        part_transform(ctx->part, ctx->ds, client, mine + start, b, nn_input(w));
         nn_forward(w, ctx->global, (int)b);
         loss += nn_loss_backward(w, ctx->global, w->y, (int)b, 1.0 / n, NULL) * b;
         start += b;
@@ -30,8 +31,8 @@ static void fedsgd_client(const fl_round_ctx *ctx, uint32_t client, nn_worker *w
 }
 
 const fl_algorithm fl_fedsgd = {
-    "fedsgd",
-    "McMahan et al., Communication-Efficient Learning of Deep Networks from Decentralized Data, "
-    "AISTATS 2017 (FedSGD baseline)",
-    fedsgd_client,
+    .name = "fedsgd",
+    .cite = "McMahan et al., Communication-Efficient Learning of Deep Networks from "
+            "Decentralized Data, AISTATS 2017 (FedSGD baseline)",
+    .client_update = fedsgd_client,
 };

@@ -1,4 +1,5 @@
-/* Local training, aggregation and evaluation shared by the algorithms. */
+/* Local training (with an optional per-step gradient hook: FedProx, FedDyn and SCAFFOLD add
+ * their terms there), the plain weighted sum and evaluation shared by the algorithms. */
 #include "fl/algorithm.h"
 
 #include <stdlib.h>
@@ -27,8 +28,8 @@ static int ensure_order(nn_worker *w, uint32_t n)
     return 0;
 }
 
-double fl_local_sgd(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, float *params,
-                    long *steps_out)
+double fl_local_train(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, float *params,
+                      fl_grad_hook hook, void *hook_data, long *steps_out)
 {
     const fl_train_cfg *tc = ctx->tc;
     const nn_model *m = ctx->m;
@@ -45,6 +46,7 @@ double fl_local_sgd(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, floa
     memcpy(w->order, mine, (size_t)n * sizeof(uint32_t));
     rng_t r;
     rng_init(&r, ctx->seed, RNG_TRAIN, client, ctx->round);
+    nn_worker_seed(w, ctx->seed, client, ctx->round); /* dropout masks: keyed per client */
     int first = 1;
     long total_steps, samples;
     fl_local_work(tc, n, &total_steps, &samples);
@@ -66,15 +68,23 @@ double fl_local_sgd(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, floa
             b = n - cursor < (uint32_t)tc->batch ? n - cursor : (uint32_t)tc->batch;
         }
         ds_gather(ctx->ds, &ctx->ds->train, w->order + cursor, b, nn_input(w), w->y);
+        part_transform(ctx->part, ctx->ds, client, w->order + cursor, b, nn_input(w));
         cursor += b;
         nn_forward(w, params, (int)b);
         memset(w->grad, 0, m->n_params * sizeof(float));
         loss_sum += nn_loss_backward(w, params, w->y, (int)b, 1.0 / b, NULL);
-        nn_sgd_step(&tc->sgd, params, w->grad, w->opt, m->n_params, &first);
+        if (hook) hook(ctx, params, w->grad, m->n_params, hook_data);
+        nn_sgd_step_ranges(&tc->sgd, params, w->grad, w->opt, m->ranges, m->n_ranges, &first);
         steps++;
     }
     *steps_out = steps;
     return steps ? loss_sum / (double)steps : 0;
+}
+
+double fl_local_sgd(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, float *params,
+                    long *steps_out)
+{
+    return fl_local_train(ctx, client, w, params, NULL, NULL, steps_out);
 }
 
 void fl_weighted_sum_add(const fl_client_result *res, int n_res, size_t n, double *sum,
@@ -106,12 +116,12 @@ void fl_evaluate(nn_worker *w, const float *params, const dataset *ds, const ds_
         if (b > 1024) b = 1024;
         for (size_t i = 0; i < b; i++) idx[i] = (uint32_t)(start + i);
         ds_gather(ds, s, idx, b, nn_input(w), w->y);
-        nn_forward(w, params, (int)b);
+        nn_infer(w, params, (int)b);
         int c = 0;
         lsum += nn_loss_backward(w, params, w->y, (int)b, 0, &c) * (double)b;
         hits += c;
         start += b;
     }
     *loss = n ? lsum / (double)n : 0;
-    *acc = n ? (double)hits / (double)n : 0;
+    *acc = n ? (double)hits / ((double)n * w->m->y_len) : 0; /* sequences: per character */
 }

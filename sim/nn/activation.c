@@ -5,16 +5,19 @@
 #include <math.h>
 #include <string.h>
 
+/* The ReLU loops are marked `omp simd`: vectorised also at -O2, element-wise and branch-free,
+ * so bit-identical to the scalar loop (out may alias in: each lane reads before it writes). */
 void nn_relu_forward(float *out, const float *in, size_t n)
 {
+#pragma omp simd
     for (size_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
 }
 
 void nn_relu_backward(float *din, const float *dout, const float *out, size_t n)
 {
     if (!din) return;
-    for (size_t i = 0; i < n; i++)
-        if (out[i] > 0.0f) din[i] += dout[i];
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) din[i] += out[i] > 0.0f ? dout[i] : 0.0f;
 }
 
 void nn_tanh_forward(float *out, const float *in, size_t n)
@@ -25,6 +28,7 @@ void nn_tanh_forward(float *out, const float *in, size_t n)
 void nn_tanh_backward(float *din, const float *dout, const float *out, size_t n)
 {
     if (!din) return;
+#pragma omp simd
     for (size_t i = 0; i < n; i++) din[i] += dout[i] * (1.0f - out[i] * out[i]);
 }
 
@@ -44,6 +48,7 @@ void nn_sigmoid_forward(float *out, const float *in, size_t n)
 void nn_sigmoid_backward(float *din, const float *dout, const float *out, size_t n)
 {
     if (!din) return;
+#pragma omp simd
     for (size_t i = 0; i < n; i++) din[i] += dout[i] * out[i] * (1.0f - out[i]);
 }
 
@@ -70,5 +75,6 @@ void nn_dropout_forward(float *out, float *mask, const float *in, size_t n, floa
 void nn_dropout_backward(float *din, const float *dout, const float *mask, size_t n)
 {
     if (!din) return;
+#pragma omp simd
     for (size_t i = 0; i < n; i++) din[i] += dout[i] * mask[i];
 }

@@ -112,10 +112,13 @@ static void conv_im2col(float *col, size_t ldc, const float *img, const nn_conv2
                     const float *src = img + ((size_t)c * d->H + ih) * d->W;
                     const int off = kw - d->pad_w; /* input column of ow is ow*sw + off */
                     for (int ow = 0; ow < lo; ow++) r[ow] = 0.0f;
-                    if (sw == 1)
-                        memcpy(r + lo, src + lo + off, sizeof(float) * (size_t)(hi - lo));
-                    else
+                    if (sw == 1) { /* rows are short (8..32 floats): an inline loop, no memcpy */
+                        const float *s1 = src + off;
+#pragma omp simd
+                        for (int ow = lo; ow < hi; ow++) r[ow] = s1[ow];
+                    } else {
                         for (int ow = lo; ow < hi; ow++) r[ow] = src[ow * sw + off];
+                    }
                     for (int ow = hi; ow < OW; ow++) r[ow] = 0.0f;
                 }
             }
@@ -141,7 +144,13 @@ static void conv_col2im_add(float *img, const float *col, size_t ldc, const nn_c
                     const float *r = row + (size_t)oh * OW;
                     float *dst = img + ((size_t)c * d->H + ih) * d->W;
                     const int off = kw - d->pad_w;
-                    for (int ow = lo; ow < hi; ow++) dst[ow * sw + off] += r[ow];
+                    if (sw == 1) {
+                        float *d1 = dst + off;
+#pragma omp simd
+                        for (int ow = lo; ow < hi; ow++) d1[ow] += r[ow];
+                    } else {
+                        for (int ow = lo; ow < hi; ow++) dst[ow * sw + off] += r[ow];
+                    }
                 }
             }
         }
@@ -206,6 +215,7 @@ void nn_conv2d_backward(float *din, float *dw, float *db, const float *dout, con
             for (int oc = 0; oc < d->OC; oc++) {
                 const float *gr = g + (size_t)oc * N;
                 float s = 0.0f;
+#pragma omp simd reduction(+ : s)
                 for (int i = 0; i < N; i++) s += gr[i];
                 db[oc] += s;
             }

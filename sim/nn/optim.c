@@ -1,4 +1,6 @@
-/* SGD step (see optim.h). One pass over the flat parameter buffer. */
+/* SGD step (see optim.h). One pass over the flat parameter buffer (or its trainable ranges).
+ * The element-wise loops are marked `omp simd` (vectorised also at -O2; element-wise, so the
+ * results are the bits of the scalar loop); the clipping norm stays a scalar double sum. */
 #include "nn/optim.h"
 
 #include <math.h>
@@ -10,26 +12,57 @@ double nn_norm2(const float *x, size_t n)
     return sqrt(s);
 }
 
-void nn_sgd_step(const nn_sgd *o, float *w, float *g, float *v, size_t n, int *first)
+static void sgd_range(const nn_sgd *o, float *restrict w, const float *restrict g,
+                      float *restrict v, size_t lo, size_t hi, int init)
 {
-    if (o->clip_norm > 0) {
-        double norm = nn_norm2(g, n);
-        if (norm > o->clip_norm) {
-            float s = (float)(o->clip_norm / norm);
-            for (size_t i = 0; i < n; i++) g[i] *= s;
-        }
-    }
     const float lr = (float)o->lr, mu = (float)o->momentum, wd = (float)o->weight_decay;
     if (mu == 0.0f) {
-        for (size_t i = 0; i < n; i++) w[i] -= lr * (g[i] + wd * w[i]);
+        if (wd == 0.0f) { /* g + 0 * w == g for every finite w */
+#pragma omp simd
+            for (size_t i = lo; i < hi; i++) w[i] -= lr * g[i];
+        } else {
+#pragma omp simd
+            for (size_t i = lo; i < hi; i++) w[i] -= lr * (g[i] + wd * w[i]);
+        }
         return;
     }
-    const int init = *first;
-    for (size_t i = 0; i < n; i++) {
-        float d = g[i] + wd * w[i];
-        float vi = init ? d : mu * v[i] + d;
-        v[i] = vi;
-        w[i] -= lr * (o->nesterov ? d + mu * vi : vi);
+    if (init) {
+#pragma omp simd
+        for (size_t i = lo; i < hi; i++) v[i] = g[i] + wd * w[i];
+    } else {
+#pragma omp simd
+        for (size_t i = lo; i < hi; i++) v[i] = mu * v[i] + (g[i] + wd * w[i]);
     }
-    *first = 0;
+    if (o->nesterov) {
+#pragma omp simd
+        for (size_t i = lo; i < hi; i++) w[i] -= lr * ((g[i] + wd * w[i]) + mu * v[i]);
+    } else {
+#pragma omp simd
+        for (size_t i = lo; i < hi; i++) w[i] -= lr * v[i];
+    }
+}
+
+void nn_sgd_step(const nn_sgd *o, float *w, float *g, float *v, size_t n, int *first)
+{
+    const size_t all[2] = {0, n};
+    nn_sgd_step_ranges(o, w, g, v, all, 1, first);
+}
+
+void nn_sgd_step_ranges(const nn_sgd *o, float *w, float *g, float *v, const size_t *r, int nr,
+                        int *first)
+{
+    if (o->clip_norm > 0) {
+        double s = 0;
+        for (int k = 0; k < nr; k++)
+            for (size_t i = r[2 * k]; i < r[2 * k + 1]; i++) s += (double)g[i] * (double)g[i];
+        const double norm = sqrt(s);
+        if (norm > o->clip_norm) {
+            const float sc = (float)(o->clip_norm / norm);
+            for (int k = 0; k < nr; k++)
+#pragma omp simd
+                for (size_t i = r[2 * k]; i < r[2 * k + 1]; i++) g[i] *= sc;
+        }
+    }
+    for (int k = 0; k < nr; k++) sgd_range(o, w, g, v, r[2 * k], r[2 * k + 1], *first);
+    if (o->momentum != 0.0) *first = 0;
 }

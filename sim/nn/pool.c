@@ -4,6 +4,9 @@
 
 #include <math.h>
 #include <stddef.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 fs_err nn_pool2d_check_dims(const nn_pool2d_dims *d)
 {
@@ -31,10 +34,73 @@ int nn_pool2d_out_w(const nn_pool2d_dims *d)
     return (d->W - d->KW) / d->stride_w + 1;
 }
 
+/* 2x2 windows at stride 2, one output row: the window order a b / c e is reduced as the tree
+ * (a vs b) vs (c vs e), each step keeping the left operand unless the right one is larger or
+ * a NaN against a number. That picks the first maximum (or the first NaN) in row-major window
+ * order, exactly as the sequential scan does, without branches (on real data the comparisons
+ * are coin flips, and mispredicted branches cost several times the arithmetic); with SSE2,
+ * four outputs at a time. */
+static inline int pick(float l, float r)
+{
+    return (r > l) | ((r != r) & (l == l));
+}
+
+static void maxpool_2x2_row(float *restrict y, int32_t *restrict am, const float *restrict r0,
+                            const float *restrict r1, int OW, int32_t base, int32_t W)
+{
+    int ow = 0;
+#ifdef __SSE2__
+    const __m128i one = _mm_set1_epi32(1), wv = _mm_set1_epi32(W);
+    for (; ow + 4 <= OW; ow += 4) {
+        const __m128 x0 = _mm_loadu_ps(r0 + 2 * ow), x1 = _mm_loadu_ps(r0 + 2 * ow + 4);
+        const __m128 x2 = _mm_loadu_ps(r1 + 2 * ow), x3 = _mm_loadu_ps(r1 + 2 * ow + 4);
+        const __m128 a = _mm_shuffle_ps(x0, x1, _MM_SHUFFLE(2, 0, 2, 0));
+        const __m128 b = _mm_shuffle_ps(x0, x1, _MM_SHUFFLE(3, 1, 3, 1));
+        const __m128 c = _mm_shuffle_ps(x2, x3, _MM_SHUFFLE(2, 0, 2, 0));
+        const __m128 e = _mm_shuffle_ps(x2, x3, _MM_SHUFFLE(3, 1, 3, 1));
+        const __m128 tb = _mm_or_ps(_mm_cmpgt_ps(b, a), _mm_and_ps(_mm_cmpunord_ps(b, b),
+                                                                   _mm_cmpord_ps(a, a)));
+        const __m128 te = _mm_or_ps(_mm_cmpgt_ps(e, c), _mm_and_ps(_mm_cmpunord_ps(e, e),
+                                                                   _mm_cmpord_ps(c, c)));
+        const __m128 mab = _mm_or_ps(_mm_and_ps(tb, b), _mm_andnot_ps(tb, a));
+        const __m128 mce = _mm_or_ps(_mm_and_ps(te, e), _mm_andnot_ps(te, c));
+        const __m128 tr = _mm_or_ps(_mm_cmpgt_ps(mce, mab),
+                                    _mm_and_ps(_mm_cmpunord_ps(mce, mce), _mm_cmpord_ps(mab, mab)));
+        _mm_storeu_ps(y + ow, _mm_or_ps(_mm_and_ps(tr, mce), _mm_andnot_ps(tr, mab)));
+        const __m128i ib = _mm_and_si128(_mm_castps_si128(tb), one);
+        const __m128i ie = _mm_add_epi32(wv, _mm_and_si128(_mm_castps_si128(te), one));
+        const __m128i ir = _mm_castps_si128(tr);
+        const __m128i off = _mm_or_si128(_mm_and_si128(ir, ie), _mm_andnot_si128(ir, ib));
+        const __m128i pos = _mm_set_epi32(base + 2 * ow + 6, base + 2 * ow + 4, base + 2 * ow + 2,
+                                          base + 2 * ow);
+        _mm_storeu_si128((__m128i *)(void *)(am + ow), _mm_add_epi32(pos, off));
+    }
+#endif
+    for (; ow < OW; ow++) {
+        const float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], e = r1[2 * ow + 1];
+        const int tb = pick(a, b), te = pick(c, e);
+        const float mab = tb ? b : a, mce = te ? e : c;
+        const int tr = pick(mab, mce);
+        y[ow] = tr ? mce : mab;
+        am[ow] = base + 2 * ow + (tr ? W + te : tb);
+    }
+}
+
 void nn_maxpool2d_forward(float *out, int32_t *argmax, const float *in, const nn_pool2d_dims *d)
 {
     const int OH = nn_pool2d_out_h(d), OW = nn_pool2d_out_w(d);
     const size_t planes = (size_t)d->B * d->C;
+    if (d->KH == 2 && d->KW == 2 && d->stride_h == 2 && d->stride_w == 2) {
+        for (size_t p = 0; p < planes; p++) {
+            const float *x = in + p * d->H * d->W;
+            for (int oh = 0; oh < OH; oh++) {
+                const float *r0 = x + (size_t)(2 * oh) * d->W;
+                maxpool_2x2_row(out + (p * OH + oh) * OW, argmax + (p * OH + oh) * OW, r0,
+                                r0 + d->W, OW, 2 * oh * d->W, d->W);
+            }
+        }
+        return;
+    }
     for (size_t p = 0; p < planes; p++) {
         const float *x = in + p * d->H * d->W; /* (H, W) */
         float *y = out + p * OH * OW;          /* (OH, OW) */
@@ -45,12 +111,13 @@ void nn_maxpool2d_forward(float *out, int32_t *argmax, const float *in, const nn
                 int best = h0 * d->W + w0;
                 float m = x[best];
                 for (int kh = 0; kh < d->KH; kh++) {
-                    const float *xr = x + (size_t)(h0 + kh) * d->W;
+                    const int row = (h0 + kh) * d->W + w0;
+                    const float *xr = x + row;
                     for (int kw = 0; kw < d->KW; kw++) {
-                        float v = xr[w0 + kw];
-                        if (v > m || (isnan(v) && !isnan(m))) {
+                        const float v = xr[kw];
+                        if (v > m || (v != v && m == m)) {
                             m = v;
-                            best = (h0 + kh) * d->W + w0 + kw;
+                            best = row + kw;
                         }
                     }
                 }

@@ -28,7 +28,11 @@ static const char *schema =
     "  ended_at TEXT,"
     "  wall_s REAL,"
     "  status TEXT NOT NULL CHECK (status IN ('running','completed','failed','interrupted')),"
-    "  error TEXT);"
+    "  error TEXT,"
+    "  run_key TEXT,"
+    "  sweep_id TEXT,"
+    "  swept TEXT,"
+    "  superseded_by INTEGER);"
     "CREATE TABLE IF NOT EXISTS rounds ("
     "  run_id INTEGER NOT NULL REFERENCES runs(id),"
     "  round INTEGER NOT NULL,"
@@ -38,6 +42,9 @@ static const char *schema =
     "  selected INTEGER NOT NULL,"
     "  completed INTEGER NOT NULL,"
     "  dropped INTEGER NOT NULL,"
+    "  dropped_random INTEGER NOT NULL,"
+    "  dropped_offline INTEGER NOT NULL,"
+    "  dropped_failure INTEGER NOT NULL,"
     "  late INTEGER NOT NULL,"
     "  abandoned INTEGER NOT NULL,"
     "  bytes_down REAL NOT NULL,"
@@ -47,7 +54,28 @@ static const char *schema =
     "  train_loss REAL,"
     "  test_loss REAL,"
     "  test_acc REAL,"
-    "  PRIMARY KEY (run_id, round));";
+    "  wait_s REAL NOT NULL,"
+    "  staleness_mean REAL,"
+    "  staleness_max REAL,"
+    "  state_bytes REAL NOT NULL DEFAULT 0,"
+    "  state_disk_bytes REAL NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (run_id, round));"
+    "CREATE TABLE IF NOT EXISTS client_events ("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id),"
+    "  client INTEGER NOT NULL,"
+    "  round INTEGER NOT NULL,"
+    "  phase TEXT NOT NULL,"
+    "  t_start REAL NOT NULL,"
+    "  t_end REAL NOT NULL,"
+    "  outcome TEXT NOT NULL,"
+    "  samples INTEGER NOT NULL,"
+    "  bytes REAL NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS client_events_by_round ON client_events(run_id, round);";
+
+/* Columns added to `runs` after its first release in this schema version: databases made
+ * before them get them (NULL) when opened for writing. */
+static const char *const runs_added[] = {"run_key TEXT", "sweep_id TEXT", "swept TEXT",
+                                         "superseded_by INTEGER"};
 
 static fs_err sql_fail(met_store *s, const char *what)
 {
@@ -61,6 +89,27 @@ static fs_err exec(met_store *s, const char *sql, const char *what)
         fs_err e = fs_error(FS_EIO, "%s: %s: %s", s->path, what, msg ? msg : "");
         sqlite3_free(msg);
         return e;
+    }
+    return FS_OK;
+}
+
+static fs_err add_run_columns(met_store *s)
+{
+    for (size_t i = 0; i < sizeof runs_added / sizeof *runs_added; i++) {
+        char name[32], sql[128];
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(runs_added[i], " "), runs_added[i]);
+        sqlite3_stmt *st = NULL;
+        int have = 0;
+        if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM pragma_table_info('runs') WHERE name=?",
+                               -1, &st, NULL) != SQLITE_OK)
+            return sql_fail(s, "read the runs columns");
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(st) == SQLITE_ROW) have = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        if (have) continue;
+        snprintf(sql, sizeof sql, "ALTER TABLE runs ADD COLUMN %s", runs_added[i]);
+        fs_err e = exec(s, sql, "add a runs column");
+        if (e) return e;
     }
     return FS_OK;
 }
@@ -97,6 +146,10 @@ fs_err met_open(met_store *s, const char *path)
                      path, version, MET_SCHEMA_VERSION);
     if (!e) e = exec(s, "BEGIN IMMEDIATE", "begin");
     if (!e) e = exec(s, schema, "create schema");
+    if (!e) e = add_run_columns(s);
+    if (!e)
+        e = exec(s, "CREATE INDEX IF NOT EXISTS runs_sweep ON runs(sweep_id, run_key)",
+                 "create index");
     if (!e) {
         char sql[64];
         snprintf(sql, sizeof sql, "PRAGMA user_version=%d", MET_SCHEMA_VERSION);
@@ -104,9 +157,21 @@ fs_err met_open(met_store *s, const char *path)
     }
     if (!e) e = exec(s, "COMMIT", "commit schema");
     if (!e && sqlite3_prepare_v2(s->db,
-                                 "INSERT INTO rounds VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                 "INSERT INTO rounds (run_id, round, vtime_s, wall_s, available, selected, "
+                                 "completed, dropped, dropped_random, dropped_offline, "
+                                 "dropped_failure, late, abandoned, bytes_down, bytes_up, "
+                                 "flops_used, flops_wasted, train_loss, test_loss, test_acc, "
+                                 "wait_s, staleness_mean, staleness_max, state_bytes, "
+                                 "state_disk_bytes) VALUES "
+                                 "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                                  -1, &s->ins_round, NULL) != SQLITE_OK)
         e = sql_fail(s, "prepare round insert");
+    if (!e && sqlite3_prepare_v2(s->db,
+                                 "INSERT INTO client_events (run_id, client, round, phase, "
+                                 "t_start, t_end, outcome, samples, bytes) VALUES "
+                                 "(?,?,?,?,?,?,?,?,?)",
+                                 -1, &s->ins_event, NULL) != SQLITE_OK)
+        e = sql_fail(s, "prepare client event insert");
     if (e) met_close(s);
     return e;
 }
@@ -115,13 +180,18 @@ fs_err met_run_begin(met_store *s, const met_run_info *info)
 {
     char ts[32];
     now_iso(ts, sizeof ts);
+    fs_err e = exec(s, "BEGIN IMMEDIATE", "begin run");
+    if (e) return e;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db,
                            "INSERT INTO runs (name, scenario, params, seed, version, git_rev, "
-                           "model, n_params, n_clients, started_at, status) VALUES "
-                           "(?,?,?,?,?,?,?,?,?,?,'running')",
-                           -1, &st, NULL) != SQLITE_OK)
-        return sql_fail(s, "prepare run insert");
+                           "model, n_params, n_clients, started_at, status, run_key, sweep_id, "
+                           "swept) VALUES (?,?,?,?,?,?,?,?,?,?,'running',?,?,json(?))",
+                           -1, &st, NULL) != SQLITE_OK) {
+        e = sql_fail(s, "prepare run insert");
+        exec(s, "ROLLBACK", "rollback");
+        return e;
+    }
     sqlite3_bind_text(st, 1, info->name, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, info->scenario_text ? info->scenario_text : "", -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 3, info->params_json ? info->params_json : "{}", -1, SQLITE_TRANSIENT);
@@ -132,11 +202,39 @@ fs_err met_run_begin(met_store *s, const met_run_info *info)
     sqlite3_bind_int64(st, 8, info->n_params);
     sqlite3_bind_int64(st, 9, info->n_clients);
     sqlite3_bind_text(st, 10, ts, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 11, info->run_key, -1, SQLITE_TRANSIENT); /* NULL binds NULL */
+    sqlite3_bind_text(st, 12, info->sweep_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 13, info->swept_json, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) return sql_fail(s, "insert run");
+    if (rc != SQLITE_DONE) {
+        e = sql_fail(s, "insert run");
+        exec(s, "ROLLBACK", "rollback");
+        return e;
+    }
     s->run_id = sqlite3_last_insert_rowid(s->db);
-    return FS_OK;
+    if (info->sweep_id && info->run_key) {
+        /* a rerun of a failed or interrupted sweep run replaces it (docs/sweeps.md) */
+        st = NULL;
+        rc = sqlite3_prepare_v2(s->db,
+                                "UPDATE runs SET superseded_by=?1 WHERE sweep_id=?2 AND "
+                                "run_key=?3 AND id<>?1 AND status IN ('failed','interrupted') "
+                                "AND superseded_by IS NULL",
+                                -1, &st, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, s->run_id);
+            sqlite3_bind_text(st, 2, info->sweep_id, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(st, 3, info->run_key, -1, SQLITE_TRANSIENT);
+            rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_OK) {
+            e = sql_fail(s, "mark superseded runs");
+            exec(s, "ROLLBACK", "rollback");
+            return e;
+        }
+    }
+    return exec(s, "COMMIT", "commit run");
 }
 
 static void bind_real(sqlite3_stmt *st, int i, double v)
@@ -160,6 +258,9 @@ fs_err met_round(met_store *s, const met_round_row *r)
     sqlite3_bind_int64(st, i++, r->selected);
     sqlite3_bind_int64(st, i++, r->completed);
     sqlite3_bind_int64(st, i++, r->dropped);
+    sqlite3_bind_int64(st, i++, r->dropped_random);
+    sqlite3_bind_int64(st, i++, r->dropped_offline);
+    sqlite3_bind_int64(st, i++, r->dropped_failure);
     sqlite3_bind_int64(st, i++, r->late);
     sqlite3_bind_int(st, i++, r->abandoned);
     sqlite3_bind_double(st, i++, r->bytes_down);
@@ -169,8 +270,41 @@ fs_err met_round(met_store *s, const met_round_row *r)
     bind_real(st, i++, r->train_loss);
     bind_real(st, i++, r->test_loss);
     bind_real(st, i++, r->test_acc);
-    /* one statement = one transaction (autocommit): the round is in or it is not */
+    sqlite3_bind_double(st, i++, r->wait_s);
+    bind_real(st, i++, r->staleness_mean);
+    bind_real(st, i++, r->staleness_max);
+    sqlite3_bind_double(st, i++, r->state_bytes);
+    sqlite3_bind_double(st, i++, r->state_disk_bytes);
+    /* one transaction per round (met_begin/met_commit around the round's client events, or
+     * autocommit): the round is in or it is not */
     if (sqlite3_step(st) != SQLITE_DONE) return sql_fail(s, "insert round");
+    return FS_OK;
+}
+
+fs_err met_begin(met_store *s)
+{
+    return exec(s, "BEGIN IMMEDIATE", "begin round");
+}
+
+fs_err met_commit(met_store *s)
+{
+    return exec(s, "COMMIT", "commit round");
+}
+
+fs_err met_client_event_add(met_store *s, const met_client_event *ev)
+{
+    sqlite3_stmt *st = s->ins_event;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, s->run_id);
+    sqlite3_bind_int64(st, 2, ev->client);
+    sqlite3_bind_int(st, 3, ev->round);
+    sqlite3_bind_text(st, 4, ev->phase, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 5, ev->t_start);
+    sqlite3_bind_double(st, 6, ev->t_end);
+    sqlite3_bind_text(st, 7, ev->outcome, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, ev->samples);
+    sqlite3_bind_double(st, 9, ev->bytes);
+    if (sqlite3_step(st) != SQLITE_DONE) return sql_fail(s, "insert client event");
     return FS_OK;
 }
 
@@ -199,6 +333,7 @@ fs_err met_run_end(met_store *s, const char *status, double wall_s, const char *
 void met_close(met_store *s)
 {
     if (s->ins_round) sqlite3_finalize(s->ins_round);
+    if (s->ins_event) sqlite3_finalize(s->ins_event);
     if (s->db) {
         /* fold the WAL back so the .db file alone is complete */
         sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
@@ -206,4 +341,5 @@ void met_close(met_store *s)
     }
     s->db = NULL;
     s->ins_round = NULL;
+    s->ins_event = NULL;
 }

@@ -15,6 +15,7 @@
 typedef struct met_store {
     sqlite3 *db;
     sqlite3_stmt *ins_round;
+    sqlite3_stmt *ins_event;
     int64_t run_id;
     char path[1024];
 } met_store;
@@ -27,6 +28,9 @@ typedef struct met_run_info {
     const char *model_desc;
     long n_params;
     long n_clients;
+    const char *run_key;    /* sweep_compute_key of the resolved scenario (NULL: none) */
+    const char *sweep_id;   /* the sweep this run belongs to (NULL: a single run) */
+    const char *swept_json; /* the sweep's values for this run, a JSON object (NULL: none) */
 } met_run_info;
 
 /* NaN doubles are stored as NULL (e.g. test metrics on rounds without evaluation). */
@@ -37,7 +41,10 @@ typedef struct met_round_row {
     long available;      /* clients found available while selecting */
     long selected;
     long completed;      /* updates aggregated */
-    long dropped;
+    long dropped;        /* all causes: */
+    long dropped_random; /*   the per-round dropout coin */
+    long dropped_offline;/*   the client went offline while working */
+    long dropped_failure;/*   the failure hazard */
     long late;           /* arrived after the round closed or never before the deadline */
     int abandoned;       /* 1 if no update was aggregated */
     double bytes_down;
@@ -46,11 +53,34 @@ typedef struct met_round_row {
     double flops_wasted; /* training FLOPs of dropped and late clients */
     double train_loss;   /* sample-weighted mean local training loss */
     double test_loss, test_acc;
+    double wait_s;         /* virtual time spent waiting for enough available clients */
+    double staleness_mean; /* async: mean staleness of the aggregated updates (NaN for sync) */
+    double staleness_max;
+    double state_bytes;      /* algorithm state in memory: client states, their index, server */
+    double state_disk_bytes; /* client states spilled to the temporary HDF5 file */
 } met_round_row;
 
+/* One phase of one client's work (the optional client_events table). */
+typedef struct met_client_event {
+    uint32_t client;
+    int round;           /* round, or server step for async */
+    const char *phase;   /* download | compute | upload */
+    double t_start, t_end;
+    const char *outcome; /* completed | dropped_random | dropped_offline | dropped_failure | late |
+                            stale */
+    long samples;
+    double bytes;
+} met_client_event;
+
 fs_err met_open(met_store *s, const char *path);
+/* Inserts the `runs` row (status running). With a sweep_id and run_key, earlier failed or
+ * interrupted rows of the same sweep and key get superseded_by = this run, in one transaction. */
 fs_err met_run_begin(met_store *s, const met_run_info *info);
 fs_err met_round(met_store *s, const met_round_row *r);
+/* Group a round's rows (client events + round) into one transaction. */
+fs_err met_begin(met_store *s);
+fs_err met_commit(met_store *s);
+fs_err met_client_event_add(met_store *s, const met_client_event *ev);
 /* status: completed | failed | interrupted */
 fs_err met_run_end(met_store *s, const char *status, double wall_s, const char *error);
 void met_close(met_store *s);

@@ -55,6 +55,23 @@ check "1 vs 2 threads, same metrics" test "$(metrics "$TMP/a.db")" = "$(metrics 
 "$FEDSIM" run "$TINY" --db "$TMP/d.db" --quiet -j 1 --set seed=4
 check "another seed, other metrics" test "$(metrics "$TMP/a.db")" != "$(metrics "$TMP/d.db")"
 
+# --- algorithms (docs/algorithms.md): each runs; client state is thread- and cap-independent
+for alg in fedsgd fedprox feddyn scaffold fednova fedavgm fedadam fedyogi fedadagrad; do
+    "$FEDSIM" run "$TINY" --db "$TMP/alg-$alg.db" --quiet -j 2 --set algorithm.name=$alg \
+        --set algorithm.server_lr=0.1 > /dev/null 2>&1
+    check "algorithm $alg completes" test "$(q "$TMP/alg-$alg.db" 'SELECT status FROM runs')" = completed
+done
+check "scaffold reports its state memory" \
+    test "$(q "$TMP/alg-scaffold.db" 'SELECT min(state_bytes) > 0 FROM rounds')" = 1
+check "fedavg keeps no state" test "$(q "$TMP/a.db" 'SELECT max(state_bytes) FROM rounds')" = 0.0
+"$FEDSIM" run "$TINY" --db "$TMP/sc1.db" --quiet -j 1 --set algorithm.name=scaffold \
+    --set algorithm.server_lr=0.1 --set algorithm.state_memory_mb=0.001 --set algorithm.state_dir="$TMP"
+check "scaffold: 1 vs 2 threads and memory cap, same metrics" \
+    test "$(metrics "$TMP/sc1.db")" = "$(metrics "$TMP/alg-scaffold.db")"
+check "scaffold: states over the cap spilled to disk" \
+    test "$(q "$TMP/sc1.db" 'SELECT max(state_disk_bytes) > 0 FROM rounds')" = 1
+check "spill file removed" test -z "$(ls -A "$TMP" | grep fedsim-state)"
+
 # --- SIGTERM mid-run: marked interrupted, completed rounds kept and readable
 "$FEDSIM" run "$TINY" --db "$TMP/int.db" --quiet -j 1 --set rounds.count=100000 \
     --set eval.every=1000 &
@@ -127,6 +144,26 @@ if [ -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ]; then
     check "truncated IDX: says truncated" grep -q "t10k-images-idx3-ubyte.gz: truncated" "$TMP/err.txt"
     check "truncated IDX: nothing written" test ! -e "$TMP/fm.h5"
 fi
+
+# --- data: CSV import with natural clients, partition stats as JSON and matrix, bad options
+printf 'uid,x1,colour,label\n1,0.5,red,0\n1,1.5,blue,1\n2,2.5,red,1\n3,0.1,red,2\n3,9,blue,2\n' \
+    > "$TMP/t.csv"
+"$FEDSIM" data import csv "$TMP/t.csv" --label label --client uid --test-fraction 0 \
+    --out "$TMP/t.h5" > /dev/null
+check "csv import exits 0" test $? -eq 0
+"$FEDSIM" data stats "$TMP/t.h5" --json --matrix "$TMP/m.csv" > "$TMP/stats.json"
+check "stats on natural clients" \
+    test "$(sqlite3 :memory: "SELECT json_extract(readfile('$TMP/stats.json'), '\$.stats.clients')")" = 3
+check "stats matrix has a row per client" test "$(wc -l < "$TMP/m.csv")" = 4
+"$FEDSIM" data stats "$TMP/t.h5" --partition shards --clients 10 2> "$TMP/err.txt"
+check "impossible partition: exit 2" test $? -eq 2
+"$FEDSIM" data stats "$TINY" --set partition.feature_skew=rotation 2> "$TMP/err.txt"
+check "rotation of non-images: exit 2 and why" grep -q "rotation needs images" "$TMP/err.txt"
+"$FEDSIM" data stats "$TINY" --json --set partition.local_test_fraction=0.5 > "$TMP/tiny.json"
+check "stats from a scenario (local test split)" \
+    test "$(sqlite3 :memory: "SELECT json_extract(readfile('$TMP/tiny.json'), '\$.stats.samples_local_test') > 0")" = 1
+"$FEDSIM" data import csv "$TMP/t.csv" --label nope --out "$TMP/u.h5" 2> "$TMP/err.txt"
+check "csv without the label column: exit 2" test $? -eq 2
 
 echo
 echo "e2e: $pass passed, $fail failed"

@@ -1,0 +1,60 @@
+/* SCAFFOLD (Karimireddy et al., SCAFFOLD: Stochastic Controlled Averaging for Federated
+ * Learning, ICML 2020, Algorithm 1 with option II). The server keeps the model x and the control
+ * variate c and broadcasts both; client i keeps c_i (zero before its first round). Client i runs
+ * K local minibatch steps from y_i = x with the corrected gradient
+ *     y_i <- y_i - eta_l (g_i(y_i) - c_i + c)
+ * (the correction c - c_i is added to every minibatch gradient before the client's SGD step),
+ * then, option II,
+ *     c_i^+ = c_i - c + (x - y_i) / (K eta_l),
+ * uploads (dy_i, dc_i) = (y_i - x, c_i^+ - c_i) and keeps c_i <- c_i^+. The server, with S the
+ * clients of the round and N the population size:
+ *     x <- x + eta_g (1/|S|) sum_i dy_i,    c <- c + (|S|/N) (1/|S|) sum_i dc_i
+ * (uniform weights as in the paper; eta_g = algorithm.server_lr). */
+#include "fl/algorithm.h"
+
+static void scaffold_grad(const fl_round_ctx *ctx, const float *params, float *grad, size_t n,
+                          void *data)
+{
+    const float *ci = data, *c = ctx->bcast;
+    for (size_t i = 0; i < n; i++) grad[i] += c[i] - ci[i];
+}
+
+static void scaffold_client(const fl_round_ctx *ctx, uint32_t client, nn_worker *w,
+                            fl_client_result *out)
+{
+    const size_t n = ctx->m->n_params;
+    const float *x = ctx->global, *c = ctx->bcast;
+    float *y = out->update, *ci = out->state, *dc = out->update2;
+    out->client = client;
+    out->n_samples = part_size(ctx->part, client);
+    out->weight = 1;
+    out->train_loss = fl_local_train(ctx, client, w, y, scaffold_grad, ci, &out->steps);
+    const double inv = out->steps ? 1.0 / ((double)out->steps * ctx->tc->sgd.lr) : 0;
+    for (size_t i = 0; i < n; i++) {
+        dc[i] = (float)(-(double)c[i] + ((double)x[i] - (double)y[i]) * inv);
+        ci[i] += dc[i];
+        y[i] -= x[i];
+    }
+}
+
+static void scaffold_server(fl_server *s, float *global, const fl_agg *a)
+{
+    double *c = s->v[0];
+    const double lr = s->p.server_lr, S = a->wsum, frac = S / (double)s->n_clients;
+    for (size_t i = 0; i < s->n; i++) {
+        global[i] = (float)((double)global[i] + lr * (a->sum[i] / S));
+        c[i] += frac * (a->sum2[i] / S);
+    }
+}
+
+const fl_algorithm fl_scaffold = {
+    .name = "scaffold",
+    .cite = "Karimireddy et al., SCAFFOLD: Stochastic Controlled Averaging for Federated "
+            "Learning, ICML 2020",
+    .client_update = scaffold_client,
+    .state_vecs = 1,
+    .two_uploads = 1,
+    .bcast = 1,
+    .server_vecs = 1,
+    .server_update = scaffold_server,
+};

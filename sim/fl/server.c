@@ -1,0 +1,164 @@
+/* The server side shared by every algorithm: the round aggregate (fl_agg: weighted sums in
+ * double, added in a fixed order), the server state and step (fl_server), and the driver of one
+ * chunk of client training (fl_train_clients: states loaded and stored serially, training in
+ * parallel, results added in the given order). Guarantees: the bits of the new global model
+ * depend only on the inputs and the order of the clients, never on the thread count. */
+#include "fl/algorithm.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "fl/client_state.h"
+
+fl_params fl_params_default(void)
+{
+    return (fl_params){.server_lr = 1,
+                       .mu = 0.01,
+                       .alpha = 0.01,
+                       .server_momentum = 0.9,
+                       .beta1 = 0.9,
+                       .beta2 = 0.99,
+                       .tau = 1e-3};
+}
+
+fs_err fl_agg_init(fl_agg *a, size_t n, int two)
+{
+    memset(a, 0, sizeof *a);
+    a->n = n;
+    a->sum = FS_ALIGNED(n, sizeof(double));
+    if (!a->sum) return FS_ENOMEM;
+    if (two && !(a->sum2 = FS_ALIGNED(n, sizeof(double)))) {
+        fl_agg_free(a);
+        return FS_ENOMEM;
+    }
+    return FS_OK;
+}
+
+void fl_agg_reset(fl_agg *a)
+{
+    memset(a->sum, 0, a->n * sizeof(double));
+    if (a->sum2) memset(a->sum2, 0, a->n * sizeof(double));
+    a->wsum = a->ssum = a->loss = a->samples = 0;
+    a->count = 0;
+}
+
+void fl_agg_add(fl_agg *a, const fl_client_result *res, int n_res)
+{
+    for (int k = 0; k < n_res; k++) {
+        const double wk = res[k].weight;
+        const float *u = res[k].update;
+        for (size_t i = 0; i < a->n; i++) a->sum[i] += wk * (double)u[i];
+        if (a->sum2) {
+            const float *u2 = res[k].update2;
+            for (size_t i = 0; i < a->n; i++) a->sum2[i] += wk * (double)u2[i];
+        }
+        a->wsum += wk;
+        a->ssum += wk * res[k].scalar;
+        a->loss += (double)res[k].n_samples * res[k].train_loss;
+        a->samples += res[k].n_samples;
+        a->count++;
+    }
+}
+
+void fl_agg_free(fl_agg *a)
+{
+    free(a->sum);
+    free(a->sum2);
+    a->sum = a->sum2 = NULL;
+}
+
+static void refresh_bcast(fl_server *s)
+{
+    /* the broadcast vector is the first server vector (SCAFFOLD: c) */
+    if (s->bcast)
+        for (size_t i = 0; i < s->n; i++) s->bcast[i] = (float)s->v[0][i];
+}
+
+fs_err fl_server_init(fl_server *s, const fl_algorithm *a, const fl_params *p, size_t n_params,
+                      uint32_t n_clients)
+{
+    memset(s, 0, sizeof *s);
+    s->algo = a;
+    s->p = p ? *p : fl_params_default();
+    s->n = n_params;
+    s->n_clients = n_clients;
+    FS_CHECK(a->server_vecs >= 0 && a->server_vecs <= 3 && (!a->bcast || a->server_vecs >= 1));
+    for (int j = 0; j < a->server_vecs; j++)
+        if (!(s->v[j] = FS_ALIGNED(n_params, sizeof(double)))) {
+            fl_server_free(s);
+            return FS_ENOMEM;
+        }
+    if (a->bcast && !(s->bcast = FS_ALIGNED(n_params, sizeof(float)))) {
+        fl_server_free(s);
+        return FS_ENOMEM;
+    }
+    if (a->server_init) a->server_init(s);
+    refresh_bcast(s);
+    return FS_OK;
+}
+
+void fl_server_free(fl_server *s)
+{
+    for (int j = 0; j < 3; j++) free(s->v[j]);
+    free(s->bcast);
+    memset(s, 0, sizeof *s);
+}
+
+void fl_server_step(fl_server *s, float *global, const fl_agg *a)
+{
+    if (a->count == 0 || !(a->wsum > 0)) return;
+    if (s->algo->server_update) {
+        s->algo->server_update(s, global, a);
+    } else {
+        const double lr = s->p.server_lr, wsum = a->wsum;
+        for (size_t i = 0; i < s->n; i++)
+            global[i] = (float)((double)global[i] + lr * (a->sum[i] / wsum));
+    }
+    s->t++;
+    refresh_bcast(s);
+}
+
+size_t fl_server_bytes(const fl_server *s)
+{
+    return (size_t)s->algo->server_vecs * s->n * sizeof(double) +
+           (s->bcast ? s->n * sizeof(float) : 0);
+}
+
+fs_err fl_train_clients(const fl_algorithm *a, const fl_round_ctx *ctx, const uint32_t *clients,
+                        int n, fl_client_result *res, nn_worker *workers, int threads,
+                        fl_cstate *cs, fl_agg *agg)
+{
+    fs_err e = FS_OK;
+    FS_CHECK(!a->state_vecs || cs);
+    for (int k = 0; k < n && !e; k++) {
+        res[k].client = clients[k];
+        res[k].scalar = 0;
+        if (a->state_vecs) e = fl_cstate_get(cs, clients[k], res[k].state, NULL);
+    }
+    if (e) return e;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+#endif
+    for (int k = 0; k < n; k++) {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        a->client_update(ctx, clients[k], &workers[t], &res[k]);
+    }
+    for (int k = 0; k < n; k++)
+        if (!isfinite(res[k].train_loss))
+            return fs_error(FS_EINTERNAL,
+                            "round %u: client %u's training loss is %g: training diverged (lower "
+                            "train.lr or algorithm.server_lr)",
+                            ctx->round, clients[k], res[k].train_loss);
+    for (int k = 0; k < n && !e; k++)
+        if (a->state_vecs) e = fl_cstate_put(cs, clients[k], res[k].state);
+    if (e) return e;
+    fl_agg_add(agg, res, n);
+    return FS_OK;
+}
