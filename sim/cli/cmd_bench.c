@@ -24,6 +24,7 @@
 #include "engine/bench.h"
 #include "nn/model.h"
 #include "nn/optim.h"
+#include "privacy/secagg.h"
 
 void openblas_set_num_threads(int num_threads);
 
@@ -288,6 +289,13 @@ static int bench_kernels(int argc, char **argv)
     return bench_kernels_run(&k);
 }
 
+static int bench_secagg_cmd(int argc, char **argv)
+{
+    if (argc > 0) return cli_usage_error("bench secagg takes no options");
+    sa_bench(stdout);
+    return 0;
+}
+
 static int bench_engine_cmd(int argc, char **argv)
 {
     if (argc > 0) return cli_usage_error("bench engine takes no options");
@@ -304,6 +312,8 @@ static const struct {
     {"kernels", "training kernels: samples/s, GFLOP/s and % of the sgemm peak per zoo model",
      bench_kernels},
     {"engine", "event queue and engine cost per client-round", bench_engine_cmd},
+    {"secagg", "secure aggregation: crypto CPU per client and server, bytes (sa_bench)",
+     bench_secagg_cmd},
 };
 
 int cmd_bench(int argc, char **argv)
@@ -329,6 +339,6 @@ int cmd_bench(int argc, char **argv)
     for (size_t i = 0; i < n; i++)
         if (strcmp(argv[0], benches[i].name) == 0) return benches[i].run(argc - 1, argv + 1);
     char msg[300];
-    snprintf(msg, sizeof msg, "unknown benchmark '%s' (kernels, engine, all)", argv[0]);
+    snprintf(msg, sizeof msg, "unknown benchmark '%s' (kernels, engine, secagg, all)", argv[0]);
     return cli_usage_error(msg);
 }

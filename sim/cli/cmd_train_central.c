@@ -6,7 +6,8 @@
  * per epoch, records the run in SQLite (default results/<name>-central.db: one `rounds` row
  * per epoch, round = epoch, vtime 0) and writes the final model to --out (default
  * results/<name>-central.h5), plus <out without .h5>-epoch-N.h5 every checkpoint.every
- * epochs. */
+ * epochs. --epochs 0 only evaluates the initial (or init_from) model on the test split. The
+ * run is recorded with rounds.count = the epochs. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,10 +68,18 @@ static fs_err central_setup(central_run *r, const cfg *c)
     rng_t rr;
     rng_init(&rr, c->seed, RNG_INIT, 0, 0);
     nn_model_init_params(&r->m, r->p, &rr);
-    if (c->model.init_from[0] && (e = nn_ckpt_load_params(c->model.init_from, &r->m, r->p, NULL))) {
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s", fs_errmsg());
-        return fs_error(e, "model.init_from: %s", msg);
+    if (c->model.init_from[0]) {
+        nn_ckpt_meta meta;
+        if ((e = nn_ckpt_load_params(c->model.init_from, &r->m, r->p, &meta))) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", fs_errmsg());
+            return fs_error(e, "model.init_from: %s", msg);
+        }
+        if (meta.vocab[0] && r->ds.vocab && strcmp(meta.vocab, r->ds.vocab) != 0)
+            return fs_error(FS_EINPUT,
+                            "model.init_from: %s was trained on the symbols \"%s\", dataset "
+                            "'%s' has \"%s\"",
+                            c->model.init_from, meta.vocab, r->ds.name, r->ds.vocab);
     }
     if ((e = nn_worker_init(&r->w, &r->m, c->train.batch_size))) return e;
     return nn_worker_init(&r->ev, &r->m, r->m.seq_len ? 32 : 500);
@@ -185,6 +194,7 @@ int cmd_train_central(int argc, char **argv)
                  "batch %d, %d BLAS thread%s",
                  desc, r->ds.name, r->ds.train.n, r->ds.test.n, epochs, c.train.batch_size, threads,
                  threads == 1 ? "" : "s");
+        c.rounds.count = epochs; /* `fedsim info` shows epochs done / planned */
         e = open_record(r, db, text);
     }
     const double t0 = wall_now();
@@ -246,6 +256,7 @@ int cmd_train_central(int argc, char **argv)
     if (!e && !a.quiet)
         printf("%s-central: test %s %.2f%% (loss %.4f) after %d epochs; recorded in %s\n", c.name,
                r->m.seq_len ? "per-character accuracy" : "accuracy", 100 * acc, tloss, done, db);
+    nn_central_free(&t);
     if (r) central_free(r);
     free(r);
     free(text);

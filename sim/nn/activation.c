@@ -5,6 +5,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "nn/nn_math.h"
+
 /* The ReLU loops are marked `omp simd`: vectorised also at -O2, element-wise and branch-free,
  * so bit-identical to the scalar loop (out may alias in: each lane reads before it writes). */
 void nn_relu_forward(float *out, const float *in, size_t n)
@@ -22,7 +24,7 @@ void nn_relu_backward(float *din, const float *dout, const float *out, size_t n)
 
 void nn_tanh_forward(float *out, const float *in, size_t n)
 {
-    for (size_t i = 0; i < n; i++) out[i] = tanhf(in[i]);
+    for (size_t i = 0; i < n; i++) out[i] = nn_tanhf(in[i]);
 }
 
 void nn_tanh_backward(float *din, const float *dout, const float *out, size_t n)

@@ -3,12 +3,16 @@
  * backward accumulates.
  * Forward: the sgemm w (OC, K) x col (K, cols) runs on a group of images side by side, so
  * that it has at least NN_CONV_GEMM_COLS columns, then the (OC, group*OH*OW) product is
- * scattered to NCHW with the bias. One image per sgemm (writing NCHW directly) was 2x slower
- * on small outputs with a large K (32->64 channels, 5x5, 14x14 output: 52 ms vs 23 ms for 32
- * images, one core); on outputs of >= 1024 pixels the group is one image and nothing is
- * copied.
+ * scattered to NCHW with the bias; a group of one image writes NCHW directly.
+ * The group size is a measured trade-off. In isolation, one image per sgemm was 2x slower on
+ * small outputs with a large K (32->64 channels, 5x5, 14x14 output: 52 ms vs 23 ms for 32
+ * images, one core). Inside the models, where the bigger im2col buffer of a group competes
+ * for the cache with the rest of the step, one image per sgemm won everywhere it applies:
+ * cnn 355 vs 336, lenet 8,100 vs 7,700 training samples/s at batch 32 (fedsim bench
+ * kernels, docs/performance.md). So groups are now only formed for outputs under 64 pixels.
  * Backward: one image at a time (dw += dout_n col_n^T, dcol = w^T dout_n, col2im); grouping
- * measured no faster there, and up to 30% slower on LeNet-sized layers. */
+ * measured no faster there, and up to 30% slower on LeNet-sized layers. Short rows of
+ * im2col/col2im are copied by inline `omp simd` loops, not memcpy calls. */
 #include "nn/conv.h"
 
 #include <cblas.h>
@@ -16,7 +20,7 @@
 
 /* Minimum columns of one forward sgemm (tuning knob; see the file comment). */
 #ifndef NN_CONV_GEMM_COLS
-#define NN_CONV_GEMM_COLS 1024
+#define NN_CONV_GEMM_COLS 64
 #endif
 
 fs_err nn_conv2d_check_dims(const nn_conv2d_dims *d)

@@ -8,7 +8,7 @@
  * Zero padding of pad_h rows above and below, pad_w columns left and right.
  * Backward ACCUMULATES (+=) into dw, db and din; any of them may be NULL to skip it.
  * The fast path is im2col + sgemm (darknet's convolutional_layer.c): forward one sgemm per
- * group of images (one image when OH*OW >= 1024), backward two per image, with col2im; the
+ * group of images (one image when OH*OW >= 64), backward two per image, with col2im; the
  * naive loop versions stay compiled as the test oracle. */
 #ifndef FEDSIM_NN_CONV_H
 #define FEDSIM_NN_CONV_H
@@ -33,7 +33,7 @@ int nn_conv2d_out_w(const nn_conv2d_dims *d);
 
 /* Floats of scratch the fast forward and backward need: the im2col matrix of G images plus,
  * when G > 1, their (OC, G*OH*OW) product, G = images per forward sgemm (1 when OH*OW >=
- * 1024, else ceil(1024 / (OH*OW))). Independent of d->B: a workspace sized for one batch
+ * 64, else ceil(64 / (OH*OW))). Independent of d->B: a workspace sized for one batch
  * size fits every batch size. Size it once for the largest layer and share it. */
 size_t nn_conv2d_workspace_size(const nn_conv2d_dims *d);
 

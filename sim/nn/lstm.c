@@ -11,6 +11,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "nn/nn_math.h"
+
 fs_err nn_lstm_check_dims(const nn_lstm_dims *d)
 {
     if (d->T <= 0 || d->B <= 0 || d->D <= 0 || d->H <= 0)
@@ -84,7 +86,7 @@ void nn_lstm_forward(float *out, float *cache, const float *x, const float *h0, 
             for (int j = 0; j < H; j++) {
                 float ig = lstm_sigmoid(g[j]);
                 float fg = lstm_sigmoid(g[H + j]);
-                float gg = tanhf(g[2 * H + j]);
+                float gg = nn_tanhf(g[2 * H + j]);
                 float og = lstm_sigmoid(g[3 * H + j]);
                 g[j] = ig;
                 g[H + j] = fg;
@@ -92,7 +94,7 @@ void nn_lstm_forward(float *out, float *cache, const float *x, const float *h0, 
                 g[3 * H + j] = og;
                 size_t k = (size_t)b * H + j;
                 float c = ig * gg + (cprev ? fg * cprev[k] : 0.0f);
-                float tc = tanhf(c);
+                float tc = nn_tanhf(c);
                 ct[k] = c;
                 tct[k] = tc;
                 ht[k] = og * tc;

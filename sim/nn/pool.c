@@ -58,10 +58,10 @@ static void maxpool_2x2_row(float *restrict y, int32_t *restrict am, const float
         const __m128 b = _mm_shuffle_ps(x0, x1, _MM_SHUFFLE(3, 1, 3, 1));
         const __m128 c = _mm_shuffle_ps(x2, x3, _MM_SHUFFLE(2, 0, 2, 0));
         const __m128 e = _mm_shuffle_ps(x2, x3, _MM_SHUFFLE(3, 1, 3, 1));
-        const __m128 tb = _mm_or_ps(_mm_cmpgt_ps(b, a), _mm_and_ps(_mm_cmpunord_ps(b, b),
-                                                                   _mm_cmpord_ps(a, a)));
-        const __m128 te = _mm_or_ps(_mm_cmpgt_ps(e, c), _mm_and_ps(_mm_cmpunord_ps(e, e),
-                                                                   _mm_cmpord_ps(c, c)));
+        const __m128 tb =
+            _mm_or_ps(_mm_cmpgt_ps(b, a), _mm_and_ps(_mm_cmpunord_ps(b, b), _mm_cmpord_ps(a, a)));
+        const __m128 te =
+            _mm_or_ps(_mm_cmpgt_ps(e, c), _mm_and_ps(_mm_cmpunord_ps(e, e), _mm_cmpord_ps(c, c)));
         const __m128 mab = _mm_or_ps(_mm_and_ps(tb, b), _mm_andnot_ps(tb, a));
         const __m128 mce = _mm_or_ps(_mm_and_ps(te, e), _mm_andnot_ps(te, c));
         const __m128 tr = _mm_or_ps(_mm_cmpgt_ps(mce, mab),
@@ -71,8 +71,8 @@ static void maxpool_2x2_row(float *restrict y, int32_t *restrict am, const float
         const __m128i ie = _mm_add_epi32(wv, _mm_and_si128(_mm_castps_si128(te), one));
         const __m128i ir = _mm_castps_si128(tr);
         const __m128i off = _mm_or_si128(_mm_and_si128(ir, ie), _mm_andnot_si128(ir, ib));
-        const __m128i pos = _mm_set_epi32(base + 2 * ow + 6, base + 2 * ow + 4, base + 2 * ow + 2,
-                                          base + 2 * ow);
+        const __m128i pos =
+            _mm_set_epi32(base + 2 * ow + 6, base + 2 * ow + 4, base + 2 * ow + 2, base + 2 * ow);
         _mm_storeu_si128((__m128i *)(void *)(am + ow), _mm_add_epi32(pos, off));
     }
 #endif

@@ -110,8 +110,8 @@ static fs_err build_custom(nn_model *m, const cfg *c, const int in[3], int n_cla
         const cfg_layer *l = &c->model.layers[i];
         int k = nn_kind_find(l->type);
         if (k < 0)
-            return fs_error(FS_EINPUT, "model.layers[%d] (line %d:%d): unknown type '%s'", i,
-                            l->line, l->col, l->type);
+            return fs_error(FS_EINPUT, "model.layers[%d] (%s %d:%d): unknown type '%s'", i,
+                            l->set_index ? "--set" : "line", l->line, l->col, l->type);
         s[i] = (nn_layer_spec){.kind = (nn_kind)k,
                                .units = l->units,
                                .filters = l->filters,
@@ -129,7 +129,8 @@ static fs_err build_custom(nn_model *m, const cfg *c, const int in[3], int n_cla
             const cfg_layer *l = &c->model.layers[li - 1];
             char msg[512];
             snprintf(msg, sizeof msg, "%s", fs_errmsg());
-            return fs_error(e, "model.layers[%d] (line %d:%d): %s", li - 1, l->line, l->col, msg);
+            return fs_error(e, "model.layers[%d] (%s %d:%d): %s", li - 1,
+                            l->set_index ? "--set" : "line", l->line, l->col, msg);
         }
     }
     return e;

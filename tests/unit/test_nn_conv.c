@@ -146,10 +146,10 @@ static void test_fast_matches_naive(void **state)
                             .pad_h = (int)rng_below(&rng, 3),
                             .pad_w = (int)rng_below(&rng, 3)};
         /* make sure these paths are among them: the pointwise shortcut; one image per sgemm
-         * (32x32 output); 4 images per sgemm with a last group of 2 (18x18 output, B = 6) */
+         * (32x32 output); 2 images per sgemm with a last group of 1 (6x6 output, B = 5) */
         if (tested == 0) d = (nn_conv2d_dims){2, 3, 5, 4, 4, 1, 1, 1, 1, 0, 0};
         if (tested == 1) d = (nn_conv2d_dims){2, 2, 34, 33, 3, 3, 4, 1, 1, 0, 1};
-        if (tested == 2) d = (nn_conv2d_dims){6, 2, 20, 20, 3, 3, 3, 1, 1, 0, 0};
+        if (tested == 2) d = (nn_conv2d_dims){5, 2, 8, 8, 3, 3, 3, 1, 1, 0, 0};
         if (nn_conv2d_check_dims(&d) != FS_OK) continue;
         tested++;
         conv_case c;
@@ -260,11 +260,14 @@ static void test_flops_and_dims(void **state)
     assert_int_equal(nn_conv2d_out_h(&d), 28);
     assert_int_equal(nn_conv2d_out_w(&d), 28);
     assert_int_equal(nn_conv2d_flops(&d), 2ull * 6 * 28 * 28 * 25);
-    /* 784 output columns < 1024: two images per sgemm, im2col (25, 2*784) + out (6, 2*784) */
-    assert_int_equal(nn_conv2d_workspace_size(&d), 25u * 2 * 784 + 6u * 2 * 784);
+    /* 784 output columns >= 64: one image per sgemm, im2col (25, 784), no product buffer */
+    assert_int_equal(nn_conv2d_workspace_size(&d), 25u * 784);
     d.B = 32;
     /* independent of the batch size: a workspace sized for one batch fits all */
-    assert_int_equal(nn_conv2d_workspace_size(&d), 25u * 2 * 784 + 6u * 2 * 784);
+    assert_int_equal(nn_conv2d_workspace_size(&d), 25u * 784);
+    /* 6x6 = 36 output columns < 64: two images per sgemm, im2col (9, 2*36) + out (2, 2*36) */
+    nn_conv2d_dims g = {5, 1, 8, 8, 2, 3, 3, 1, 1, 0, 0};
+    assert_int_equal(nn_conv2d_workspace_size(&g), 9u * 2 * 36 + 2u * 2 * 36);
     assert_int_equal(nn_conv2d_flops(&d), 32ull * 2 * 6 * 28 * 28 * 25);
     nn_conv2d_dims s = {1, 3, 7, 7, 4, 3, 3, 2, 2, 1, 1};
     assert_int_equal(nn_conv2d_out_h(&s), 4);
