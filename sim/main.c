@@ -26,6 +26,7 @@ static const struct {
     {"train-central", cmd_train_central},
     {"generate", cmd_generate},
     {"bench", cmd_bench},
+    {"privacy", cmd_privacy},
 };
 
 static void usage(FILE *out)
@@ -65,8 +66,13 @@ static void usage(FILE *out)
                  "                       upper-bound baseline; a pretrained checkpoint)\n"
                  "  generate CHECKPOINT --prompt TEXT [--length N] [--temperature T] [--seed S]\n"
                  "                       sample text from a char_lstm checkpoint\n"
-                 "  bench kernels|engine|all [--seconds S]\n"
+                 "  bench kernels|engine|secagg|all [--seconds S]\n"
                  "                       benchmarks (docs/performance.md); numbers only\n"
+                 "  privacy --q Q --z Z --steps T --delta D [--conversion improved|classic]\n"
+                 "          [--orders default|int|LO-HI|list]\n"
+                 "                       epsilon of T steps of the Poisson-subsampled Gaussian\n"
+                 "                       mechanism (the DP accountant); --target-eps E instead\n"
+                 "                       of --z solves for z (docs/privacy.md)\n"
                  "  version              print the version\n"
                  "\n"
                  "Exit status: 0 success, 2 bad scenario/argument/data, 1 other failure,\n"

@@ -46,5 +46,6 @@ int cmd_export(int argc, char **argv); /* cmd_info.c */
 int cmd_train_central(int argc, char **argv); /* cmd_train_central.c */
 int cmd_generate(int argc, char **argv);      /* cmd_generate.c */
 int cmd_bench(int argc, char **argv);         /* cmd_bench.c */
+int cmd_privacy(int argc, char **argv);       /* cmd_privacy.c */
 
 #endif

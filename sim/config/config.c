@@ -241,6 +241,61 @@ const cfg_key cfg_keys[] = {
     K_FLT("dropout.hazard_per_s", dropout.hazard_per_s, "0", 0, 1e6, 0,
           "failure rate while a client works (per second, exponential time to failure)"),
 
+    K_ENUM("privacy.mode", privacy.mode, "none", "none|central|local",
+           "differential privacy: none; central = DP-FedAvg (clients clip, the server adds "
+           "N(0, (zC)^2) to the sum; McMahan et al. 2018); local = each client clips and noises "
+           "its own update (docs/privacy.md)"),
+    K_FLT("privacy.clip", privacy.clip, "1", 0, 1e9, CFG_OPEN_MIN,
+          "L2 norm C every client update is clipped to (with adaptive_clip: the initial C)"),
+    K_FLT("privacy.noise_multiplier", privacy.noise_multiplier, "1", 0, 1e6, 0,
+          "noise multiplier z: Gaussian noise of std z*C per coordinate (0: no noise)"),
+    K_FLT("privacy.target_epsilon", privacy.target_epsilon, "0", 0, 1e6, 0,
+          "> 0: solve the noise multiplier that spends this epsilon over rounds.count rounds "
+          "(overrides noise_multiplier); 0: use noise_multiplier"),
+    K_FLT("privacy.delta", privacy.delta, "1e-5", 0, 1, CFG_OPEN_MIN | CFG_OPEN_MAX,
+          "delta of the reported (epsilon, delta); keep it below 1/partition.clients"),
+    K_ENUM("privacy.sampling", privacy.sampling, "auto", "auto|poisson|fixed",
+           "client sampling: poisson = each client joins a round independently with probability "
+           "q = clients_per_round/clients (what the accountant assumes); fixed = the usual "
+           "uniform selection of a fixed size (accounted as Poisson: approximate); auto: poisson "
+           "with mode central, else fixed"),
+    K_ENUM("privacy.conversion", privacy.conversion, "improved", "improved|classic",
+           "RDP to (epsilon, delta): improved (Balle et al. 2020) or classic (Mironov 2017)"),
+    K_ENUM("privacy.weighting", privacy.weighting, "uniform", "uniform|samples",
+           "central: uniform = every clipped update weighs 1, the sum is divided by the expected "
+           "round size q*N (DP-FedAvg's fixed denominator); samples = the algorithm's sample "
+           "weights and their sum (z = 0 with no clipping is then plain FedAvg; the denominator "
+           "is not private)"),
+    K_ENUM("privacy.adaptive_clip", privacy.adaptive_clip, "false", "false|true",
+           "central: adapt C each round towards a quantile of the update norms (Andrew et al. "
+           "2021, geometric update from a noised count of unclipped updates)"),
+    K_FLT("privacy.adaptive_quantile", privacy.adaptive_quantile, "0.5", 0, 1, 0,
+          "adaptive clipping: target fraction gamma of updates left unclipped"),
+    K_FLT("privacy.adaptive_lr", privacy.adaptive_lr, "0.2", 0, 100, 0,
+          "adaptive clipping: learning rate eta_C of C <- C exp(-eta_C (b - gamma))"),
+    K_FLT("privacy.adaptive_count_noise", privacy.adaptive_count_noise, "0", 0, 1e9, 0,
+          "adaptive clipping: std sigma_b of the noise on the unclipped count; 0: "
+          "clients_per_round/20 (Andrew et al.)"),
+    K_ENUM("privacy.secagg", privacy.secagg, "none", "none|secagg|secagg_plus",
+           "secure aggregation: the server only sees masked updates and unmasks their sum "
+           "(Bonawitz et al. 2017; SecAgg+: Bell et al. 2020); real crypto, costs charged to "
+           "time and bytes"),
+    K_FLT("privacy.secagg_threshold", privacy.secagg_threshold, "0", 0, 1e6, 0,
+          "secure aggregation threshold t: in (0, 1) a fraction of each client's share holders, "
+          ">= 1 a count; 0: 2/3 (secagg) or a strict majority of the k+1 holders (secagg_plus)"),
+    K_INT("privacy.secagg_neighbours", privacy.secagg_neighbours, "0", 0, 1000000,
+          "secagg_plus: neighbours k per client; 0: 2 ceil(log2 n)"),
+    K_FLT("privacy.secagg_clip", privacy.secagg_clip, "0", 0, 1e6, 0,
+          "secure aggregation: every coordinate of the (weighted) update is clipped to [-R, R] "
+          "before fixed-point encoding (the run warns when that happens); 0: privacy.clip with "
+          "central DP, (1 + 6 z) privacy.clip with local DP, else 10"),
+    K_INT("privacy.secagg_scale_bits", privacy.secagg_scale_bits, "0", 0, 30,
+          "secure aggregation: fixed-point scale 2^f (rounding error 2^-f per client and "
+          "coordinate); 0: per round the largest f with n * R * 2^f < 2^31"),
+    K_FLT("privacy.secagg_ref_flops", privacy.secagg_ref_flops, "2e10", 0, 1e18, CFG_OPEN_MIN,
+          "FLOP/s of the machine the crypto unit costs were measured on; a device of FLOP/s f "
+          "spends ref/f times the measured time (docs/privacy.md)"),
+
     K_INT("eval.every", eval.every, "5", 1, BIG,
           "evaluate the global model on the test set every N rounds (and after the last)"),
     K_INT("eval.test_samples", eval.test_samples, "0", 0, 1000000000,
@@ -1201,8 +1256,9 @@ static fs_err layer_int(pctx *x, int i, const char *field, const ynode *v, doubl
 static fs_err parse_layer(pctx *x, int i, const ynode *e, cfg_layer *l)
 {
     memset(l, 0, sizeof *l);
-    l->line = e->line;
+    l->line = x->set_index > 0 ? x->set_index : e->line;
     l->col = e->col + x->col_shift;
+    l->set_index = x->set_index;
     char types[256] = "", bars[256] = "", buf[64];
     for (size_t t = 0; t < sizeof layer_types / sizeof layer_types[0]; t++) {
         snprintf(types + strlen(types), sizeof types - strlen(types), "%s%s", t ? ", " : "",
@@ -1316,9 +1372,15 @@ static fs_err parse_layer(pctx *x, int i, const ynode *e, cfg_layer *l)
         for (int k = 0; e->kind == YN_MAP && k + 1 < e->n; k += 2)
             have |= e->kid[k]->kind == YN_SCALAR && strcmp(e->kid[k]->text, f) == 0;
         if (!have) {
-            char h[160];
-            snprintf(h, sizeof h, "a %s layer needs %s, e.g. {type: %s, %s: %s}", l->type,
-                     req, l->type, f, strcmp(f, "rate") == 0 ? "0.5" : "5");
+            char h[256], need[64];
+            snprintf(need, sizeof need, "%s", req);
+            char *bar2 = strchr(need, '|');
+            if (bar2) { /* "filters|kernel" -> "filters and kernel" (at most two) */
+                memmove(bar2 + 5, bar2 + 1, strlen(bar2 + 1) + 1);
+                memcpy(bar2, " and ", 5);
+            }
+            snprintf(h, sizeof h, "a %s layer needs %s, e.g. {type: %s, %s: %s}", l->type, need,
+                     l->type, f, strcmp(f, "rate") == 0 ? "0.5" : "5");
             return layer_error_at(x, e, h, "model.layers[%d] (%s) has no %s", i, l->type, f);
         }
         p += len + (bar ? 1 : 0);
@@ -1732,6 +1794,75 @@ static bool explicit_key(const cfg *c, const char *path)
     return c->origin[cfg_key_index(path)].line > 0;
 }
 
+/* The privacy.* keys against the rest (docs/privacy.md says why each pair does not combine). */
+static fs_err validate_privacy(const cfg *c, const char *file, cfg_diag *d)
+{
+    const char *mode = c->privacy.mode, *algo = c->algorithm.name;
+    const bool dp = strcmp(mode, "none") != 0, sa = strcmp(c->privacy.secagg, "none") != 0;
+    if ((dp || sa) && strcmp(c->protocol, "sync") != 0) {
+        at_key(d, c, file, dp ? "privacy.mode" : "privacy.secagg");
+        diag_msg(d, "%s needs protocol: sync", dp ? "privacy.mode" : "privacy.secagg");
+        diag_hint(d, "the accountant and secure aggregation work round by round; FedBuff's "
+                     "buffered steps are not covered");
+        return diag_done(d);
+    }
+    if (dp && (strcmp(algo, "scaffold") == 0 || strcmp(algo, "fednova") == 0)) {
+        at_key(d, c, file, "privacy.mode");
+        diag_msg(d, "privacy.mode = %s does not support algorithm.name = %s", mode, algo);
+        diag_hint(d, "its second upload (SCAFFOLD's control variate, FedNova's step count) would "
+                     "need its own clipping and noise: use fedavg, fedprox, fedsgd, feddyn or a "
+                     "FedOpt server");
+        return diag_done(d);
+    }
+    if (strcmp(mode, "central") == 0 && strcmp(c->privacy.weighting, "samples") == 0 &&
+        strcmp(algo, "feddyn") == 0) {
+        at_key(d, c, file, "privacy.weighting");
+        diag_msg(d, "privacy.weighting = samples does not apply to feddyn (its weights are 1)");
+        diag_hint(d, "use privacy.weighting: uniform");
+        return diag_done(d);
+    }
+    if (strcmp(c->privacy.adaptive_clip, "true") == 0 && strcmp(mode, "central") != 0) {
+        at_key(d, c, file, "privacy.adaptive_clip");
+        diag_msg(d, "privacy.adaptive_clip needs privacy.mode = central (it is %s)", mode);
+        diag_hint(d, "adaptive clipping (Andrew et al. 2021) is a server-side estimate");
+        return diag_done(d);
+    }
+    if (c->privacy.target_epsilon > 0 && !dp) {
+        at_key(d, c, file, "privacy.target_epsilon");
+        diag_msg(d, "privacy.target_epsilon is set but privacy.mode = none");
+        diag_hint(d, "set privacy.mode: central (or local)");
+        return diag_done(d);
+    }
+    if (sa && strcmp(algo, "fednova") == 0) {
+        at_key(d, c, file, "privacy.secagg");
+        diag_msg(d, "privacy.secagg does not support algorithm.name = fednova");
+        diag_hint(d, "FedNova's per-client step count has no bound to encode it with");
+        return diag_done(d);
+    }
+    const int m = strcmp(c->privacy.sampling, "poisson") == 0 ||
+                          (strcmp(c->privacy.sampling, "auto") == 0 && strcmp(mode, "central") == 0)
+                      ? c->rounds.clients_per_round
+                      : (int)ceil(c->rounds.clients_per_round * (1.0 + c->rounds.overcommit));
+    if (strcmp(c->privacy.secagg, "secagg") == 0 && m > 1000) {
+        at_key(d, c, file, "privacy.secagg");
+        diag_msg(d, "privacy.secagg = secagg with up to %d clients per round: the complete graph "
+                    "supports at most 1000",
+                 m);
+        diag_hint(d, "use privacy.secagg: secagg_plus (Bell et al. 2020: log n neighbours)");
+        return diag_done(d);
+    }
+    if (sa && c->privacy.secagg_scale_bits > 0 && c->privacy.secagg_clip > 0 &&
+        (double)m * ceil(c->privacy.secagg_clip * ldexp(1.0, c->privacy.secagg_scale_bits)) >
+            2147483647.0) {
+        at_key(d, c, file, "privacy.secagg_scale_bits");
+        diag_msg(d, "%d clients x secagg_clip %g x 2^%d exceeds 2^31: the secure sum would wrap", m,
+                 c->privacy.secagg_clip, c->privacy.secagg_scale_bits);
+        diag_hint(d, "lower privacy.secagg_scale_bits or privacy.secagg_clip");
+        return diag_done(d);
+    }
+    return FS_OK;
+}
+
 fs_err cfg_validate(const cfg *c, const char *file, cfg_diag *d)
 {
     cfg_diag scratch;
@@ -1820,7 +1951,7 @@ fs_err cfg_validate(const cfg *c, const char *file, cfg_diag *d)
         diag_hint(d, "set train.momentum, e.g. 0.9 (as torch.optim.SGD requires)");
         return diag_done(d);
     }
-    return FS_OK;
+    return validate_privacy(c, file, d);
 }
 
 /* ---------------------------------------------------------------------------------------------

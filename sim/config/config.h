@@ -26,6 +26,7 @@ typedef struct cfg_layer {
     int units, filters, kernel, stride, padding; /* padding -1: "same" */
     double rate;                                 /* dropout */
     int line, col;                               /* where the entry was given */
+    int set_index;                               /* > 0: in --set number set_index */
 } cfg_layer;
 
 /* A lognormal distribution given by its median and the sigma of log(x). */
@@ -164,6 +165,27 @@ typedef struct cfg {
         double p;            /* per-round probability that a selected client drops out */
         double hazard_per_s; /* failure rate while working (exponential) */
     } dropout;
+
+    struct {
+        char mode[16];              /* none | central | local (docs/privacy.md) */
+        double clip;                /* L2 clip norm C of each update (adaptive: the initial C) */
+        double noise_multiplier;    /* z: noise std = z * C */
+        double target_epsilon;      /* > 0: solve z for this epsilon over rounds.count rounds */
+        double delta;
+        char sampling[16];          /* auto | poisson | fixed */
+        char conversion[16];        /* improved | classic: RDP -> (eps, delta) */
+        char weighting[16];         /* uniform | samples */
+        char adaptive_clip[8];      /* false | true (Andrew et al. 2021) */
+        double adaptive_quantile;   /* target fraction of unclipped updates (gamma) */
+        double adaptive_lr;         /* geometric learning rate eta_C */
+        double adaptive_count_noise; /* sigma_b; 0: clients_per_round / 20 */
+        char secagg[16];            /* none | secagg | secagg_plus */
+        double secagg_threshold;    /* t: fraction of holders in (0, 1), a count >= 1; 0: auto */
+        int secagg_neighbours;      /* SecAgg+ degree k; 0: 2 ceil(log2 n) */
+        double secagg_clip;         /* R: per-coordinate bound of the fixed-point encoding */
+        int secagg_scale_bits;      /* f: fixed point with scale 2^f */
+        double secagg_ref_flops;    /* FLOP/s of the machine the crypto costs were measured on */
+    } privacy;
 
     struct {
         int every;        /* evaluate on the central test set every N rounds (and the last) */

@@ -363,6 +363,9 @@ fs_err sweep_compute_key(const cfg *c, char out[SWEEP_KEY_LEN + 1])
     memset(k->name, 0, sizeof k->name);
     memset(k->output.db, 0, sizeof k->output.db);
     k->threads = 0;
+    /* where and how often checkpoints are written does not change results */
+    memset(k->checkpoint.dir, 0, sizeof k->checkpoint.dir);
+    k->checkpoint.every = 0;
     char *json = cfg_to_json(k);
     free(k);
     if (!json) return FS_ENOMEM;

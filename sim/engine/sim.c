@@ -26,6 +26,7 @@
 #include "device/avail.h"
 #include "device/device.h"
 #include "engine/evq.h"
+#include "engine/priv.h"
 #include "engine/round.h"
 #include "fl/algorithm.h"
 #include "fl/client_state.h"
@@ -190,6 +191,9 @@ typedef struct run_state {
     met_client_event *ev; /* the step's client events, flushed with its row */
     size_t n_ev, ev_cap;
     struct async_state *as; /* protocol: async */
+    priv_state *pv;         /* privacy.mode / privacy.secagg (engine/priv.h), else NULL */
+    priv_stats pst;         /* the round's privacy metrics */
+    int sel_cap;            /* capacity of sr.c, sr.arrival, chunk_cl_sel */
 } run_state;
 
 static void async_free(run_state *s);
@@ -197,6 +201,7 @@ static void async_free(run_state *s);
 static void state_free(run_state *s)
 {
     async_free(s);
+    priv_free(s->pv);
     if (s->workers)
         for (int t = 0; t < s->threads; t++) nn_worker_free(&s->workers[t]);
     free(s->workers);
@@ -278,6 +283,48 @@ static int select_round(run_state *s, uint32_t round, double t, int m, long *ava
     return n;
 }
 
+/* Grow the per-round arrays to n selected clients (Poisson rounds vary in size). */
+static fs_err grow_round(run_state *s, int n)
+{
+    if (n <= s->sel_cap) return FS_OK;
+    const int cap = 2 * s->sel_cap > n ? 2 * s->sel_cap : n;
+    sched_client *c = realloc(s->sr.c, (size_t)cap * sizeof *c);
+    if (c) s->sr.c = c;
+    int *a = realloc(s->sr.arrival, (size_t)cap * sizeof *a);
+    if (a) s->sr.arrival = a;
+    uint32_t *sel = realloc(s->chunk_cl_sel, (size_t)cap * sizeof *sel);
+    if (sel) s->chunk_cl_sel = sel;
+    if (!c || !a || !sel) return fs_error(FS_ENOMEM, "out of memory for a round of %d clients", n);
+    s->sel_cap = cap;
+    return FS_OK;
+}
+
+/* Poisson sampling (privacy.sampling; McMahan et al. 2018): every client joins the round
+ * independently with probability q = clients_per_round / N, the sampling the DP accountant
+ * assumes. Sampled clients offline at t or without data take no part (dropping clients
+ * independently of the data keeps the guarantee). Geometric gaps drawn from the
+ * (RNG_SELECT, 1, round) stream: about qN draws. */
+static fs_err select_poisson(run_state *s, uint32_t round, double t, long *available)
+{
+    const uint32_t N = s->part.n_clients;
+    const double q = priv_rate(s->pv), lq = log1p(-q);
+    rng_t r;
+    rng_init(&r, s->c->seed, RNG_SELECT, 1, round);
+    int n = 0;
+    for (double i = -1;;) {
+        i += q >= 1 ? 1 : 1 + floor(log(rng_uniform_pos(&r)) / lq);
+        if (i >= N) break;
+        const uint32_t cl = (uint32_t)i;
+        if (!av_is_online(&s->av, cl, round, t) || part_size(&s->part, cl) == 0) continue;
+        fs_err e = grow_round(s, n + 1);
+        if (e) return e;
+        s->sr.c[n++].client = cl;
+    }
+    s->sr.n = n;
+    *available = count_available(s, round, t, 0, 0, 0);
+    return FS_OK;
+}
+
 static void plan_client(run_state *s, sched_client *sc, uint32_t round, double t0)
 {
     dev_profile p;
@@ -285,8 +332,13 @@ static void plan_client(run_state *s, sched_client *sc, uint32_t round, double t
     const double model_bytes = (double)s->model.n_params * sizeof(float);
     long steps, samples;
     fl_local_work(&s->tc, part_size(&s->part, sc->client), &steps, &samples);
-    sc->bytes_down = model_bytes;
-    sc->bytes_up = model_bytes * s->c->network.upload_compression;
+    /* vectors on the wire: the model (+ SCAFFOLD's c) down, the update (+ its Delta c) up */
+    sc->bytes_down = model_bytes * (1 + s->algo->bcast);
+    /* frozen layers (model.freeze) are not uploaded: their update is exactly zero */
+    const double upd_bytes = (double)nn_model_trainable_params(&s->model) * sizeof(float);
+    sc->bytes_up = upd_bytes * (1 + s->algo->two_uploads) * s->c->network.upload_compression;
+    if (s->pv) /* secure aggregation uploads the masked vector instead (incompressible) */
+        sc->bytes_up = priv_upload_bytes(s->pv, sc->bytes_up);
     sc->lat_down = sc->lat_up = p.latency_s;
     sc->d_down = dev_transfer_s(sc->bytes_down, p.down_bps, p.latency_s);
     sc->d_up = dev_transfer_s(sc->bytes_up, p.up_bps, p.latency_s);
@@ -412,11 +464,18 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
     rng_t r;
     rng_init(&r, c->seed, RNG_INIT, 0, 0);
     nn_model_init_params(&s->model, s->global, &r);
-    if (c->model.init_from[0] &&
-        (e = nn_ckpt_load_params(c->model.init_from, &s->model, s->global, NULL))) {
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s", fs_errmsg());
-        return fs_error(e == FS_EDATA ? FS_EDATA : FS_EINPUT, "model.init_from: %s", msg);
+    if (c->model.init_from[0]) {
+        nn_ckpt_meta meta;
+        if ((e = nn_ckpt_load_params(c->model.init_from, &s->model, s->global, &meta))) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", fs_errmsg());
+            return fs_error(e == FS_EDATA ? FS_EDATA : FS_EINPUT, "model.init_from: %s", msg);
+        }
+        if (meta.vocab[0] && s->ds.vocab && strcmp(meta.vocab, s->ds.vocab) != 0)
+            return fs_error(FS_EINPUT,
+                            "model.init_from: %s was trained on the symbols \"%s\", dataset "
+                            "'%s' has \"%s\" (token ids would mean other characters)",
+                            c->model.init_from, meta.vocab, s->ds.name, s->ds.vocab);
     }
 
     s->threads = o->threads > 0 ? o->threads : c->threads;
@@ -461,6 +520,13 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
     if (!s->chunk_cl_sel) return FS_ENOMEM;
     s->sr.arrival = FS_CALLOC((size_t)m, sizeof *s->sr.arrival);
     if (!s->sr.c || !s->sr.arrival) return FS_ENOMEM;
+    s->sel_cap = m;
+    if (priv_wanted(c)) { /* differential privacy, secure aggregation: docs/privacy.md */
+        if (strcmp(c->protocol, "sync") != 0)
+            return fs_error(FS_EINPUT, "privacy.mode and privacy.secagg need protocol: sync");
+        if ((e = priv_new(c, &s->part, np, s->algo, s->chunk, s->threads, &s->pv))) return e;
+        s->pst.epsilon = s->pst.clip = s->pst.clipped_frac = NAN;
+    }
     return evq_init(&s->q, (size_t)m * 2 + 4);
 }
 
@@ -472,14 +538,21 @@ static fs_err train_round(run_state *s, uint32_t round, double *loss_out, double
     fl_round_ctx ctx = {&s->model, &s->ds,   &s->part,  s->global,   &s->tc,
                         s->c->seed, round, &s->srv.p, s->srv.bcast};
     fl_agg_reset(&s->agg);
+    /* privacy (engine/priv.h): fl_train_clients only counts into `trained` (it has no vectors);
+     * priv clips, noises or masks the updates and builds the aggregate */
+    fl_agg trained = {0};
+    fs_err e = s->pv ? priv_round_begin(s->pv, round, &s->sr) : FS_OK;
+    if (e) return e;
     for (int start = 0; start < s->sr.n_completed; start += s->chunk) {
         int n = s->sr.n_completed - start < s->chunk ? s->sr.n_completed - start : s->chunk;
         for (int k = 0; k < n; k++) s->chunk_cl[k] = s->sr.c[s->sr.arrival[start + k]].client;
-        fs_err e = fl_train_clients(s->algo, &ctx, s->chunk_cl, n, s->res, s->workers,
-                                    s->threads, s->cs, &s->agg);
+        e = fl_train_clients(s->algo, &ctx, s->chunk_cl, n, s->res, s->workers, s->threads, s->cs,
+                             s->pv ? &trained : &s->agg);
+        if (!e && s->pv) e = priv_round_add(s->pv, s->res, n, start, &s->agg);
         if (e) return e;
         if (stop && *stop) return FS_EINTR;
     }
+    if (s->pv && (e = priv_round_end(s->pv, &s->dev, &s->agg, &s->pst))) return e;
     fl_server_step(&s->srv, s->global, &s->agg);
     *loss_out = s->agg.samples > 0 ? s->agg.loss / s->agg.samples : NAN;
     *samples_out = s->agg.samples;
@@ -565,6 +638,29 @@ static fs_err write_round(run_state *s, const met_round_row *row)
 
 #include "engine/async.inc"
 
+/* The round's privacy metrics (docs/privacy.md): epsilon and clip; secure aggregation's bytes
+ * and time, which the round also pays; an aborted protocol leaves the model unchanged. */
+static void privacy_row(run_state *s, met_round_row *row, double *vtime)
+{
+    const priv_stats *p = &s->pst;
+    row->epsilon = p->epsilon;
+    row->dp_clip = p->clip;
+    row->dp_clipped = p->clipped_frac;
+    row->bytes_up += p->sa_bytes_up;
+    row->bytes_down += p->sa_bytes_down;
+    row->secagg_bytes = p->sa_bytes_up + p->sa_bytes_down;
+    row->secagg_time_s = p->sa_time_s;
+    *vtime += p->sa_time_s;
+    row->vtime_s = *vtime;
+    if (p->sa_abort[0]) {
+        row->secagg_abort = p->sa_abort;
+        row->completed = 0;
+        row->abandoned = 1;
+        row->flops_wasted += row->flops_used;
+        row->flops_used = 0;
+    }
+}
+
 static const char *default_db(const cfg *c, const sim_opts *o, char *buf, size_t cap)
 {
     if (o->db_path) return o->db_path;
@@ -630,6 +726,7 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
                  c->partition.kind, (unsigned long long)c->seed);
         log_info("model %s; %s; %d rounds x %d clients; %d threads", desc, s->algo->name,
                  c->rounds.count, c->rounds.clients_per_round, s->threads);
+        if (s->pv) log_info("%s", priv_describe(s->pv));
     }
     e = met_open(&s->store, db);
     if (e) {
@@ -673,6 +770,7 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
             break;
         }
         met_round_row row = {0};
+        row.epsilon = row.dp_clip = row.dp_clipped = NAN;
         if (async) {
             e = async_step(s, r, &vtime, &row, &train_wall, o->stop);
             if (e) break;
@@ -681,9 +779,11 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
         row.round = r;
         row.staleness_mean = row.staleness_max = NAN;
         double t0 = vtime;
-        s->sr.n = select_round(s, (uint32_t)r, t0, m, &row.available);
+        const int poisson = s->pv && priv_poisson(s->pv); /* round size varies: wait for all */
+        if (poisson && (e = select_poisson(s, (uint32_t)r, t0, &row.available))) break;
+        if (!poisson) s->sr.n = select_round(s, (uint32_t)r, t0, m, &row.available);
         /* too few online: wait (re-checking every retry_s) up to rounds.wait_s */
-        while (s->sr.n < K && t0 + c->rounds.retry_s <= vtime + c->rounds.wait_s) {
+        while (!poisson && s->sr.n < K && t0 + c->rounds.retry_s <= vtime + c->rounds.wait_s) {
             t0 += c->rounds.retry_s;
             s->sr.n = select_round(s, (uint32_t)r, t0, m, &row.available);
         }
@@ -692,7 +792,7 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
         s->sr.t0 = t0;
         for (int i = 0; i < s->sr.n; i++) plan_client(s, &s->sr.c[i], (uint32_t)r, t0);
         if (s->sr.n > 0)
-            e = sched_run_round(&s->q, &s->sr, K, c->rounds.deadline_s);
+            e = sched_run_round(&s->q, &s->sr, poisson ? s->sr.n : K, c->rounds.deadline_s);
         else
             s->sr.t_close = t0, s->sr.n_completed = s->sr.n_dropped = s->sr.n_late = 0;
         if (e) break;
@@ -730,6 +830,7 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
         row.dropped = s->sr.n_dropped;
         row.late = s->sr.n_late;
         row.abandoned = s->sr.n_completed == 0;
+        if (s->pv && !o->schedule_only) privacy_row(s, &row, &vtime);
     finish:
         row.test_loss = row.test_acc = NAN;
         if (!o->schedule_only && (r % c->eval.every == 0 || r == c->rounds.count)) {

@@ -17,6 +17,7 @@ static void fedsgd_client(const fl_round_ctx *ctx, uint32_t client, nn_worker *w
     out->weight = n;
     out->steps = n ? 1 : 0;
     memset(w->grad, 0, np * sizeof(float));
+    nn_worker_seed(w, ctx->seed, client, ctx->round); /* dropout masks: per client, not thread */
     double loss = 0;
     for (uint32_t start = 0; start < n;) {
         uint32_t b = n - start < (uint32_t)w->max_batch ? n - start : (uint32_t)w->max_batch;

@@ -59,6 +59,12 @@ static const char *schema =
     "  staleness_max REAL,"
     "  state_bytes REAL NOT NULL DEFAULT 0,"
     "  state_disk_bytes REAL NOT NULL DEFAULT 0,"
+    "  epsilon REAL,"
+    "  dp_clip REAL,"
+    "  dp_clipped REAL,"
+    "  secagg_bytes REAL NOT NULL DEFAULT 0,"
+    "  secagg_time_s REAL NOT NULL DEFAULT 0,"
+    "  secagg_abort TEXT,"
     "  PRIMARY KEY (run_id, round));"
     "CREATE TABLE IF NOT EXISTS client_events ("
     "  run_id INTEGER NOT NULL REFERENCES runs(id),"
@@ -76,6 +82,13 @@ static const char *schema =
  * before them get them (NULL) when opened for writing. */
 static const char *const runs_added[] = {"run_key TEXT", "sweep_id TEXT", "swept TEXT",
                                          "superseded_by INTEGER"};
+/* Likewise for `rounds` (the privacy columns, docs/privacy.md). */
+static const char *const rounds_added[] = {"epsilon REAL",
+                                           "dp_clip REAL",
+                                           "dp_clipped REAL",
+                                           "secagg_bytes REAL NOT NULL DEFAULT 0",
+                                           "secagg_time_s REAL NOT NULL DEFAULT 0",
+                                           "secagg_abort TEXT"};
 
 static fs_err sql_fail(met_store *s, const char *what)
 {
@@ -93,25 +106,33 @@ static fs_err exec(met_store *s, const char *sql, const char *what)
     return FS_OK;
 }
 
-static fs_err add_run_columns(met_store *s)
+static fs_err add_columns(met_store *s, const char *table, const char *const *cols, size_t n)
 {
-    for (size_t i = 0; i < sizeof runs_added / sizeof *runs_added; i++) {
-        char name[32], sql[128];
-        snprintf(name, sizeof name, "%.*s", (int)strcspn(runs_added[i], " "), runs_added[i]);
+    for (size_t i = 0; i < n; i++) {
+        char name[32], sql[160];
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(cols[i], " "), cols[i]);
         sqlite3_stmt *st = NULL;
         int have = 0;
-        if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM pragma_table_info('runs') WHERE name=?",
-                               -1, &st, NULL) != SQLITE_OK)
-            return sql_fail(s, "read the runs columns");
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+        if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM pragma_table_info(?) WHERE name=?", -1,
+                               &st, NULL) != SQLITE_OK)
+            return sql_fail(s, "read the table columns");
+        sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
         if (sqlite3_step(st) == SQLITE_ROW) have = sqlite3_column_int(st, 0);
         sqlite3_finalize(st);
         if (have) continue;
-        snprintf(sql, sizeof sql, "ALTER TABLE runs ADD COLUMN %s", runs_added[i]);
-        fs_err e = exec(s, sql, "add a runs column");
+        snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s", table, cols[i]);
+        fs_err e = exec(s, sql, "add a column");
         if (e) return e;
     }
     return FS_OK;
+}
+
+static fs_err add_run_columns(met_store *s)
+{
+    fs_err e = add_columns(s, "runs", runs_added, sizeof runs_added / sizeof *runs_added);
+    if (e) return e;
+    return add_columns(s, "rounds", rounds_added, sizeof rounds_added / sizeof *rounds_added);
 }
 
 static void now_iso(char *buf, size_t cap)
@@ -162,8 +183,9 @@ fs_err met_open(met_store *s, const char *path)
                                  "dropped_failure, late, abandoned, bytes_down, bytes_up, "
                                  "flops_used, flops_wasted, train_loss, test_loss, test_acc, "
                                  "wait_s, staleness_mean, staleness_max, state_bytes, "
-                                 "state_disk_bytes) VALUES "
-                                 "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                 "state_disk_bytes, epsilon, dp_clip, dp_clipped, secagg_bytes, "
+                                 "secagg_time_s, secagg_abort) VALUES "
+                                 "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                                  -1, &s->ins_round, NULL) != SQLITE_OK)
         e = sql_fail(s, "prepare round insert");
     if (!e && sqlite3_prepare_v2(s->db,
@@ -275,6 +297,12 @@ fs_err met_round(met_store *s, const met_round_row *r)
     bind_real(st, i++, r->staleness_max);
     sqlite3_bind_double(st, i++, r->state_bytes);
     sqlite3_bind_double(st, i++, r->state_disk_bytes);
+    bind_real(st, i++, r->epsilon);
+    bind_real(st, i++, r->dp_clip);
+    bind_real(st, i++, r->dp_clipped);
+    sqlite3_bind_double(st, i++, r->secagg_bytes);
+    sqlite3_bind_double(st, i++, r->secagg_time_s);
+    sqlite3_bind_text(st, i++, r->secagg_abort, -1, SQLITE_TRANSIENT); /* NULL binds NULL */
     /* one transaction per round (met_begin/met_commit around the round's client events, or
      * autocommit): the round is in or it is not */
     if (sqlite3_step(st) != SQLITE_DONE) return sql_fail(s, "insert round");

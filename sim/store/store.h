@@ -58,6 +58,12 @@ typedef struct met_round_row {
     double staleness_max;
     double state_bytes;      /* algorithm state in memory: client states, their index, server */
     double state_disk_bytes; /* client states spilled to the temporary HDF5 file */
+    double epsilon;    /* DP: epsilon spent after this round (NaN: no DP); docs/privacy.md */
+    double dp_clip;    /* DP: clip norm C of this round (NaN: no DP) */
+    double dp_clipped; /* DP: fraction of the aggregated updates that were clipped (NaN: none) */
+    double secagg_bytes;      /* secure aggregation: protocol bytes besides the masked uploads */
+    double secagg_time_s;     /* secure aggregation: virtual time the protocol added */
+    const char *secagg_abort; /* why secure aggregation aborted the round; NULL: it did not */
 } met_round_row;
 
 /* One phase of one client's work (the optional client_events table). */

@@ -1,0 +1,568 @@
+/* Privacy in the run (see priv.h and docs/privacy.md). Owns the accountant, the adaptive clip
+ * norm, the per-client participation counts of local DP, and one secure-aggregation round at a
+ * time with its scratch buffers and cost snapshots.
+ *
+ * Estimators (McMahan et al., "Learning Differentially Private Recurrent Language Models",
+ * ICLR 2018, Sec. 2, "DP-FedAvg"): each update is clipped to L2 norm C; with
+ * privacy.weighting = uniform the server releases (sum_k clip(u_k) + N(0, (z C)^2 I)) / (q N),
+ * the fixed-denominator estimator f~_f with w_k = 1, whose sensitivity is C; with samples it
+ * keeps the algorithm's weights n_k and their sum as denominator, with noise z C n_max (n_max the
+ * largest client), so that z = 0 and a clip nobody reaches is plain FedAvg bit for bit. */
+#include "engine/priv.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "privacy/accountant.h"
+#include "privacy/dp.h"
+#include "util/log.h"
+
+/* Measured on the development host (AMD EPYC, 2 cores under KVM, libsodium 1.0.18, 2026-11-27;
+ * median of three runs of the calibration in docs/privacy.md). That core trains the zoo models
+ * at 12-29 GFLOP/s, hence privacy.secagg_ref_flops = 2e10. */
+const priv_sa_units priv_sa_default_units = {
+    .keygen = 58.96e-6,
+    .kx = 64.58e-6,
+    .aead = 0.78e-6,
+    .prg_byte = 1.128e-9,
+    .quant = 9.67e-9,
+    .add = 0.79e-9,
+    .split = 8.81e-9,
+    .combine = 4.22e-9,
+    .lagrange = 9.2e-9,
+};
+
+enum { MODE_NONE = 0, MODE_CENTRAL, MODE_LOCAL };
+
+struct priv_state {
+    int mode;
+    int uniform;  /* privacy.weighting = uniform */
+    int adaptive; /* adaptive clipping */
+    int poisson;
+    int secagg;      /* 0 none, 1 complete graph, 2 SecAgg+ */
+    double q;        /* sampling rate */
+    double z;        /* noise multiplier (effective, for the accountant) */
+    double z_upd;    /* multiplier of the noise on the update sum (Andrew et al. Thm. 1) */
+    double clip;     /* current C */
+    double R;        /* secure aggregation: coordinate bound of the encoding */
+    long sa_clipped; /* coordinates the encoding clipped, this round */
+    int warned;
+    double w_max;  /* largest weight a client can have (sensitivity factor, secagg scale) */
+    double expect; /* expected updates per round: q N */
+    double sigma_b, quantile, lr;
+    const cfg *c;
+    size_t np, dim; /* model size; secure-aggregation vector length */
+    int two;        /* the algorithm uploads two vectors */
+    int chunk, threads;
+    dp_accountant acc;
+    int acc_on;
+    uint32_t *part_count; /* local DP: rounds each client took part in */
+    uint32_t max_part;
+    char desc[512];
+
+    /* the current round */
+    uint32_t round;
+    const sched_round *sr;
+    double unclipped, clipped; /* updates within / beyond the clip norm */
+    long added;
+    fl_agg metrics; /* training-loss metrics (no vectors), kept outside the protocol */
+    sa_round *sa;
+    sa_status sa_st;
+    int sa_t, sa_n, sa_ran, n_masked, sa_f;
+    sa_cost *snap[2];         /* (sa_n each) client costs after setup and after masking */
+    float *x;                 /* (chunk, dim) encoded inputs */
+    double *norms;            /* (chunk) */
+    long *nclip;              /* (chunk) coordinates clipped by the encoding */
+    sa_masked_input **masked; /* (chunk) */
+    uint32_t *qsum;           /* (dim) */
+};
+
+int priv_wanted(const cfg *c)
+{
+    return strcmp(c->privacy.mode, "none") != 0 || strcmp(c->privacy.secagg, "none") != 0;
+}
+
+static int unit_weights(const fl_algorithm *a)
+{
+    /* SCAFFOLD and FedDyn weigh every client 1 (their papers); every other algorithm n_k */
+    return strcmp(a->name, "scaffold") == 0 || strcmp(a->name, "feddyn") == 0;
+}
+
+fs_err priv_new(const cfg *c, const partition *part, size_t n_params, const fl_algorithm *a,
+                int chunk, int threads, priv_state **out)
+{
+    *out = NULL;
+    priv_state *p = FS_CALLOC(1, sizeof *p);
+    if (!p) return FS_ENOMEM;
+    p->c = c;
+    const char *m = c->privacy.mode;
+    p->mode = strcmp(m, "central") == 0 ? MODE_CENTRAL
+              : strcmp(m, "local") == 0 ? MODE_LOCAL
+                                        : MODE_NONE;
+    p->uniform = strcmp(c->privacy.weighting, "uniform") == 0;
+    p->adaptive = strcmp(c->privacy.adaptive_clip, "true") == 0 && p->mode == MODE_CENTRAL;
+    const char *smp = c->privacy.sampling;
+    p->poisson =
+        strcmp(smp, "poisson") == 0 || (strcmp(smp, "auto") == 0 && p->mode == MODE_CENTRAL);
+    p->secagg = strcmp(c->privacy.secagg, "secagg") == 0        ? 1
+                : strcmp(c->privacy.secagg, "secagg_plus") == 0 ? 2
+                                                                : 0;
+    p->np = n_params;
+    p->two = a->two_uploads;
+    p->chunk = chunk;
+    p->threads = threads > 0 ? threads : 1;
+    const uint32_t N = part->n_clients;
+    const double K = c->rounds.clients_per_round;
+    p->q = K / N;
+    p->expect = K;
+    p->clip = c->privacy.clip;
+    p->quantile = c->privacy.adaptive_quantile;
+    p->lr = c->privacy.adaptive_lr;
+    p->sigma_b = c->privacy.adaptive_count_noise > 0 ? c->privacy.adaptive_count_noise : K / 20.0;
+    uint32_t n_max = 1;
+    for (uint32_t i = 0; i < N; i++)
+        if (part_size(part, i) > n_max) n_max = part_size(part, i);
+    const int unit = p->mode != MODE_NONE ? p->uniform : unit_weights(a);
+    p->w_max = unit ? 1.0 : (double)n_max;
+
+    fs_err e = FS_OK;
+    const dp_conversion conv =
+        strcmp(c->privacy.conversion, "classic") == 0 ? DP_CONV_CLASSIC : DP_CONV_IMPROVED;
+    const double delta = c->privacy.delta;
+    if (p->mode != MODE_NONE) {
+        /* local DP: one client's report is a Gaussian mechanism of sensitivity 2C (any two
+         * clipped vectors differ by at most 2C), i.e. multiplier z/2, once per participation */
+        const double q_acc = p->mode == MODE_LOCAL ? 1.0 : p->q;
+        const double scale = p->mode == MODE_LOCAL ? 2.0 : 1.0;
+        p->z = c->privacy.noise_multiplier;
+        if (c->privacy.target_epsilon > 0) {
+            double zz;
+            e = dp_noise_for_eps(q_acc, c->rounds.count, delta, c->privacy.target_epsilon, conv,
+                                 NULL, 0, &zz);
+            if (e) {
+                char msg[512];
+                snprintf(msg, sizeof msg, "%s", fs_errmsg());
+                priv_free(p);
+                return fs_error(FS_EINPUT, "privacy.target_epsilon: %s", msg);
+            }
+            p->z = zz * scale;
+        }
+        p->z_upd = p->z;
+        if (p->adaptive) {
+            p->z_upd = dp_update_noise_multiplier(p->z, p->sigma_b);
+            if (isnan(p->z_upd)) {
+                const double sb = p->sigma_b, z = p->z;
+                priv_free(p);
+                return fs_error(FS_EINPUT,
+                                "privacy.adaptive_clip: the count noise sigma_b = %g is too small "
+                                "for noise multiplier z = %g (Andrew et al. 2021 need 2 sigma_b > "
+                                "z; hint: raise privacy.adaptive_count_noise or "
+                                "rounds.clients_per_round)",
+                                sb, z);
+            }
+        }
+        e = dp_accountant_init(&p->acc, q_acc, p->z / scale, delta, conv, NULL, 0);
+        if (e) {
+            priv_free(p);
+            return e;
+        }
+        p->acc_on = 1;
+        if (p->mode == MODE_LOCAL && !(p->part_count = FS_CALLOC(N, sizeof *p->part_count))) {
+            priv_free(p);
+            return FS_ENOMEM;
+        }
+    }
+    if (p->secagg) {
+        p->dim = p->np * (size_t)(1 + p->two) + 1 + (size_t)p->adaptive;
+        p->x = FS_ALIGNED((size_t)chunk * p->dim, sizeof *p->x);
+        p->masked = FS_CALLOC((size_t)chunk, sizeof *p->masked);
+        p->nclip = FS_CALLOC((size_t)chunk, sizeof *p->nclip);
+        p->qsum = FS_ALIGNED(p->dim, sizeof *p->qsum);
+        if (!p->x || !p->masked || !p->nclip || !p->qsum) {
+            priv_free(p);
+            return FS_ENOMEM;
+        }
+    }
+    p->norms = FS_CALLOC((size_t)chunk, sizeof *p->norms);
+    if (!p->norms) {
+        priv_free(p);
+        return FS_ENOMEM;
+    }
+    int len = 0;
+    if (p->mode != MODE_NONE)
+        len = snprintf(p->desc, sizeof p->desc,
+                       "privacy: %s, %s sampling q = %.4g, noise multiplier z = %.6g%s, clip "
+                       "%g%s, %s weights, delta %g",
+                       p->mode == MODE_CENTRAL ? "central DP (DP-FedAvg)" : "local DP",
+                       p->poisson ? "Poisson" : "fixed-size", p->q, p->z,
+                       c->privacy.target_epsilon > 0 ? " (solved for the target epsilon)" : "",
+                       p->clip, p->adaptive ? " (adaptive)" : "", p->uniform ? "uniform" : "sample",
+                       delta);
+    else
+        len = snprintf(p->desc, sizeof p->desc, "privacy: no DP");
+    if (p->secagg && len > 0 && (size_t)len < sizeof p->desc)
+        snprintf(p->desc + len, sizeof p->desc - (size_t)len, "; secure aggregation %s",
+                 p->secagg == 1 ? "(SecAgg)" : "(SecAgg+)");
+    *out = p;
+    return FS_OK;
+}
+
+static void sa_round_drop(priv_state *p)
+{
+    sa_round_free(p->sa);
+    p->sa = NULL;
+    free(p->snap[0]);
+    free(p->snap[1]);
+    p->snap[0] = p->snap[1] = NULL;
+}
+
+void priv_free(priv_state *p)
+{
+    if (!p) return;
+    sa_round_drop(p);
+    if (p->acc_on) dp_accountant_free(&p->acc);
+    free(p->part_count);
+    free(p->x);
+    free(p->norms);
+    free(p->masked);
+    free(p->nclip);
+    free(p->qsum);
+    free(p);
+}
+
+const char *priv_describe(const priv_state *p)
+{
+    return p->desc;
+}
+
+int priv_poisson(const priv_state *p)
+{
+    return p->poisson;
+}
+
+double priv_rate(const priv_state *p)
+{
+    return p->q;
+}
+
+double priv_noise_multiplier(const priv_state *p)
+{
+    return p->z;
+}
+
+double priv_upload_bytes(const priv_state *p, double plain_bytes)
+{
+    /* the masked vector: a 4-byte id and one 32-bit word per coordinate (docs/secagg.md) */
+    return p->secagg ? 4.0 + 4.0 * (double)p->dim : plain_bytes;
+}
+
+double priv_sa_seconds(const priv_sa_units *u, const sa_cost *ops, int phase, int server, int t,
+                       size_t dim, int n_masked, int lagranges)
+{
+    double s = (double)ops->keygens * u->keygen + (double)ops->key_agreements * u->kx +
+               (double)ops->aead_ops * u->aead + (double)ops->prg_bytes * u->prg_byte;
+    if (!server) {
+        if (phase == SA_PHASE_SHARE) s += (double)ops->shamir_elems * t * u->split;
+        if (phase == SA_PHASE_MASK && ops->prg_bytes) s += (double)dim * u->quant;
+        return s;
+    }
+    if (phase == SA_PHASE_MASK) s += (double)n_masked * (double)dim * u->add;
+    if (phase == SA_PHASE_UNMASK)
+        s += (double)ops->shamir_elems * u->combine + (double)lagranges * t * t * u->lagrange +
+             (double)dim * u->add;
+    return s;
+}
+
+fs_err priv_round_begin(priv_state *p, uint32_t round, const sched_round *sr)
+{
+    p->round = round;
+    p->sr = sr;
+    p->unclipped = p->clipped = 0;
+    p->added = 0;
+    memset(&p->metrics, 0, sizeof p->metrics);
+    p->sa_st = SA_OK;
+    p->sa_ran = p->n_masked = 0;
+    p->sa_clipped = 0;
+    sa_round_drop(p);
+    if (!p->secagg || sr->n_completed == 0) return FS_OK;
+    /* every selected client is online at the round start and takes part in the key rounds */
+    const int n = sr->n;
+    sa_params sp;
+    sa_params_default(&sp);
+    /* R: as given, or a bound the updates respect: C with central DP (clipped updates, weights
+     * <= 1), C + 6 sd of the noise with local DP, else 10 (FedAvg updates of the zoo models) */
+    const double Rc = p->c->privacy.secagg_clip;
+    p->R = Rc > 0                    ? Rc
+           : p->mode == MODE_CENTRAL ? p->clip
+           : p->mode == MODE_LOCAL   ? (1 + 6 * p->z) * p->clip
+                                     : 10.0;
+    sp.clip = p->R;
+    /* f: as given, or the finest scale at which n clients' sum cannot wrap (docs/secagg.md:
+     * n * ceil(R 2^f) <= 2^31 - 1); the round size is public, so f may follow it */
+    int f = p->c->privacy.secagg_scale_bits;
+    if (f == 0)
+        for (f = 30; f > 1 && (double)n * ceil(sp.clip * ldexp(1.0, f)) > 2147483647.0;) f--;
+    sp.scale_bits = p->sa_f = f;
+    int k = 0;
+    if (p->secagg == 2) {
+        k = p->c->privacy.secagg_neighbours > 0 ? p->c->privacy.secagg_neighbours
+                                                : sa_plus_degree(n);
+        k += k & 1;
+        if (k >= n - 1) k = 0;
+    }
+    sp.neighbours = k;
+    sp.threshold = p->c->privacy.secagg_threshold;
+    if (sp.threshold == 0) /* Bonawitz et al.: 2/3; SecAgg+: a strict majority of k+1 holders */
+        sp.threshold = k ? (double)((k + 1) / 2 + 1) : 2.0 / 3.0;
+    fs_err e = sa_round_new(&sp, n, p->dim, p->c->seed, round, &p->sa);
+    if (e) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", fs_errmsg());
+        return fs_error(FS_EINPUT, "round %u, %d clients: %s", round, n, msg);
+    }
+    p->sa_n = n;
+    p->sa_t = sa_round_threshold(p->sa);
+    p->sa_ran = 1;
+    p->snap[0] = FS_CALLOC((size_t)n, sizeof *p->snap[0]);
+    p->snap[1] = FS_CALLOC((size_t)n, sizeof *p->snap[1]);
+    if (!p->snap[0] || !p->snap[1]) return FS_ENOMEM;
+    e = sa_round_setup(p->sa, NULL, &p->sa_st);
+    for (int i = 0; i < n && !e; i++) p->snap[0][i] = *sa_client_cost(p->sa, i);
+    return e;
+}
+
+/* Client-side encoding for secure aggregation: x = [w/w_max u | w/w_max u2 | R w/w_max | R b]. */
+static long encode(const priv_state *p, const fl_client_result *r, double w, int unclipped,
+                   float *x)
+{
+    const double f = w / p->w_max, R = p->R;
+    for (size_t i = 0; i < p->np; i++) x[i] = (float)(f * (double)r->update[i]);
+    size_t at = p->np;
+    if (p->two)
+        for (size_t i = 0; i < p->np; i++) x[at++] = (float)(f * (double)r->update2[i]);
+    long out = 0; /* coordinates the fixed-point encoding will clip */
+    for (size_t i = 0; i < at; i++) out += fabsf(x[i]) > (float)R;
+    x[at++] = (float)(R * f);
+    if (p->adaptive) x[at] = (float)(R * unclipped);
+    return out;
+}
+
+fs_err priv_round_add(priv_state *p, fl_client_result *res, int n, int first, fl_agg *agg)
+{
+    const int dp = p->mode != MODE_NONE;
+    const double C = p->clip, std_local = p->z * p->clip;
+    const uint64_t seed = p->c->seed;
+    const uint32_t round = p->round;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(p->threads)
+#endif
+    for (int k = 0; k < n; k++) {
+        if (!dp) continue;
+        p->norms[k] = dp_clip(res[k].update, p->np, C);
+        if (p->mode == MODE_LOCAL) /* the client noises its own clipped update */
+            dp_noise_add_f(res[k].update, p->np, std_local, seed, res[k].client, round);
+    }
+    for (int k = 0; k < n; k++) {
+        if (dp && p->uniform) res[k].weight = 1;
+        if (dp) {
+            p->unclipped += p->norms[k] <= C;
+            p->clipped += !(p->norms[k] <= C);
+        }
+        if (p->part_count) {
+            uint32_t v = ++p->part_count[res[k].client];
+            if (v > p->max_part) p->max_part = v;
+        }
+    }
+    p->added += n;
+    if (!p->secagg) {
+        fl_agg_add(agg, res, n);
+        return FS_OK;
+    }
+    /* training-loss metrics are instrumentation, not part of the protocol */
+    fl_agg_add(&p->metrics, res, n);
+    if (!p->sa || p->sa_st != SA_OK) return FS_OK;
+    fs_err e = FS_OK;
+    char msg[512] = "";
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(p->threads)
+#endif
+    for (int k = 0; k < n; k++) {
+        float *x = p->x + (size_t)k * p->dim;
+        p->nclip[k] = encode(p, &res[k], res[k].weight, dp ? p->norms[k] <= C : 1, x);
+        fs_err ek = sa_client_mask(p->sa, p->sr->arrival[first + k], x, &p->masked[k]);
+        if (ek) {
+#ifdef _OPENMP
+#pragma omp critical(priv_err)
+#endif
+            if (!e) {
+                e = ek;
+                snprintf(msg, sizeof msg, "%s", fs_errmsg());
+            }
+        }
+    }
+    for (int k = 0; k < n; k++) p->sa_clipped += p->nclip[k];
+    /* the server side: only masked vectors cross over */
+    for (int k = 0; k < n; k++) {
+        if (!e && p->masked[k]) {
+            e = sa_server_collect(p->sa, p->masked[k]);
+            p->n_masked += !e;
+        } else if (p->masked[k]) {
+            sa_masked_input_free(p->masked[k]);
+        }
+        p->masked[k] = NULL;
+    }
+    return e && msg[0] ? fs_error(e, "%s", msg) : e;
+}
+
+/* Network seconds of one phase's traffic on a client's link (one latency per direction used). */
+static double net_s(const dev_profile *d, double up, double down)
+{
+    return (up > 0 ? dev_transfer_s(up, d->up_bps, d->latency_s) : 0) +
+           (down > 0 ? dev_transfer_s(down, d->down_bps, d->latency_s) : 0);
+}
+
+static void cost_diff(const sa_cost *a, const sa_cost *b, sa_cost *d)
+{
+    memset(d, 0, sizeof *d);
+    d->keygens = a->keygens - b->keygens;
+    d->key_agreements = a->key_agreements - b->key_agreements;
+    d->aead_ops = a->aead_ops - b->aead_ops;
+    d->prg_bytes = a->prg_bytes - b->prg_bytes;
+    d->shamir_elems = a->shamir_elems - b->shamir_elems;
+}
+
+/* Price the protocol (docs/privacy.md, "Cost model"): phases are sequential round trips; a
+ * phase lasts as long as its slowest client (CPU scaled to the device plus its transfers)
+ * plus the server's CPU. */
+static void price(priv_state *p, const dev_model *dev, priv_stats *st)
+{
+    const priv_sa_units *u = &priv_sa_default_units;
+    const double ref = p->c->privacy.secagg_ref_flops;
+    double slow[SA_NPHASE] = {0};
+    sa_cost zero = {0};
+    for (int i = 0; i < p->sa_n; i++) {
+        const sa_cost *fin = sa_client_cost(p->sa, i);
+        dev_profile d;
+        dev_profile_of(dev, p->sr->c[i].client, &d);
+        const double ratio = ref / d.flops;
+        sa_cost ph[SA_NPHASE];
+        cost_diff(&p->snap[0][i], &zero, &ph[SA_PHASE_SHARE]);
+        ph[SA_PHASE_ADVERTISE] = zero;
+        ph[SA_PHASE_ADVERTISE].keygens = ph[SA_PHASE_SHARE].keygens;
+        ph[SA_PHASE_SHARE].keygens = 0;
+        cost_diff(&p->snap[1][i], &p->snap[0][i], &ph[SA_PHASE_MASK]);
+        cost_diff(fin, &p->snap[1][i], &ph[SA_PHASE_UNMASK]);
+        for (int f = 0; f < SA_NPHASE; f++) {
+            /* the masked upload itself is the round's upload, already in the schedule */
+            const double up = f == SA_PHASE_MASK ? 0 : (double)fin->bytes_up[f];
+            const double down = (double)fin->bytes_down[f];
+            st->sa_bytes_up += up;
+            st->sa_bytes_down += down;
+            const double cpu = priv_sa_seconds(u, &ph[f], f, 0, p->sa_t, p->dim, 0, 0);
+            const double t = cpu * ratio + net_s(&d, up, down);
+            if (t > slow[f]) slow[f] = t;
+        }
+    }
+    /* the server runs on the reference machine; Lagrange coefficients are computed once when
+     * every owner has the same holders (complete graph, nobody dropped), else per secret */
+    const sa_cost *srv = sa_server_cost(p->sa);
+    const int n_masked = p->n_masked;
+    const int recon = p->sa_t > 0 ? (int)(srv->shamir_elems / (5u * (unsigned)p->sa_t)) : 0;
+    const int same = sa_round_degree(p->sa) == p->sa_n - 1 && n_masked == p->sa_n;
+    const int lag = same && recon ? 1 : recon;
+    double total = 0;
+    for (int f = 0; f < SA_NPHASE; f++) {
+        sa_cost ops = f == SA_PHASE_UNMASK ? *srv : zero;
+        total += slow[f] + priv_sa_seconds(u, &ops, f, 1, p->sa_t, p->dim, n_masked, lag);
+    }
+    st->sa_time_s = total;
+}
+
+/* Decode a modular sum word as a signed integer times 2^-f (exact in double). */
+static double decode(uint32_t w, double inv)
+{
+    return (double)(w >= 0x80000000u ? (int64_t)w - 0x100000000LL : (int64_t)w) * inv;
+}
+
+fs_err priv_round_end(priv_state *p, const dev_model *dev, fl_agg *agg, priv_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    st->epsilon = st->clip = st->clipped_frac = NAN;
+    fs_err e = FS_OK;
+    if (p->sa_ran) {
+        if (p->sa_st == SA_OK) {
+            for (int i = 0; i < p->sa_n; i++) p->snap[1][i] = *sa_client_cost(p->sa, i);
+            e = sa_server_close(p->sa, &p->sa_st);
+        }
+        /* Unmasking: every client whose masked input arrived (U3) answers (docs/privacy.md). */
+        for (int a = 0; a < p->sr->n_completed && !e && p->sa_st == SA_OK; a++) {
+            sa_unmask_msg *m = NULL;
+            e = sa_client_unmask(p->sa, p->sr->arrival[a], &m);
+            if (!e) e = sa_server_receive(p->sa, m);
+        }
+        if (!e && p->sa_st == SA_OK) e = sa_server_unmask(p->sa, NULL, p->qsum, &p->sa_st);
+        if (e) return e;
+        if (p->sa_st != SA_OK) {
+            /* snap[1] is only set once masking is over; earlier aborts priced as of setup */
+            if (p->sa_st <= SA_ABORT_FEW_HOLDERS)
+                for (int i = 0; i < p->sa_n; i++) p->snap[1][i] = p->snap[0][i];
+            snprintf(st->sa_abort, sizeof st->sa_abort, "%s: %s", sa_status_name(p->sa_st),
+                     sa_round_reason(p->sa));
+        }
+        price(p, dev, st);
+        if (p->sa_clipped && !p->warned) {
+            log_warn("secure aggregation: round %u clipped %ld coordinates to [-%g, %g]: the sum "
+                     "is biased (raise privacy.secagg_clip; warned once)",
+                     p->round, p->sa_clipped, p->R, p->R);
+            p->warned = 1;
+        }
+        agg->loss = p->metrics.loss;
+        agg->samples = p->metrics.samples;
+        agg->count = 0;
+        agg->wsum = 0;
+        if (p->sa_st == SA_OK) {
+            const double inv = ldexp(1.0, -p->sa_f);
+            const double R = p->R;
+            size_t at = 0;
+            for (size_t i = 0; i < p->np; i++) agg->sum[i] = p->w_max * decode(p->qsum[at++], inv);
+            if (p->two)
+                for (size_t i = 0; i < p->np; i++)
+                    agg->sum2[i] = p->w_max * decode(p->qsum[at++], inv);
+            agg->wsum = p->w_max * decode(p->qsum[at++], inv) / R;
+            if (p->adaptive) p->unclipped = (double)llround(decode(p->qsum[at], inv) / R);
+            agg->count = sa_round_n_summed(p->sa);
+        }
+        sa_round_drop(p);
+    } else if (p->secagg) {
+        agg->loss = p->metrics.loss;
+        agg->samples = p->metrics.samples;
+    }
+    st->summed = agg->count;
+    if (p->mode != MODE_NONE) {
+        st->clip = p->clip;
+        if (p->added > 0) st->clipped_frac = p->clipped / (double)p->added;
+        if (p->mode == MODE_CENTRAL && agg->count > 0) {
+            /* the server adds N(0, (z C w_max)^2) to the (unmasked) sum, after unmasking */
+            dp_noise_add(agg->sum, p->np, p->z_upd * p->clip * p->w_max, p->c->seed,
+                         DP_ENTITY_CENTRAL, p->round);
+            if (p->uniform) agg->wsum = p->expect; /* f~_f: divide by q N, not by the count */
+            if (p->adaptive)
+                p->clip = dp_adaptive_clip_next(p->clip, p->unclipped, p->expect, p->quantile,
+                                                p->lr, p->sigma_b, p->c->seed, p->round, NULL);
+        }
+        /* central: every round is one step of the sampled Gaussian mechanism (conservatively,
+         * also rounds that released nothing); local: the most rounds any client took part in */
+        if (p->mode == MODE_CENTRAL)
+            e = dp_accountant_step(&p->acc, 1);
+        else if ((long)p->max_part > p->acc.steps)
+            e = dp_accountant_step(&p->acc, (long)p->max_part - p->acc.steps);
+        if (e) return e;
+        st->epsilon = dp_accountant_epsilon(&p->acc, NULL);
+    }
+    return FS_OK;
+}
