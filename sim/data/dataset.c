@@ -10,6 +10,7 @@
  * file name and what disagrees. Writes go to a temporary file first, then are renamed. */
 #include "data/dataset.h"
 #include "data/lazy.h"
+#include "util/h5.h"
 
 #include <hdf5.h>
 #include <stdio.h>
@@ -106,66 +107,16 @@ void ds_gather(const dataset *ds, const ds_split *s, const uint32_t *idx, size_t
 
 /* ---- HDF5 helpers: every failure becomes an fs_error naming the file and object ---- */
 
-static fs_err put_attr(hid_t loc, const char *name, hid_t type, const void *v, hsize_t n,
-                       const char *path)
-{
-    hid_t sp = H5Screate_simple(1, &n, NULL);
-    hid_t a = H5Acreate2(loc, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t rc = a < 0 ? -1 : H5Awrite(a, type, v);
-    if (a >= 0) H5Aclose(a);
-    H5Sclose(sp);
-    return rc < 0 ? fs_error(FS_EIO, "%s: cannot write attribute '%s'", path, name) : FS_OK;
-}
-
-static fs_err put_str(hid_t loc, const char *name, const char *s, const char *path)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, strlen(s) + 1);
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t rc = a < 0 ? -1 : H5Awrite(a, t, s);
-    if (a >= 0) H5Aclose(a);
-    H5Sclose(sp);
-    H5Tclose(t);
-    return rc < 0 ? fs_error(FS_EIO, "%s: cannot write attribute '%s'", path, name) : FS_OK;
-}
-
-static fs_err get_attr(hid_t loc, const char *name, hid_t type, void *v, hsize_t n,
-                       const char *path)
-{
-    if (H5Aexists(loc, name) <= 0)
-        return fs_error(FS_EDATA, "%s: not a fedsim dataset (attribute '%s' missing)", path, name);
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    hid_t sp = H5Aget_space(a);
-    hssize_t npts = H5Sget_simple_extent_npoints(sp);
-    herr_t rc = (npts == (hssize_t)n) ? H5Aread(a, type, v) : -1;
-    H5Sclose(sp);
-    H5Aclose(a);
-    return rc < 0 ? fs_error(FS_EDATA,
-                             "%s: attribute '%s' unreadable or has %lld values, expected "
-                             "%llu",
-                             path, name, (long long)npts, (unsigned long long)n)
-                  : FS_OK;
-}
-
+/* A string attribute into a fixed buffer (truncated to cap). */
 static fs_err get_str(hid_t loc, const char *name, char *out, size_t cap, const char *path)
 {
+    char *buf;
     out[0] = '\0';
-    if (H5Aexists(loc, name) <= 0)
-        return fs_error(FS_EDATA, "%s: not a fedsim dataset (attribute '%s' missing)", path, name);
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    hid_t ft = H5Aget_type(a);
-    size_t sz = H5Tget_size(ft);
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, sz);
-    char *buf = calloc(sz + 1, 1);
-    herr_t rc = buf ? H5Aread(a, t, buf) : -1;
-    if (rc >= 0) snprintf(out, cap, "%s", buf);
+    fs_err e = h5_get_str(loc, name, &buf, path, "dataset");
+    if (e) return e;
+    snprintf(out, cap, "%s", buf);
     free(buf);
-    H5Tclose(t);
-    H5Tclose(ft);
-    H5Aclose(a);
-    return rc < 0 ? fs_error(FS_EDATA, "%s: attribute '%s' unreadable", path, name) : FS_OK;
+    return FS_OK;
 }
 
 static fs_err put_array(hid_t g, const char *name, hid_t type, const void *data, hsize_t rows,
@@ -276,7 +227,7 @@ static fs_err save_split(hid_t f, const char *grp, const dataset *ds, const ds_s
     hid_t g = H5Gcreate2(f, grp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) return fs_error(FS_EIO, "%s: cannot create group /%s", path, grp);
     uint64_t n = s->n;
-    fs_err e = put_attr(g, "n", H5T_NATIVE_UINT64, &n, 1, path);
+    fs_err e = h5_put_attr(g, "n", H5T_NATIVE_UINT64, &n, 1, path);
     if (!e) e = put_array(g, "x", x_type(ds), s->x, s->n, ds->feat, path);
     if (!e) e = put_array(g, "y", H5T_NATIVE_INT32, s->y, s->n, (hsize_t)ds->y_len, path);
     if (!e && s->client) e = put_array(g, "client", H5T_NATIVE_INT32, s->client, s->n, 1, path);
@@ -293,15 +244,15 @@ fs_err ds_save(const char *path, const dataset *ds)
     int32_t ints[8] = {ds->dtype,    ds->task,  ds->shape[0],  ds->shape[1],
                        ds->shape[2], ds->y_len, ds->n_classes, ds->n_natural};
     int32_t version = DS_FORMAT_VERSION;
-    fs_err e = put_str(f, "format", DS_FORMAT_NAME, tmp);
-    if (!e) e = put_attr(f, "version", H5T_NATIVE_INT32, &version, 1, tmp);
-    if (!e) e = put_str(f, "name", ds->name, tmp);
-    if (!e) e = put_str(f, "source", ds->source, tmp);
-    if (!e) e = put_str(f, "import_date", ds->import_date, tmp);
-    if (!e) e = put_str(f, "checksum", ds->checksum, tmp);
-    if (!e) e = put_attr(f, "layout", H5T_NATIVE_INT32, ints, 8, tmp);
-    if (!e) e = put_attr(f, "x_scale", H5T_NATIVE_FLOAT, &ds->x_scale, 1, tmp);
-    if (!e && ds->vocab) e = put_str(f, "vocab", ds->vocab, tmp);
+    fs_err e = h5_put_str(f, "format", DS_FORMAT_NAME, tmp);
+    if (!e) e = h5_put_attr(f, "version", H5T_NATIVE_INT32, &version, 1, tmp);
+    if (!e) e = h5_put_str(f, "name", ds->name, tmp);
+    if (!e) e = h5_put_str(f, "source", ds->source, tmp);
+    if (!e) e = h5_put_str(f, "import_date", ds->import_date, tmp);
+    if (!e) e = h5_put_str(f, "checksum", ds->checksum, tmp);
+    if (!e) e = h5_put_attr(f, "layout", H5T_NATIVE_INT32, ints, 8, tmp);
+    if (!e) e = h5_put_attr(f, "x_scale", H5T_NATIVE_FLOAT, &ds->x_scale, 1, tmp);
+    if (!e && ds->vocab) e = h5_put_str(f, "vocab", ds->vocab, tmp);
     if (!e) e = save_split(f, "train", ds, &ds->train, tmp);
     if (!e) e = save_split(f, "test", ds, &ds->test, tmp);
     if (!e) e = put_names(f, "client_names", &ds->client_names, tmp);
@@ -321,7 +272,7 @@ static fs_err load_split(hid_t f, const char *grp, dataset *ds, ds_split *s, con
         return fs_error(FS_EDATA, "%s: group /%s is missing", path, grp);
     hid_t g = H5Gopen2(f, grp, H5P_DEFAULT);
     uint64_t n = 0;
-    fs_err e = get_attr(g, "n", H5T_NATIVE_UINT64, &n, 1, path);
+    fs_err e = h5_get_attr(g, "n", H5T_NATIVE_UINT64, &n, 1, path, "dataset");
     int has_client = !e && H5Lexists(g, "client", H5P_DEFAULT) > 0;
     if (!e) e = ds_split_alloc(ds, s, (size_t)n, has_client);
     if (!e) e = get_array(g, "x", x_type(ds), s->x, n, ds->feat, path, grp);
@@ -369,7 +320,7 @@ fs_err ds_load(const char *path, dataset *ds)
     e = get_str(f, "format", fmt, sizeof fmt, path);
     if (!e && strcmp(fmt, DS_FORMAT_NAME) != 0)
         e = fs_error(FS_EDATA, "%s: format is '%s', not '%s'", path, fmt, DS_FORMAT_NAME);
-    if (!e) e = get_attr(f, "version", H5T_NATIVE_INT32, &version, 1, path);
+    if (!e) e = h5_get_attr(f, "version", H5T_NATIVE_INT32, &version, 1, path, "dataset");
     if (!e && version != DS_FORMAT_VERSION)
         e = fs_error(FS_EDATA, "%s: format version %d, this fedsim reads version %d (re-import)",
                      path, version, DS_FORMAT_VERSION);
@@ -377,8 +328,8 @@ fs_err ds_load(const char *path, dataset *ds)
     if (!e) e = get_str(f, "source", ds->source, sizeof ds->source, path);
     if (!e) e = get_str(f, "import_date", ds->import_date, sizeof ds->import_date, path);
     if (!e) e = get_str(f, "checksum", ds->checksum, sizeof ds->checksum, path);
-    if (!e) e = get_attr(f, "layout", H5T_NATIVE_INT32, ints, 8, path);
-    if (!e) e = get_attr(f, "x_scale", H5T_NATIVE_FLOAT, &ds->x_scale, 1, path);
+    if (!e) e = h5_get_attr(f, "layout", H5T_NATIVE_INT32, ints, 8, path, "dataset");
+    if (!e) e = h5_get_attr(f, "x_scale", H5T_NATIVE_FLOAT, &ds->x_scale, 1, path, "dataset");
     if (!e) {
         ds->dtype = (ds_dtype)ints[0];
         ds->task = (ds_task)ints[1];

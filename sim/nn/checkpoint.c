@@ -4,78 +4,12 @@
  * the whole buffer from a matching file or fails leaving a message. */
 #include "nn/checkpoint.h"
 
+#include "util/h5.h"
+
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- checked attribute helpers ---- */
-
-static fs_err put_str(hid_t loc, const char *name, const char *s, const char *path)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, strlen(s) + 1);
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t rc = a < 0 ? -1 : H5Awrite(a, t, s);
-    if (a >= 0) H5Aclose(a);
-    H5Sclose(sp);
-    H5Tclose(t);
-    return rc < 0 ? fs_error(FS_EIO, "%s: cannot write attribute '%s'", path, name) : FS_OK;
-}
-
-static fs_err put_ints(hid_t loc, const char *name, hid_t type, const void *v, hsize_t n,
-                       const char *path)
-{
-    hid_t sp = H5Screate_simple(1, &n, NULL);
-    hid_t a = H5Acreate2(loc, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t rc = a < 0 ? -1 : H5Awrite(a, type, v);
-    if (a >= 0) H5Aclose(a);
-    H5Sclose(sp);
-    return rc < 0 ? fs_error(FS_EIO, "%s: cannot write attribute '%s'", path, name) : FS_OK;
-}
-
-/* A string attribute, malloc'd into *out. */
-static fs_err get_str(hid_t loc, const char *name, char **out, const char *path)
-{
-    *out = NULL;
-    if (H5Aexists(loc, name) <= 0)
-        return fs_error(FS_EDATA, "%s: not a fedsim checkpoint (attribute '%s' missing)", path,
-                        name);
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    hid_t ft = a < 0 ? -1 : H5Aget_type(a);
-    size_t sz = ft < 0 ? 0 : H5Tget_size(ft);
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, sz ? sz : 1);
-    char *buf = calloc(sz + 1, 1);
-    herr_t rc = buf && ft >= 0 && H5Tget_class(ft) == H5T_STRING ? H5Aread(a, t, buf) : -1;
-    H5Tclose(t);
-    if (ft >= 0) H5Tclose(ft);
-    if (a >= 0) H5Aclose(a);
-    if (rc < 0) {
-        free(buf);
-        return fs_error(FS_EDATA, "%s: attribute '%s' unreadable", path, name);
-    }
-    *out = buf;
-    return FS_OK;
-}
-
-static fs_err get_ints(hid_t loc, const char *name, hid_t type, void *v, hsize_t n,
-                       const char *path)
-{
-    if (H5Aexists(loc, name) <= 0)
-        return fs_error(FS_EDATA, "%s: not a fedsim checkpoint (attribute '%s' missing)", path,
-                        name);
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    hid_t sp = a < 0 ? -1 : H5Aget_space(a);
-    hssize_t npts = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
-    herr_t rc = npts == (hssize_t)n ? H5Aread(a, type, v) : -1;
-    if (sp >= 0) H5Sclose(sp);
-    if (a >= 0) H5Aclose(a);
-    return rc < 0 ? fs_error(FS_EDATA, "%s: attribute '%s' unreadable or of the wrong size", path,
-                             name)
-                  : FS_OK;
-}
 
 /* ---- the tensors of a model ---- */
 
@@ -96,25 +30,6 @@ static void shape_text(const int *dims, int rank, char *buf, size_t cap)
     for (int k = 0; k < rank && o < cap; k++)
         o += (size_t)snprintf(buf + o, cap - o, "%s%d", k ? ", " : "", dims[k]);
     if (o < cap) snprintf(buf + o, cap - o, ")");
-}
-
-/* Quiet HDF5 for the duration of a call. */
-typedef struct h5_quiet {
-    H5E_auto2_t fn;
-    void *data;
-} h5_quiet;
-
-static h5_quiet quiet_on(void)
-{
-    h5_quiet q;
-    H5Eget_auto2(H5E_DEFAULT, &q.fn, &q.data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    return q;
-}
-
-static void quiet_off(h5_quiet q)
-{
-    H5Eset_auto2(H5E_DEFAULT, q.fn, q.data);
 }
 
 /* ---- save ---- */
@@ -147,10 +62,10 @@ fs_err nn_ckpt_save(const char *path, const nn_model *m, const float *params,
     if (!meta) meta = &none;
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    h5_quiet q = quiet_on();
+    h5_quiet q = h5_quiet_on();
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0) {
-        quiet_off(q);
+        h5_quiet_off(q);
         return fs_error(FS_EIO, "%s: cannot create the checkpoint file", tmp);
     }
     tensor_list *tl = malloc(sizeof *tl);
@@ -174,21 +89,21 @@ fs_err nn_ckpt_save(const char *path, const nn_model *m, const float *params,
     const int32_t version = NN_CKPT_VERSION, in[3] = {m->in[0], m->in[1], m->in[2]};
     const int32_t ncl = m->n_classes, round = meta->round;
     const uint64_t np = m->n_params;
-    if (!e) e = put_str(f, "format", NN_CKPT_FORMAT, tmp);
-    if (!e) e = put_ints(f, "version", H5T_NATIVE_INT32, &version, 1, tmp);
-    if (!e) e = put_str(f, "model", m->name, tmp);
-    if (!e) e = put_str(f, "architecture", arch, tmp);
-    if (!e) e = put_ints(f, "input_shape", H5T_NATIVE_INT32, in, 3, tmp);
-    if (!e) e = put_ints(f, "n_classes", H5T_NATIVE_INT32, &ncl, 1, tmp);
-    if (!e) e = put_ints(f, "n_params", H5T_NATIVE_UINT64, &np, 1, tmp);
-    if (!e) e = put_str(f, "tensors", names, tmp);
-    if (!e) e = put_str(f, "dataset", meta->dataset, tmp);
-    if (!e) e = put_str(f, "scenario", meta->scenario, tmp);
-    if (!e) e = put_ints(f, "round", H5T_NATIVE_INT32, &round, 1, tmp);
-    if (!e && meta->vocab[0]) e = put_str(f, "vocab", meta->vocab, tmp);
+    if (!e) e = h5_put_str(f, "format", NN_CKPT_FORMAT, tmp);
+    if (!e) e = h5_put_attr(f, "version", H5T_NATIVE_INT32, &version, 1, tmp);
+    if (!e) e = h5_put_str(f, "model", m->name, tmp);
+    if (!e) e = h5_put_str(f, "architecture", arch, tmp);
+    if (!e) e = h5_put_attr(f, "input_shape", H5T_NATIVE_INT32, in, 3, tmp);
+    if (!e) e = h5_put_attr(f, "n_classes", H5T_NATIVE_INT32, &ncl, 1, tmp);
+    if (!e) e = h5_put_attr(f, "n_params", H5T_NATIVE_UINT64, &np, 1, tmp);
+    if (!e) e = h5_put_str(f, "tensors", names, tmp);
+    if (!e) e = h5_put_str(f, "dataset", meta->dataset, tmp);
+    if (!e) e = h5_put_str(f, "scenario", meta->scenario, tmp);
+    if (!e) e = h5_put_attr(f, "round", H5T_NATIVE_INT32, &round, 1, tmp);
+    if (!e && meta->vocab[0]) e = h5_put_str(f, "vocab", meta->vocab, tmp);
     for (int k = 0; !e && k < tl->n; k++) e = write_tensor(f, &tl->t[k], params, tmp);
     if (H5Fclose(f) < 0 && !e) e = fs_error(FS_EIO, "%s: cannot close the file", tmp);
-    quiet_off(q);
+    h5_quiet_off(q);
     free(tl);
     free(arch);
     free(names);
@@ -224,7 +139,8 @@ static void copy_str(hid_t f, const char *name, char *dst, size_t cap, const cha
 {
     char *s = NULL;
     dst[0] = '\0';
-    if (H5Aexists(f, name) > 0 && get_str(f, name, &s, path) == FS_OK) snprintf(dst, cap, "%s", s);
+    if (H5Aexists(f, name) > 0 && h5_get_str(f, name, &s, path, "checkpoint") == FS_OK)
+        snprintf(dst, cap, "%s", s);
     free(s);
 }
 
@@ -241,20 +157,21 @@ static fs_err ckpt_open(const char *path, ckpt_file *c)
     if (c->f < 0) return fs_error(FS_EDATA, "%s: HDF5 file cannot be opened", path);
     char *fmt = NULL;
     int32_t version = 0;
-    fs_err e = get_str(c->f, "format", &fmt, path);
+    fs_err e = h5_get_str(c->f, "format", &fmt, path, "checkpoint");
     if (!e && strcmp(fmt, NN_CKPT_FORMAT) != 0)
         e = fs_error(FS_EDATA, "%s: format is '%s', not '%s'", path, fmt, NN_CKPT_FORMAT);
     free(fmt);
-    if (!e) e = get_ints(c->f, "version", H5T_NATIVE_INT32, &version, 1, path);
+    if (!e) e = h5_get_attr(c->f, "version", H5T_NATIVE_INT32, &version, 1, path, "checkpoint");
     if (!e && version != NN_CKPT_VERSION)
         e = fs_error(FS_EDATA, "%s: checkpoint version %d, this fedsim reads version %d", path,
                      version, NN_CKPT_VERSION);
-    if (!e) e = get_str(c->f, "model", &c->model, path);
-    if (!e) e = get_str(c->f, "architecture", &c->arch, path);
-    if (!e) e = get_str(c->f, "tensors", &c->names, path);
-    if (!e) e = get_ints(c->f, "input_shape", H5T_NATIVE_INT32, c->in, 3, path);
-    if (!e) e = get_ints(c->f, "n_classes", H5T_NATIVE_INT32, &c->n_classes, 1, path);
-    if (!e) e = get_ints(c->f, "round", H5T_NATIVE_INT32, &c->meta.round, 1, path);
+    if (!e) e = h5_get_str(c->f, "model", &c->model, path, "checkpoint");
+    if (!e) e = h5_get_str(c->f, "architecture", &c->arch, path, "checkpoint");
+    if (!e) e = h5_get_str(c->f, "tensors", &c->names, path, "checkpoint");
+    if (!e) e = h5_get_attr(c->f, "input_shape", H5T_NATIVE_INT32, c->in, 3, path, "checkpoint");
+    if (!e)
+        e = h5_get_attr(c->f, "n_classes", H5T_NATIVE_INT32, &c->n_classes, 1, path, "checkpoint");
+    if (!e) e = h5_get_attr(c->f, "round", H5T_NATIVE_INT32, &c->meta.round, 1, path, "checkpoint");
     if (!e) {
         copy_str(c->f, "dataset", c->meta.dataset, sizeof c->meta.dataset, path);
         copy_str(c->f, "scenario", c->meta.scenario, sizeof c->meta.scenario, path);
@@ -346,13 +263,13 @@ static fs_err read_tensors(const ckpt_file *c, const char *path, const nn_model 
 
 fs_err nn_ckpt_load_params(const char *path, const nn_model *m, float *params, nn_ckpt_meta *meta)
 {
-    h5_quiet q = quiet_on();
+    h5_quiet q = h5_quiet_on();
     ckpt_file c;
     fs_err e = ckpt_open(path, &c);
     if (!e) e = read_tensors(&c, path, m, params);
     if (!e && meta) *meta = c.meta;
     ckpt_close(&c);
-    quiet_off(q);
+    h5_quiet_off(q);
     return e;
 }
 
@@ -360,7 +277,7 @@ fs_err nn_ckpt_load_model(const char *path, const int in[3], nn_model *m, float 
                           nn_ckpt_meta *meta)
 {
     *params = NULL;
-    h5_quiet q = quiet_on();
+    h5_quiet q = h5_quiet_on();
     ckpt_file c;
     fs_err e = ckpt_open(path, &c);
     nn_layer_spec specs[NN_MAX_LAYERS];
@@ -399,6 +316,6 @@ fs_err nn_ckpt_load_model(const char *path, const int in[3], nn_model *m, float 
         *params = NULL;
     }
     ckpt_close(&c);
-    quiet_off(q);
+    h5_quiet_off(q);
     return e;
 }
