@@ -105,7 +105,7 @@ unit: all $(TEST_BINS)
 	  echo "== $$t"; $$t || fail=1; done; exit $$fail
 
 e2e: all
-	@fail=0; for t in tests/e2e/run.sh tests/e2e/systems.sh tests/e2e/sweep.sh; do \
+	@fail=0; for t in tests/e2e/run.sh tests/e2e/systems.sh tests/e2e/sweep.sh tests/e2e/privacy.sh; do \
 	  bash $$t $(BUILD)/fedsim || fail=1; done; exit $$fail
 
 test: deps

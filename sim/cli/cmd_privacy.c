@@ -33,7 +33,8 @@ static int num_arg(const char *opt, const char *v, double lo, double hi, double 
     return 0;
 }
 
-/* --orders: default (NULL), int (2..256), LO-HI (integers), or a comma list. */
+/* --orders: default (*n = 0: the accountant's list), int (2..256), LO-HI (integers), or a comma
+ * list. */
 static int parse_orders(const char *v, double *buf, int *n, char *label, size_t cap)
 {
     *n = 0;
@@ -46,8 +47,7 @@ static int parse_orders(const char *v, double *buf, int *n, char *label, size_t 
     int lo = 0, hi = 0, used = 0;
     if (strcmp(v, "int") == 0) {
         lo = 2, hi = 256;
-    } else if (sscanf(v, "%d-%d%n", &lo, &hi, &used) == 2 && v[used] == '\0') {
-    } else {
+    } else if (!(sscanf(v, "%d-%d%n", &lo, &hi, &used) == 2 && v[used] == '\0')) {
         const char *p = v;
         while (*p) {
             char *end;
@@ -63,7 +63,8 @@ static int parse_orders(const char *v, double *buf, int *n, char *label, size_t 
         return 0;
     }
     *n = dp_fill_int_orders(buf, MAX_ORDERS, lo, hi);
-    if (*n < 0) return cli_usage_error("--orders LO-HI needs 2 <= LO <= HI <= 4097");
+    if (*n < 0)
+        return cli_usage_error("--orders LO-HI needs 2 <= LO <= HI <= 100000, at most 4096 orders");
     snprintf(label, cap, "integers %d .. %d (%d orders)", lo, hi, *n);
     return 0;
 }
@@ -122,19 +123,16 @@ int cmd_privacy(int argc, char **argv)
     int rc = parse_orders(orders_s, orders, &n_orders, label, sizeof label);
     if (rc) return rc;
     const double *ord = n_orders ? orders : NULL;
+    fs_err e = FS_OK;
+    if (!isnan(target) &&
+        (e = dp_noise_for_eps(q, (long)steps, delta, target, conv, ord, n_orders, &z)))
+        return cli_fail(e);
+    double eps, best;
+    if ((e = dp_eps_from(q, z, (long)steps, delta, conv, ord, n_orders, &eps, &best)))
+        return cli_fail(e);
     printf("q %.10g\nsteps %.0f\ndelta %.10g\nconversion %s\norders %s\n", q, steps, delta, conv_s,
            label);
-    fs_err e;
-    if (!isnan(target)) {
-        e = dp_noise_for_eps(q, (long)steps, delta, target, conv, ord, n_orders, &z);
-        if (e) return cli_fail(e);
-        printf("target_epsilon %.10g\nnoise_multiplier %.10g\n", target, z);
-    } else {
-        printf("noise_multiplier %.10g\n", z);
-    }
-    double eps, best;
-    e = dp_eps_from(q, z, (long)steps, delta, conv, ord, n_orders, &eps, &best);
-    if (e) return cli_fail(e);
-    printf("epsilon %.10g\nbest_order %.10g\n", eps, best);
+    if (!isnan(target)) printf("target_epsilon %.10g\n", target);
+    printf("noise_multiplier %.10g\nepsilon %.10g\nbest_order %.10g\n", z, eps, best);
     return 0;
 }

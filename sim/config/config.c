@@ -1976,7 +1976,31 @@ static void json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* Does key k hold the same value in a and b? */
+static bool key_equal(const cfg_key *k, const cfg *a, const cfg *b)
+{
+    const char *x = (const char *)a + k->offset, *y = (const char *)b + k->offset;
+    switch (k->type) {
+    case CFG_T_INT: return memcmp(x, y, sizeof(int)) == 0;
+    case CFG_T_U64: return memcmp(x, y, sizeof(uint64_t)) == 0;
+    case CFG_T_FLOAT: return memcmp(x, y, sizeof(double)) == 0;
+    case CFG_T_STRING:
+    case CFG_T_ENUM: return strcmp(x, y) == 0;
+    case CFG_T_INTLIST: {
+        const cfg_int_list *l = (const cfg_int_list *)(const void *)x;
+        const cfg_int_list *m = (const cfg_int_list *)(const void *)y;
+        return l->n == m->n && memcmp(l->v, m->v, (size_t)l->n * sizeof(int)) == 0;
+    }
+    }
+    return false;
+}
+
 char *cfg_to_json(const cfg *c)
+{
+    return cfg_to_json_diff(c, NULL);
+}
+
+char *cfg_to_json_diff(const cfg *c, const cfg *base)
 {
     char *buf = NULL;
     size_t size = 0;
@@ -1986,10 +2010,12 @@ char *cfg_to_json(const cfg *c)
         return NULL;
     }
     fputc('{', f);
+    int written = 0;
     for (int i = 0; cfg_keys[i].path; i++) {
         const cfg_key *k = &cfg_keys[i];
         const char *field = (const char *)c + k->offset;
-        if (i) fputs(", ", f);
+        if (base && key_equal(k, c, base)) continue;
+        if (written++) fputs(", ", f);
         json_string(f, k->path);
         fputs(": ", f);
         switch (k->type) {
@@ -2028,7 +2054,7 @@ char *cfg_to_json(const cfg *c)
         }
     }
     if (c->model.n_layers > 0) { /* only when given: run keys of other scenarios unchanged */
-        fputs(", \"model.layers\": [", f);
+        fputs(written++ ? ", \"model.layers\": [" : "\"model.layers\": [", f);
         for (int i = 0; i < c->model.n_layers; i++) {
             const cfg_layer *l = &c->model.layers[i];
             fprintf(f, "%s{\"type\": ", i ? ", " : "");
@@ -2047,7 +2073,7 @@ char *cfg_to_json(const cfg *c)
         fputc(']', f);
     }
     if (c->model.n_freeze > 0) {
-        fputs(", \"model.freeze\": [", f);
+        fputs(written++ ? ", \"model.freeze\": [" : "\"model.freeze\": [", f);
         for (int i = 0; i < c->model.n_freeze; i++) {
             if (i) fputs(", ", f);
             json_string(f, c->model.freeze[i]);

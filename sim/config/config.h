@@ -274,6 +274,8 @@ void cfg_diag_print(const cfg_diag *d, FILE *out);
 
 /* Resolved parameters as one JSON object (malloc'd). */
 char *cfg_to_json(const cfg *c);
+/* Only the keys whose value differs from base (model.layers and model.freeze when given). */
+char *cfg_to_json_diff(const cfg *c, const cfg *base);
 
 /* The key reference as Markdown (docs/scenario.md). */
 void cfg_print_markdown(FILE *out);

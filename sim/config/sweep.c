@@ -366,8 +366,17 @@ fs_err sweep_compute_key(const cfg *c, char out[SWEEP_KEY_LEN + 1])
     /* where and how often checkpoints are written does not change results */
     memset(k->checkpoint.dir, 0, sizeof k->checkpoint.dir);
     k->checkpoint.every = 0;
-    char *json = cfg_to_json(k);
+    /* only what differs from the defaults: a key added to fedsim later (with a default that
+     * keeps old behaviour) leaves the run keys of existing sweeps unchanged */
+    cfg *d = malloc(sizeof *d);
+    if (!d) {
+        free(k);
+        return fs_error(FS_ENOMEM, "out of memory computing a run key");
+    }
+    cfg_defaults(d);
+    char *json = cfg_to_json_diff(k, d);
     free(k);
+    free(d);
     if (!json) return FS_ENOMEM;
     snprintf(out, SWEEP_KEY_LEN + 1, "%016" PRIx64, hash64(json));
     free(json);

@@ -9,14 +9,9 @@
 set -u
 FEDSIM=${1:-build/fedsim}
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && echo "     $2"; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
-q() { sqlite3 -batch -noheader "$1" "$2"; }
 TINY=$HERE/tiny.yaml
 run() { "$FEDSIM" run "$TINY" --quiet "$@"; }
 # every metric that depends on the training, at full precision
@@ -130,5 +125,4 @@ out=$("$FEDSIM" run "$TINY" --quiet --db "$TMP/x.db" --set privacy.mode=central 
 check "unreachable target epsilon: exit 2 with a reason" test $? = 2
 check "  ... naming privacy.target_epsilon" grep -q "privacy.target_epsilon" <<<"$out"
 
-echo "privacy: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+summary privacy

@@ -6,18 +6,9 @@
 set -u
 FEDSIM=${1:-build/fedsim}
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-pass=0
-fail=0
-
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && echo "     $2"; }
-check() { # name, command...
-    local name=$1; shift
-    if "$@"; then ok "$name"; else bad "$name"; fi
-}
-q() { sqlite3 -batch -noheader "$1" "$2"; }
 
 # metrics without wall times, for exact comparison
 metrics() {
@@ -165,6 +156,4 @@ check "stats from a scenario (local test split)" \
 "$FEDSIM" data import csv "$TMP/t.csv" --label nope --out "$TMP/u.h5" 2> "$TMP/err.txt"
 check "csv without the label column: exit 2" test $? -eq 2
 
-echo
-echo "e2e: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary e2e

@@ -18,20 +18,11 @@ if [ ! -x "$FEDSIM" ]; then
     exit 1
 fi
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh"
 ROOT=$(cd "$HERE/../.." && pwd)
 PY=/usr/bin/python3
 TMP=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$TMP"' EXIT
-pass=0
-fail=0
-
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && echo "     $2"; }
-check() { # name, command...
-    local name=$1; shift
-    if "$@"; then ok "$name"; else bad "$name"; fi
-}
-q() { sqlite3 -batch -noheader "$1" "$2"; }
 nonempty() { [ -s "$1" ]; }
 
 ROUNDS=1000
@@ -297,6 +288,4 @@ EOF
 check "table.py numbers equal SQL (means, sample stds, rounds and time to target)" \
     $PY "$TMP/cmp_table.py" "$TMP/t.csv" "$TMP/t_sql.txt"
 
-echo
-echo "sweep: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary sweep

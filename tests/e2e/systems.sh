@@ -7,14 +7,9 @@
 set -u
 FEDSIM=${1:-build/fedsim}
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && echo "     $2"; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
-q() { sqlite3 -batch -noheader "$1" "$2"; }
 TINY=$HERE/tiny.yaml
 run() { "$FEDSIM" run "$TINY" --quiet "$@"; }
 
@@ -116,6 +111,4 @@ check "bad trace: exit 2" test $rc -eq 2
 check "bad trace: file:line" grep -q "bad.csv:2:" "$TMP/err.txt"
 check "bad trace: nothing written" test ! -e "$TMP/bad.db"
 
-echo
-echo "systems: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary systems
