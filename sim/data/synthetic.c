@@ -109,9 +109,17 @@ static fs_err generate_lazy(const synth_cfg *c, dataset *ds)
     memcpy(lz->gen, c, sizeof *c);
     const int stride = c->clients > LAZY_TEST_CLIENTS ? c->clients / LAZY_TEST_CLIENTS : 1;
     size_t n_test = 0;
+    /* sizes in parallel (each client has its own stream: same values for any thread count),
+     * stored in off[k + 1] for now, then the prefix sum */
+#pragma omp parallel for schedule(static)
     for (int k = 0; k < c->clients; k++) {
         size_t nk, nt;
         client_sizes(c, k, &nk, &nt);
+        lz->off[k + 1] = nk > UINT32_MAX ? UINT32_MAX : (uint32_t)nk;
+    }
+    for (int k = 0; k < c->clients; k++) {
+        size_t nk = lz->off[k + 1], nt;
+        if (k % stride == 0) client_sizes(c, k, &nk, &nt);
         if ((uint64_t)lz->off[k] + nk > UINT32_MAX)
             return fs_error(FS_EINPUT, "synthetic: more than 2^32 training samples");
         lz->off[k + 1] = lz->off[k] + (uint32_t)nk;

@@ -494,7 +494,14 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
     /* sequence models cache every step of every sample: evaluate in smaller batches */
     if ((e = nn_worker_init(&s->eval_worker, &s->model, s->model.seq_len ? 32 : EVAL_BATCH)))
         return e;
+    /* clients trained between two ordered summations: larger chunks balance the threads
+     * better (client sizes vary), at chunk x model-size of memory; up to 64 clients or 256 MB */
     s->chunk = 4 * s->threads < 8 ? 8 : 4 * s->threads;
+    const double per_client =
+        (double)np * sizeof(float) * (1 + s->algo->two_uploads + (s->algo->state_vecs ? 1 : 0));
+    while (s->chunk < 64 && (s->chunk * 2) * per_client <= 256.0 * 1048576.0 &&
+           s->chunk < c->rounds.clients_per_round)
+        s->chunk *= 2;
     s->res = FS_CALLOC((size_t)s->chunk, sizeof *s->res);
     s->res_buf = FS_ALIGNED((size_t)s->chunk * np, sizeof(float));
     s->chunk_cl = FS_CALLOC((size_t)s->chunk, sizeof *s->chunk_cl);

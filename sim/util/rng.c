@@ -33,9 +33,9 @@ void rng_init(rng_t *r, uint64_t seed, uint32_t purpose, uint64_t entity, uint64
     rng_gsl(r);
 }
 
-uint64_t rng_u64(rng_t *r)
+/* One xoshiro256** step on a bare state (shared by rng_u64 and the GSL view). */
+static inline uint64_t xo_next(uint64_t *s)
 {
-    uint64_t *s = r->s;
     const uint64_t result = rotl(s[1] * 5, 7) * 9;
     const uint64_t t = s[1] << 17;
     s[2] ^= s[0];
@@ -45,6 +45,11 @@ uint64_t rng_u64(rng_t *r)
     s[2] ^= t;
     s[3] = rotl(s[3], 45);
     return result;
+}
+
+uint64_t rng_u64(rng_t *r)
+{
+    return xo_next(r->s);
 }
 
 double rng_uniform(rng_t *r)
@@ -99,22 +104,12 @@ static void gsl_x_set(void *state, unsigned long seed)
 
 static unsigned long gsl_x_get(void *state)
 {
-    rng_t tmp;
-    uint64_t *s = state;
-    for (int i = 0; i < 4; i++) tmp.s[i] = s[i];
-    uint64_t v = rng_u64(&tmp);
-    for (int i = 0; i < 4; i++) s[i] = tmp.s[i];
-    return (unsigned long)(v >> 32);
+    return (unsigned long)(xo_next(state) >> 32);
 }
 
 static double gsl_x_get_double(void *state)
 {
-    rng_t tmp;
-    uint64_t *s = state;
-    for (int i = 0; i < 4; i++) tmp.s[i] = s[i];
-    double v = rng_uniform(&tmp);
-    for (int i = 0; i < 4; i++) s[i] = tmp.s[i];
-    return v;
+    return (double)(xo_next(state) >> 11) * 0x1.0p-53;
 }
 
 static const gsl_rng_type gsl_xoshiro_type = {
