@@ -16,16 +16,11 @@ static const struct {
     const char *name;
     int (*fn)(int argc, char **argv);
 } commands[] = {
-    {"run", cmd_run},
-    {"validate", cmd_validate},
-    {"data", cmd_data},
-    {"keys", cmd_keys},
-    {"sweep", cmd_sweep},
-    {"info", cmd_info},
-    {"export", cmd_export},
-    {"train-central", cmd_train_central},
-    {"generate", cmd_generate},
-    {"bench", cmd_bench},
+    {"run", cmd_run},           {"validate", cmd_validate},
+    {"data", cmd_data},         {"keys", cmd_keys},
+    {"sweep", cmd_sweep},       {"info", cmd_info},
+    {"export", cmd_export},     {"train-central", cmd_train_central},
+    {"generate", cmd_generate}, {"bench", cmd_bench},
     {"privacy", cmd_privacy},
 };
 

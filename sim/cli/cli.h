@@ -40,9 +40,9 @@ int cmd_run(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 int cmd_data(int argc, char **argv); /* cmd_data.c */
 int cmd_keys(int argc, char **argv);
-int cmd_sweep(int argc, char **argv);  /* cmd_sweep.c */
-int cmd_info(int argc, char **argv);   /* cmd_info.c */
-int cmd_export(int argc, char **argv); /* cmd_info.c */
+int cmd_sweep(int argc, char **argv);         /* cmd_sweep.c */
+int cmd_info(int argc, char **argv);          /* cmd_info.c */
+int cmd_export(int argc, char **argv);        /* cmd_info.c */
 int cmd_train_central(int argc, char **argv); /* cmd_train_central.c */
 int cmd_generate(int argc, char **argv);      /* cmd_generate.c */
 int cmd_bench(int argc, char **argv);         /* cmd_bench.c */

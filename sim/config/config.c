@@ -1241,8 +1241,7 @@ static fs_err layer_int(pctx *x, int i, const char *field, const ynode *v, doubl
         return layer_error_at(x, v, "write a whole number, e.g. 5",
                               "model.layers[%d].%s must be an integer, got %s%s%s", i, field,
                               v->kind == YN_SCALAR ? "'" : yn_kind_phrase(v),
-                              v->kind == YN_SCALAR ? v->text : "",
-                              v->kind == YN_SCALAR ? "'" : "");
+                              v->kind == YN_SCALAR ? v->text : "", v->kind == YN_SCALAR ? "'" : "");
     if (val < lo || val > hi) {
         char h[96];
         snprintf(h, sizeof h, "allowed: %.0f ... %.0f", lo, hi);
@@ -1270,15 +1269,15 @@ static fs_err parse_layer(pctx *x, int i, const ynode *e, cfg_layer *l)
     if (e->kind == YN_SCALAR && !yn_is_null(e)) {
         type = e; /* shorthand: "- relu" */
     } else if (e->kind != YN_MAP) {
-        return layer_error_at(x, e, "write each layer as a mapping, e.g. - {type: dense, units: 10}",
+        return layer_error_at(x, e,
+                              "write each layer as a mapping, e.g. - {type: dense, units: 10}",
                               "model.layers[%d] must be a mapping, got %s", i,
                               yn_is_null(e) ? "an empty value" : yn_kind_phrase(e));
     } else {
         for (int k = 0; k + 1 < e->n; k += 2)
             if (e->kid[k]->kind == YN_SCALAR && strcmp(e->kid[k]->text, "type") == 0)
                 type = e->kid[k + 1];
-        if (!type)
-            return layer_error_at(x, e, types, "model.layers[%d] has no type", i);
+        if (!type) return layer_error_at(x, e, types, "model.layers[%d] has no type", i);
     }
     if (type->kind != YN_SCALAR || yn_is_null(type))
         return layer_error_at(x, type, types, "model.layers[%d].type must be a layer type", i);
@@ -1327,7 +1326,8 @@ static fs_err parse_layer(pctx *x, int i, const ynode *e, cfg_layer *l)
         if (strcmp(f, "name") == 0) {
             if (v->kind != YN_SCALAR || yn_is_null(v) || v->len >= sizeof l->name ||
                 strchr(v->text, ' ') || strchr(v->text, '/') || strchr(v->text, '='))
-                return layer_error_at(x, v, "a name of 1 to 31 characters without spaces, '/' or '='",
+                return layer_error_at(x, v,
+                                      "a name of 1 to 31 characters without spaces, '/' or '='",
                                       "model.layers[%d].name is not a valid layer name", i);
             snprintf(l->name, sizeof l->name, "%s", v->text);
             for (int j = 0; j < i; j++)
@@ -1845,8 +1845,9 @@ static fs_err validate_privacy(const cfg *c, const char *file, cfg_diag *d)
                       : (int)ceil(c->rounds.clients_per_round * (1.0 + c->rounds.overcommit));
     if (strcmp(c->privacy.secagg, "secagg") == 0 && m > 1000) {
         at_key(d, c, file, "privacy.secagg");
-        diag_msg(d, "privacy.secagg = secagg with up to %d clients per round: the complete graph "
-                    "supports at most 1000",
+        diag_msg(d,
+                 "privacy.secagg = secagg with up to %d clients per round: the complete graph "
+                 "supports at most 1000",
                  m);
         diag_hint(d, "use privacy.secagg: secagg_plus (Bell et al. 2020: log n neighbours)");
         return diag_done(d);
@@ -1981,11 +1982,15 @@ static bool key_equal(const cfg_key *k, const cfg *a, const cfg *b)
 {
     const char *x = (const char *)a + k->offset, *y = (const char *)b + k->offset;
     switch (k->type) {
-    case CFG_T_INT: return memcmp(x, y, sizeof(int)) == 0;
-    case CFG_T_U64: return memcmp(x, y, sizeof(uint64_t)) == 0;
-    case CFG_T_FLOAT: return memcmp(x, y, sizeof(double)) == 0;
+    case CFG_T_INT:
+        return memcmp(x, y, sizeof(int)) == 0;
+    case CFG_T_U64:
+        return memcmp(x, y, sizeof(uint64_t)) == 0;
+    case CFG_T_FLOAT:
+        return memcmp(x, y, sizeof(double)) == 0;
     case CFG_T_STRING:
-    case CFG_T_ENUM: return strcmp(x, y) == 0;
+    case CFG_T_ENUM:
+        return strcmp(x, y) == 0;
     case CFG_T_INTLIST: {
         const cfg_int_list *l = (const cfg_int_list *)(const void *)x;
         const cfg_int_list *m = (const cfg_int_list *)(const void *)y;
@@ -2155,16 +2160,18 @@ void cfg_print_markdown(FILE *out)
                 allowed, k->doc);
         if (strcmp(sec, "model") == 0 &&
             (!cfg_keys[i + 1].path || strncmp(cfg_keys[i + 1].path, "model.", 6) != 0)) {
-            fprintf(out, "| `model.layers` | list of layers | `[]` | up to %d entries, each "
-                         "`{type: T, name: N, ...}` with T one of dense, conv2d, maxpool, "
-                         "avgpool, relu, tanh, sigmoid, flatten, dropout, embedding, lstm and "
-                         "the fields units, filters, kernel, stride, padding (a number or "
-                         "`same`), rate that T takes | custom: the model layer by layer "
-                         "(docs/models.md) |\n",
+            fprintf(out,
+                    "| `model.layers` | list of layers | `[]` | up to %d entries, each "
+                    "`{type: T, name: N, ...}` with T one of dense, conv2d, maxpool, "
+                    "avgpool, relu, tanh, sigmoid, flatten, dropout, embedding, lstm and "
+                    "the fields units, filters, kernel, stride, padding (a number or "
+                    "`same`), rate that T takes | custom: the model layer by layer "
+                    "(docs/models.md) |\n",
                     CFG_LAYERS_MAX);
-            fprintf(out, "| `model.freeze` | list of layer names | `[]` | up to %d names | "
-                         "layers kept fixed during local training and left out of the upload "
-                         "(e.g. after model.init_from) |\n",
+            fprintf(out,
+                    "| `model.freeze` | list of layer names | `[]` | up to %d names | "
+                    "layers kept fixed during local training and left out of the upload "
+                    "(e.g. after model.init_from) |\n",
                     CFG_LAYERS_MAX);
         }
     }

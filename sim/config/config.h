@@ -22,7 +22,7 @@
 typedef struct cfg_layer {
     char type[16]; /* dense | conv2d | maxpool | avgpool | relu | tanh | sigmoid | flatten |
                     * dropout | embedding | lstm */
-    char name[CFG_LAYER_NAME]; /* "" : generated (dense1, conv2d2, ...) */
+    char name[CFG_LAYER_NAME];                   /* "" : generated (dense1, conv2d2, ...) */
     int units, filters, kernel, stride, padding; /* padding -1: "same" */
     double rate;                                 /* dropout */
     int line, col;                               /* where the entry was given */
@@ -60,8 +60,8 @@ typedef struct cfg {
         int synthetic_dim, synthetic_classes;
         double synthetic_size_mean, synthetic_size_sigma; /* lognormal client sizes */
         double synthetic_test_fraction;
-        int synthetic_min_size;   /* added to every client's lognormal size */
-        char synthetic_lazy[8];   /* false | true: generate client data when it trains */
+        int synthetic_min_size; /* added to every client's lognormal size */
+        char synthetic_lazy[8]; /* false | true: generate client data when it trains */
     } data;
 
     struct {
@@ -69,15 +69,15 @@ typedef struct cfg {
         int clients;
         double alpha;
         int min_size;
-        int labels_per_client;    /* shards: shards per client; labels: classes per client */
-        char shard_assign[16];    /* random | distinct */
-        char quantity_dist[32];   /* powerlaw | lognormal | dirichlet */
-        double quantity_sigma;    /* lognormal sigma */
-        double quantity_exponent; /* power-law (Pareto) shape */
-        double quantity_alpha;    /* dirichlet concentration of client sizes */
-        char feature_skew[16];    /* none | noise | rotation */
-        double noise_sigma;       /* noise: sigma of the last client */
-        double rotation_deg;      /* rotation: degrees of the last client */
+        int labels_per_client;      /* shards: shards per client; labels: classes per client */
+        char shard_assign[16];      /* random | distinct */
+        char quantity_dist[32];     /* powerlaw | lognormal | dirichlet */
+        double quantity_sigma;      /* lognormal sigma */
+        double quantity_exponent;   /* power-law (Pareto) shape */
+        double quantity_alpha;      /* dirichlet concentration of client sizes */
+        char feature_skew[16];      /* none | noise | rotation */
+        double noise_sigma;         /* noise: sigma of the last client */
+        double rotation_deg;        /* rotation: degrees of the last client */
         double local_test_fraction; /* of each client's samples, kept out of training */
     } partition;
 
@@ -108,12 +108,12 @@ typedef struct cfg {
     struct {
         char name[32]; /* fedavg | fedsgd | fedprox | feddyn | scaffold | fednova | fedavgm | ... */
         double server_lr;
-        double mu;              /* FedProx */
-        double alpha;           /* FedDyn */
-        double server_momentum; /* FedAvgM */
-        double beta1, beta2;    /* FedAdam, FedYogi, FedAdagrad */
-        double tau;             /* FedAdam, FedYogi, FedAdagrad */
-        double state_memory_mb; /* SCAFFOLD, FedDyn: in-memory client state cap */
+        double mu;               /* FedProx */
+        double alpha;            /* FedDyn */
+        double server_momentum;  /* FedAvgM */
+        double beta1, beta2;     /* FedAdam, FedYogi, FedAdagrad */
+        double tau;              /* FedAdam, FedYogi, FedAdagrad */
+        double state_memory_mb;  /* SCAFFOLD, FedDyn: in-memory client state cap */
         char state_dir[CFG_STR]; /* spill file directory; "" : next to the database */
     } algorithm;
 
@@ -167,24 +167,24 @@ typedef struct cfg {
     } dropout;
 
     struct {
-        char mode[16];              /* none | central | local (docs/privacy.md) */
-        double clip;                /* L2 clip norm C of each update (adaptive: the initial C) */
-        double noise_multiplier;    /* z: noise std = z * C */
-        double target_epsilon;      /* > 0: solve z for this epsilon over rounds.count rounds */
+        char mode[16];           /* none | central | local (docs/privacy.md) */
+        double clip;             /* L2 clip norm C of each update (adaptive: the initial C) */
+        double noise_multiplier; /* z: noise std = z * C */
+        double target_epsilon;   /* > 0: solve z for this epsilon over rounds.count rounds */
         double delta;
-        char sampling[16];          /* auto | poisson | fixed */
-        char conversion[16];        /* improved | classic: RDP -> (eps, delta) */
-        char weighting[16];         /* uniform | samples */
-        char adaptive_clip[8];      /* false | true (Andrew et al. 2021) */
-        double adaptive_quantile;   /* target fraction of unclipped updates (gamma) */
-        double adaptive_lr;         /* geometric learning rate eta_C */
+        char sampling[16];           /* auto | poisson | fixed */
+        char conversion[16];         /* improved | classic: RDP -> (eps, delta) */
+        char weighting[16];          /* uniform | samples */
+        char adaptive_clip[8];       /* false | true (Andrew et al. 2021) */
+        double adaptive_quantile;    /* target fraction of unclipped updates (gamma) */
+        double adaptive_lr;          /* geometric learning rate eta_C */
         double adaptive_count_noise; /* sigma_b; 0: clients_per_round / 20 */
-        char secagg[16];            /* none | secagg | secagg_plus */
-        double secagg_threshold;    /* t: fraction of holders in (0, 1), a count >= 1; 0: auto */
-        int secagg_neighbours;      /* SecAgg+ degree k; 0: 2 ceil(log2 n) */
-        double secagg_clip;         /* R: per-coordinate bound of the fixed-point encoding */
-        int secagg_scale_bits;      /* f: fixed point with scale 2^f */
-        double secagg_ref_flops;    /* FLOP/s of the machine the crypto costs were measured on */
+        char secagg[16];             /* none | secagg | secagg_plus */
+        double secagg_threshold;     /* t: fraction of holders in (0, 1), a count >= 1; 0: auto */
+        int secagg_neighbours;       /* SecAgg+ degree k; 0: 2 ceil(log2 n) */
+        double secagg_clip;          /* R: per-coordinate bound of the fixed-point encoding */
+        int secagg_scale_bits;       /* f: fixed point with scale 2^f */
+        double secagg_ref_flops;     /* FLOP/s of the machine the crypto costs were measured on */
     } privacy;
 
     struct {
@@ -198,8 +198,8 @@ typedef struct cfg {
     } output;
 
     struct {
-        int every;          /* write a checkpoint every N rounds (0: only the final one) */
-        char dir[CFG_STR];  /* "" : next to the database, <db without .db>-ckpt/ */
+        int every;         /* write a checkpoint every N rounds (0: only the final one) */
+        char dir[CFG_STR]; /* "" : next to the database, <db without .db>-ckpt/ */
     } checkpoint;
 
     cfg_origin origin[CFG_KEYS_MAX]; /* by index into cfg_keys; for messages only */

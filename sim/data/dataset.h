@@ -37,7 +37,7 @@ typedef struct ds_split {
  * materialises one client at a time per thread (a thread-local cache), so callers do not
  * see the difference. Only natural partitions apply. */
 typedef struct ds_lazy {
-    uint64_t id;   /* unique in the process (ds_lazy_new_id): keys the per-thread cache */
+    uint64_t id; /* unique in the process (ds_lazy_new_id): keys the per-thread cache */
     uint32_t n_clients;
     uint32_t *off; /* (n_clients + 1) */
     void *gen;     /* generator parameters, owned */

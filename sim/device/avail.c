@@ -45,13 +45,15 @@ void av_free(av_model *m)
 double av_bytes_per_client(const av_model *m)
 {
     switch (m->mode) {
-    case AV_MARKOV: return sizeof(double) + 4 * sizeof(uint64_t) + 1;
+    case AV_MARKOV:
+        return sizeof(double) + 4 * sizeof(uint64_t) + 1;
     case AV_TRACE:
         return m->n_clients ? (double)(m->iv_off[m->n_trace] * sizeof(av_interval) +
                                        (m->n_trace + 1) * sizeof(uint32_t)) /
                                   m->n_clients
                             : 0;
-    default: return 0;
+    default:
+        return 0;
     }
 }
 
@@ -94,7 +96,8 @@ static int diurnal_slot_on(const av_model *m, uint32_t c, int tz, int64_t slot)
 {
     double mid_h = ((double)slot + 0.5) * m->slot_s / 3600.0 + tz;
     double h = fmod(mid_h, 24.0);
-    double p = m->p_min + (m->p_max - m->p_min) * 0.5 * (1 + cos(2 * M_PI * (h - m->peak_hour) / 24));
+    double p =
+        m->p_min + (m->p_max - m->p_min) * 0.5 * (1 + cos(2 * M_PI * (h - m->peak_hour) / 24));
     rng_t r;
     rng_init(&r, m->seed, RNG_AVAIL_TRACE, c, (uint64_t)slot + 1);
     return rng_uniform(&r) < p;
@@ -138,7 +141,8 @@ static int by_client_start(const void *a, const void *b)
 fs_err av_load_trace(av_model *m, const char *path, double period_s)
 {
     FILE *f = fopen(path, "r");
-    if (!f) return fs_error(FS_EINPUT, "%s: cannot open availability trace: %s", path, strerror(errno));
+    if (!f)
+        return fs_error(FS_EINPUT, "%s: cannot open availability trace: %s", path, strerror(errno));
     raw_iv *raw = NULL;
     size_t n = 0, cap = 0;
     char line[512];
@@ -161,8 +165,8 @@ fs_err av_load_trace(av_model *m, const char *path, double period_s)
             break;
         }
         if (period_s > 0 && v.end > period_s) {
-            e = fs_error(FS_EINPUT, "%s:%d: interval ends at %g, after the period %g", path,
-                         lineno, v.end, period_s);
+            e = fs_error(FS_EINPUT, "%s:%d: interval ends at %g, after the period %g", path, lineno,
+                         v.end, period_s);
             break;
         }
         if (n == cap) {
@@ -213,13 +217,16 @@ fs_err av_load_trace(av_model *m, const char *path, double period_s)
 int av_is_online(av_model *m, uint32_t c, uint32_t round, double t)
 {
     switch (m->mode) {
-    case AV_ALWAYS: return 1;
+    case AV_ALWAYS:
+        return 1;
     case AV_BERNOULLI: {
         rng_t r;
         rng_init(&r, m->seed, RNG_AVAIL, c, round);
         return rng_uniform(&r) < m->p;
     }
-    case AV_MARKOV: markov_advance(m, c, t); return m->seg_on[c];
+    case AV_MARKOV:
+        markov_advance(m, c, t);
+        return m->seg_on[c];
     case AV_DIURNAL:
         return diurnal_slot_on(m, c, diurnal_tz(m, c), (int64_t)floor(t / m->slot_s));
     case AV_TRACE: {
@@ -237,8 +244,11 @@ double av_next_offline(av_model *m, uint32_t c, uint32_t round, double t)
 {
     switch (m->mode) {
     case AV_ALWAYS:
-    case AV_BERNOULLI: return INFINITY;
-    case AV_MARKOV: markov_advance(m, c, t); return m->seg_on[c] ? m->seg_end[c] : t;
+    case AV_BERNOULLI:
+        return INFINITY;
+    case AV_MARKOV:
+        markov_advance(m, c, t);
+        return m->seg_on[c] ? m->seg_end[c] : t;
     case AV_DIURNAL: {
         int tz = diurnal_tz(m, c);
         int64_t s0 = (int64_t)floor(t / m->slot_s);
@@ -266,9 +276,13 @@ double av_next_offline(av_model *m, uint32_t c, uint32_t round, double t)
 double av_next_online(av_model *m, uint32_t c, uint32_t round, double t)
 {
     switch (m->mode) {
-    case AV_ALWAYS: return t;
-    case AV_BERNOULLI: return av_is_online(m, c, round, t) ? t : INFINITY;
-    case AV_MARKOV: markov_advance(m, c, t); return m->seg_on[c] ? t : m->seg_end[c];
+    case AV_ALWAYS:
+        return t;
+    case AV_BERNOULLI:
+        return av_is_online(m, c, round, t) ? t : INFINITY;
+    case AV_MARKOV:
+        markov_advance(m, c, t);
+        return m->seg_on[c] ? t : m->seg_end[c];
     case AV_DIURNAL: {
         int tz = diurnal_tz(m, c);
         int64_t s0 = (int64_t)floor(t / m->slot_s);

@@ -32,14 +32,14 @@ typedef struct av_model {
     av_mode mode;
     uint64_t seed;
     uint32_t n_clients;
-    double p;                         /* bernoulli */
-    double mean_on_s, mean_off_s;     /* markov */
-    double p_min, p_max, peak_hour;   /* diurnal */
+    double p;                       /* bernoulli */
+    double mean_on_s, mean_off_s;   /* markov */
+    double p_min, p_max, peak_hour; /* diurnal */
     double slot_s;
     /* markov cursors (allocated on first use): current segment [start, end) and its state */
     double *seg_end;
     uint64_t (*seg_rng)[4];
-    uint8_t *seg_on;  /* 0 off, 1 on, 2 never queried */
+    uint8_t *seg_on; /* 0 off, 1 on, 2 never queried */
     /* trace */
     av_interval *iv;  /* all intervals, grouped by trace client, sorted by start */
     uint32_t *iv_off; /* (n_trace + 1) offsets into iv */

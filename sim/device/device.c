@@ -76,23 +76,26 @@ fs_err dev_load_tiers(dev_model *d, const char *path)
         if (line[0] == '#' || line[0] == '\n' || line[0] == '\r') continue;
         char *comma = strchr(line, ',');
         if (!comma) {
-            e = fs_error(FS_EINPUT, "%s:%d: expected name,weight,flops,flops_sigma,down_bps,"
-                                    "down_sigma,up_bps,up_sigma,latency_s,latency_sigma",
+            e = fs_error(FS_EINPUT,
+                         "%s:%d: expected name,weight,flops,flops_sigma,down_bps,"
+                         "down_sigma,up_bps,up_sigma,latency_s,latency_sigma",
                          path, lineno);
             break;
         }
         double v[9];
         if (!csv_doubles(comma + 1, v, 9)) {
             if (lineno == 1 && strncmp(line, "name", 4) == 0) continue; /* header */
-            e = fs_error(FS_EINPUT, "%s:%d: expected name and 9 numbers: weight,flops,flops_sigma,"
-                                    "down_bps,down_sigma,up_bps,up_sigma,latency_s,latency_sigma",
+            e = fs_error(FS_EINPUT,
+                         "%s:%d: expected name and 9 numbers: weight,flops,flops_sigma,"
+                         "down_bps,down_sigma,up_bps,up_sigma,latency_s,latency_sigma",
                          path, lineno);
             break;
         }
-        if (!(v[0] >= 0) || !(v[1] > 0) || !(v[3] > 0) || !(v[5] > 0) || !(v[7] >= 0) ||
-            v[2] < 0 || v[4] < 0 || v[6] < 0 || v[8] < 0) {
-            e = fs_error(FS_EINPUT, "%s:%d: weights and latency must be >= 0, rates > 0, sigmas "
-                                    ">= 0",
+        if (!(v[0] >= 0) || !(v[1] > 0) || !(v[3] > 0) || !(v[5] > 0) || !(v[7] >= 0) || v[2] < 0 ||
+            v[4] < 0 || v[6] < 0 || v[8] < 0) {
+            e = fs_error(FS_EINPUT,
+                         "%s:%d: weights and latency must be >= 0, rates > 0, sigmas "
+                         ">= 0",
                          path, lineno);
             break;
         }
@@ -107,7 +110,8 @@ fs_err dev_load_tiers(dev_model *d, const char *path)
         }
         dev_tier *t = &d->tiers[d->n_tiers++];
         memset(t, 0, sizeof *t);
-        size_t nl = (size_t)(comma - line) < sizeof t->name ? (size_t)(comma - line) : sizeof t->name - 1;
+        size_t nl =
+            (size_t)(comma - line) < sizeof t->name ? (size_t)(comma - line) : sizeof t->name - 1;
         memcpy(t->name, line, nl);
         t->weight = v[0];
         t->flops = (dev_lognormal){v[1], v[2]};
@@ -141,7 +145,8 @@ fs_err dev_load_trace(dev_model *d, const char *path)
                          lineno);
             break;
         }
-        if (!(v[1] > 0 && v[2] > 0 && v[3] > 0 && v[4] >= 0 && isfinite(v[1] + v[2] + v[3] + v[4]))) {
+        if (!(v[1] > 0 && v[2] > 0 && v[3] > 0 && v[4] >= 0 &&
+              isfinite(v[1] + v[2] + v[3] + v[4]))) {
             e = fs_error(FS_EINPUT, "%s:%d: flops and bandwidths must be > 0, latency >= 0", path,
                          lineno);
             break;

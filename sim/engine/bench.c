@@ -48,7 +48,8 @@ static const char *million =
 
 fs_err bench_engine(FILE *out)
 {
-    fprintf(out, "## engine\n\nevent queue (4-ary heap, hold model: pop + push at now + Exp(1)):\n\n");
+    fprintf(out,
+            "## engine\n\nevent queue (4-ary heap, hold model: pop + push at now + Exp(1)):\n\n");
     fprintf(out, "| pending events | events/s (one core) |\n|---:|---:|\n");
     const size_t sizes[] = {100, 10000, 1000000};
     for (int i = 0; i < 3; i++) {
@@ -62,8 +63,8 @@ fs_err bench_engine(FILE *out)
     cfg_derive(&c, "bench-engine");
     enum log_level lv = log_get_level();
     log_set_level(LOG_WARN);
-    sim_opts o = {.db_path = "/tmp/fedsim-bench-engine.db", .quiet = 1, .threads = 1,
-                  .schedule_only = 1};
+    sim_opts o = {
+        .db_path = "/tmp/fedsim-bench-engine.db", .quiet = 1, .threads = 1, .schedule_only = 1};
     remove(o.db_path);
     sim_summary s;
     double t0 = time_now();

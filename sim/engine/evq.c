@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define D 4
+#define D     4
 #define NOPOS UINT32_MAX
 
 static inline int before(const evq_key *x, const evq_key *y)

@@ -73,8 +73,11 @@ fs_err sched_run_round(evq *q, sched_round *r, int k_target, double deadline_s)
             sched_account(r->t0, c, ev.time);
             r->n_dropped++;
             break;
-        case EV_DEADLINE: open = 0; break;
-        default: FS_CHECK(0);
+        case EV_DEADLINE:
+            open = 0;
+            break;
+        default:
+            FS_CHECK(0);
         }
     }
     /* everyone still working when the round closed is late: work so far is wasted */

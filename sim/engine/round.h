@@ -18,25 +18,25 @@ enum sched_event { EV_DOWNLOAD_DONE = 1, EV_COMPUTE_DONE, EV_UPLOAD_DONE, EV_DRO
 typedef struct sched_client {
     uint32_t client;
     /* inputs */
-    double d_down, d_comp, d_up;   /* phase durations (s), transfer ones including latency */
-    double lat_down, lat_up;       /* latency part of the transfers (no bytes move) */
-    double drop_after;             /* seconds after round start; INFINITY: never */
-    int drop_cause;                /* why it drops at drop_after (enum sched_drop_cause) */
-    double bytes_down, bytes_up;   /* full transfer sizes */
-    double flops;                  /* full training work */
+    double d_down, d_comp, d_up; /* phase durations (s), transfer ones including latency */
+    double lat_down, lat_up;     /* latency part of the transfers (no bytes move) */
+    double drop_after;           /* seconds after round start; INFINITY: never */
+    int drop_cause;              /* why it drops at drop_after (enum sched_drop_cause) */
+    double bytes_down, bytes_up; /* full transfer sizes */
+    double flops;                /* full training work */
     /* outputs */
     int outcome;
-    double t_end;                  /* when it completed, dropped or was cut off */
-    double moved_down, moved_up;   /* bytes actually transferred */
-    double flops_done;             /* training work done */
+    double t_end;                /* when it completed, dropped or was cut off */
+    double moved_down, moved_up; /* bytes actually transferred */
+    double flops_done;           /* training work done */
 } sched_client;
 
 typedef struct sched_round {
-    double t0;       /* round start */
-    double t_close;  /* round end */
-    int n;           /* selected clients */
+    double t0;      /* round start */
+    double t_close; /* round end */
+    int n;          /* selected clients */
     sched_client *c;
-    int *arrival;    /* indices into c of completed clients, in arrival order (n capacity) */
+    int *arrival; /* indices into c of completed clients, in arrival order (n capacity) */
     int n_completed, n_dropped, n_late;
 } sched_round;
 

@@ -75,8 +75,9 @@ static fs_err make_partition(const cfg *c, const dataset *ds, partition *p)
     const uint32_t kpc = (uint32_t)c->partition.labels_per_client;
     if (ds->lazy) { /* generated on demand: only its natural clients exist */
         if (strcmp(k, "natural") != 0)
-            return fs_error(FS_EINPUT, "partition.kind %s: data.synthetic_lazy data can only be "
-                                       "partitioned naturally (partition.kind: natural)",
+            return fs_error(FS_EINPUT,
+                            "partition.kind %s: data.synthetic_lazy data can only be "
+                            "partitioned naturally (partition.kind: natural)",
                             k);
         memset(p, 0, sizeof *p);
         p->n_clients = ds->lazy->n_clients;
@@ -91,10 +92,11 @@ static fs_err make_partition(const cfg *c, const dataset *ds, partition *p)
         memcpy(p->off, ds->lazy->off, ((size_t)p->n_clients + 1) * sizeof *p->off);
         return FS_OK;
     }
-    if (ds->task != DS_CLASSIFY && (strcmp(k, "dirichlet") == 0 || strcmp(k, "shards") == 0 ||
-                                    strcmp(k, "labels") == 0))
-        return fs_error(FS_EINPUT, "partition.kind %s needs one label per sample; '%s' is a "
-                                   "sequence dataset (use natural, iid or quantity)",
+    if (ds->task != DS_CLASSIFY &&
+        (strcmp(k, "dirichlet") == 0 || strcmp(k, "shards") == 0 || strcmp(k, "labels") == 0))
+        return fs_error(FS_EINPUT,
+                        "partition.kind %s needs one label per sample; '%s' is a "
+                        "sequence dataset (use natural, iid or quantity)",
                         k, ds->name);
     if (strcmp(k, "iid") == 0) return part_iid(ds->train.n, n, c->seed, p);
     if (strcmp(k, "dirichlet") == 0)
@@ -134,10 +136,9 @@ fs_err sim_make_partition(const cfg *c, const dataset *ds, partition *p)
     part_feature_kind kind = strcmp(fk, "noise") == 0      ? PART_FEAT_NOISE
                              : strcmp(fk, "rotation") == 0 ? PART_FEAT_ROTATE
                                                            : PART_FEAT_NONE;
-    e = part_set_feature(p, ds, kind,
-                         kind == PART_FEAT_NOISE ? c->partition.noise_sigma
-                                                 : c->partition.rotation_deg,
-                         c->seed);
+    e = part_set_feature(
+        p, ds, kind, kind == PART_FEAT_NOISE ? c->partition.noise_sigma : c->partition.rotation_deg,
+        c->seed);
     if (!e && c->partition.local_test_fraction > 0)
         e = part_split_local(p, c->partition.local_test_fraction, c->seed);
     if (e) part_free(p);
@@ -169,12 +170,12 @@ typedef struct run_state {
     const fl_algorithm *algo;
     fl_train_cfg tc;
     float *global;
-    fl_agg agg;           /* the round's weighted sums */
-    fl_server srv;        /* the algorithm's server state */
-    fl_cstate *cs;        /* per-client state (SCAFFOLD, FedDyn), else NULL */
-    float *res_buf2;      /* (chunk, np) second uploads (SCAFFOLD) */
-    float *res_state;     /* (chunk, np) client states of the chunk being trained */
-    uint32_t *chunk_cl;   /* (chunk) clients of the chunk being trained */
+    fl_agg agg;             /* the round's weighted sums */
+    fl_server srv;          /* the algorithm's server state */
+    fl_cstate *cs;          /* per-client state (SCAFFOLD, FedDyn), else NULL */
+    float *res_buf2;        /* (chunk, np) second uploads (SCAFFOLD) */
+    float *res_state;       /* (chunk, np) client states of the chunk being trained */
+    uint32_t *chunk_cl;     /* (chunk) clients of the chunk being trained */
     uint32_t *chunk_cl_sel; /* (selected per round) scratch for selection */
     int threads;
     nn_worker *workers;
@@ -431,7 +432,9 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
                                            "starting with an embedding)");
     s->algo = fl_find(c->algorithm.name);
     if (!s->algo) return fs_error(FS_EINPUT, "unknown algorithm.name '%s'", c->algorithm.name);
-    s->tc = (fl_train_cfg){c->train.epochs, c->train.steps, c->train.batch_size,
+    s->tc = (fl_train_cfg){c->train.epochs,
+                           c->train.steps,
+                           c->train.batch_size,
                            {c->train.lr, c->train.momentum, c->train.weight_decay,
                             strcmp(c->train.nesterov, "true") == 0, c->train.clip_norm}};
     e = make_devices(s, c);
@@ -542,8 +545,8 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
 static fs_err train_round(run_state *s, uint32_t round, double *loss_out, double *samples_out,
                           volatile sig_atomic_t *stop)
 {
-    fl_round_ctx ctx = {&s->model, &s->ds,   &s->part,  s->global,   &s->tc,
-                        s->c->seed, round, &s->srv.p, s->srv.bcast};
+    fl_round_ctx ctx = {&s->model,  &s->ds, &s->part,  s->global,   &s->tc,
+                        s->c->seed, round,  &s->srv.p, s->srv.bcast};
     fl_agg_reset(&s->agg);
     /* privacy (engine/priv.h): fl_train_clients only counts into `trained` (it has no vectors);
      * priv clips, noises or masks the updates and builds the aggregate */
@@ -579,8 +582,10 @@ static void state_bytes(const run_state *s, double *mem, double *disk)
 static const char *outcome_name(const sched_client *sc, int accepted)
 {
     switch (sc->outcome) {
-    case SCHED_COMPLETED: return accepted ? "completed" : "abandoned";
-    case SCHED_LATE: return "late";
+    case SCHED_COMPLETED:
+        return accepted ? "completed" : "abandoned";
+    case SCHED_LATE:
+        return "late";
     case SCHED_DROPPED:
         return sc->drop_cause == DROP_OFFLINE   ? "dropped_offline"
                : sc->drop_cause == DROP_FAILURE ? "dropped_failure"
@@ -624,7 +629,9 @@ static fs_err ev_client(run_state *s, const sched_client *sc, double t0, int rou
                                end,
                                done && ph < 2 ? "completed" : outcome,
                                ph == 1 ? samples : 0,
-                               ph == 0 ? sc->moved_down : ph == 2 ? sc->moved_up : 0};
+                               ph == 0   ? sc->moved_down
+                               : ph == 2 ? sc->moved_up
+                                         : 0};
         e = ev_push(s, &ev);
     }
     return e;
@@ -825,8 +832,7 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
         if (!accepted) s->sr.n_completed = 0;
         double samples = 0, t_train = time_now();
         row.train_loss = NAN;
-        if (!o->schedule_only)
-            e = train_round(s, (uint32_t)r, &row.train_loss, &samples, o->stop);
+        if (!o->schedule_only) e = train_round(s, (uint32_t)r, &row.train_loss, &samples, o->stop);
         train_wall += time_now() - t_train;
         if (e) break;
         state_bytes(s, &row.state_bytes, &row.state_disk_bytes);
@@ -871,8 +877,8 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
             else if (!isnan(row.test_acc))
                 log_info("round %d/%d virtual %s updates %ld/%ld dropped %ld late %ld train loss "
                          "%.4f test acc %.2f%%",
-                         r, c->rounds.count, vt, row.completed, row.selected, row.dropped,
-                         row.late, row.train_loss, 100 * row.test_acc);
+                         r, c->rounds.count, vt, row.completed, row.selected, row.dropped, row.late,
+                         row.train_loss, 100 * row.test_acc);
         }
     }
     if (tty) fputc('\n', stderr);
@@ -887,7 +893,8 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
     }
     const char *status = e == FS_OK ? "completed" : e == FS_EINTR ? "interrupted" : "failed";
     snprintf(out->status, sizeof out->status, "%s", status);
-    fs_err e2 = met_run_end(&s->store, status, out->wall_s, e && e != FS_EINTR ? fs_errmsg() : NULL);
+    fs_err e2 =
+        met_run_end(&s->store, status, out->wall_s, e && e != FS_EINTR ? fs_errmsg() : NULL);
     if (!e) e = e2;
     state_free(s);
     free(s);

@@ -9,14 +9,14 @@
 #include "util/err.h"
 
 typedef struct sim_opts {
-    const char *db_path;       /* NULL: cfg output.db or results/<name>.db */
-    const char *scenario_text; /* stored with the run */
-    int quiet;                 /* no progress, no summary */
-    int threads;               /* > 0 overrides cfg threads */
+    const char *db_path;         /* NULL: cfg output.db or results/<name>.db */
+    const char *scenario_text;   /* stored with the run */
+    int quiet;                   /* no progress, no summary */
+    int threads;                 /* > 0 overrides cfg threads */
     volatile sig_atomic_t *stop; /* set by a signal handler: stop after the current round */
     const char *sweep_id;        /* fedsim sweep: the sweep this run belongs to (else NULL) */
     const char *swept_json;      /* fedsim sweep: the swept values, a JSON object (else NULL) */
-    int schedule_only; /* benchmarks: run the schedule, skip training and evaluation */
+    int schedule_only;           /* benchmarks: run the schedule, skip training and evaluation */
 } sim_opts;
 
 typedef struct sim_summary {

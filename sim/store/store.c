@@ -162,8 +162,9 @@ fs_err met_open(met_store *s, const char *path)
         version = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     if (!e && version != 0 && version != MET_SCHEMA_VERSION)
-        e = fs_error(FS_EINPUT, "%s: metrics schema version %d, this fedsim writes version %d "
-                                "(use another --db)",
+        e = fs_error(FS_EINPUT,
+                     "%s: metrics schema version %d, this fedsim writes version %d "
+                     "(use another --db)",
                      path, version, MET_SCHEMA_VERSION);
     if (!e) e = exec(s, "BEGIN IMMEDIATE", "begin");
     if (!e) e = exec(s, schema, "create schema");
@@ -177,16 +178,17 @@ fs_err met_open(met_store *s, const char *path)
         e = exec(s, sql, "set schema version");
     }
     if (!e) e = exec(s, "COMMIT", "commit schema");
-    if (!e && sqlite3_prepare_v2(s->db,
-                                 "INSERT INTO rounds (run_id, round, vtime_s, wall_s, available, selected, "
-                                 "completed, dropped, dropped_random, dropped_offline, "
-                                 "dropped_failure, late, abandoned, bytes_down, bytes_up, "
-                                 "flops_used, flops_wasted, train_loss, test_loss, test_acc, "
-                                 "wait_s, staleness_mean, staleness_max, state_bytes, "
-                                 "state_disk_bytes, epsilon, dp_clip, dp_clipped, secagg_bytes, "
-                                 "secagg_time_s, secagg_abort) VALUES "
-                                 "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                                 -1, &s->ins_round, NULL) != SQLITE_OK)
+    if (!e && sqlite3_prepare_v2(
+                  s->db,
+                  "INSERT INTO rounds (run_id, round, vtime_s, wall_s, available, selected, "
+                  "completed, dropped, dropped_random, dropped_offline, "
+                  "dropped_failure, late, abandoned, bytes_down, bytes_up, "
+                  "flops_used, flops_wasted, train_loss, test_loss, test_acc, "
+                  "wait_s, staleness_mean, staleness_max, state_bytes, "
+                  "state_disk_bytes, epsilon, dp_clip, dp_clipped, secagg_bytes, "
+                  "secagg_time_s, secagg_abort) VALUES "
+                  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                  -1, &s->ins_round, NULL) != SQLITE_OK)
         e = sql_fail(s, "prepare round insert");
     if (!e && sqlite3_prepare_v2(s->db,
                                  "INSERT INTO client_events (run_id, client, round, phase, "

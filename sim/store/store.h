@@ -36,17 +36,17 @@ typedef struct met_run_info {
 /* NaN doubles are stored as NULL (e.g. test metrics on rounds without evaluation). */
 typedef struct met_round_row {
     int round;
-    double vtime_s;      /* virtual time at round end */
-    double wall_s;       /* wall time since run start */
-    long available;      /* clients found available while selecting */
+    double vtime_s; /* virtual time at round end */
+    double wall_s;  /* wall time since run start */
+    long available; /* clients found available while selecting */
     long selected;
-    long completed;      /* updates aggregated */
-    long dropped;        /* all causes: */
-    long dropped_random; /*   the per-round dropout coin */
-    long dropped_offline;/*   the client went offline while working */
-    long dropped_failure;/*   the failure hazard */
-    long late;           /* arrived after the round closed or never before the deadline */
-    int abandoned;       /* 1 if no update was aggregated */
+    long completed;       /* updates aggregated */
+    long dropped;         /* all causes: */
+    long dropped_random;  /*   the per-round dropout coin */
+    long dropped_offline; /*   the client went offline while working */
+    long dropped_failure; /*   the failure hazard */
+    long late;            /* arrived after the round closed or never before the deadline */
+    int abandoned;        /* 1 if no update was aggregated */
     double bytes_down;
     double bytes_up;
     double flops_used;   /* training FLOPs of aggregated updates */
@@ -58,19 +58,19 @@ typedef struct met_round_row {
     double staleness_max;
     double state_bytes;      /* algorithm state in memory: client states, their index, server */
     double state_disk_bytes; /* client states spilled to the temporary HDF5 file */
-    double epsilon;    /* DP: epsilon spent after this round (NaN: no DP); docs/privacy.md */
-    double dp_clip;    /* DP: clip norm C of this round (NaN: no DP) */
-    double dp_clipped; /* DP: fraction of the aggregated updates that were clipped (NaN: none) */
-    double secagg_bytes;      /* secure aggregation: protocol bytes besides the masked uploads */
-    double secagg_time_s;     /* secure aggregation: virtual time the protocol added */
+    double epsilon;          /* DP: epsilon spent after this round (NaN: no DP); docs/privacy.md */
+    double dp_clip;          /* DP: clip norm C of this round (NaN: no DP) */
+    double dp_clipped;    /* DP: fraction of the aggregated updates that were clipped (NaN: none) */
+    double secagg_bytes;  /* secure aggregation: protocol bytes besides the masked uploads */
+    double secagg_time_s; /* secure aggregation: virtual time the protocol added */
     const char *secagg_abort; /* why secure aggregation aborted the round; NULL: it did not */
 } met_round_row;
 
 /* One phase of one client's work (the optional client_events table). */
 typedef struct met_client_event {
     uint32_t client;
-    int round;           /* round, or server step for async */
-    const char *phase;   /* download | compute | upload */
+    int round;         /* round, or server step for async */
+    const char *phase; /* download | compute | upload */
     double t_start, t_end;
     const char *outcome; /* completed | dropped_random | dropped_offline | dropped_failure | late |
                             stale */

@@ -30,18 +30,24 @@ void fs_error_clear(void)
 int fs_exit_status(fs_err code)
 {
     switch (code) {
-    case FS_OK: return 0;
+    case FS_OK:
+        return 0;
     case FS_EINPUT:
-    case FS_EDATA: return 2;
-    case FS_EINTR: return 130;
-    default: return 1;
+    case FS_EDATA:
+        return 2;
+    case FS_EINTR:
+        return 130;
+    default:
+        return 1;
     }
 }
 
 void *fs_calloc_at(size_t n, size_t size, const char *file, int line)
 {
     void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) fs_error(FS_ENOMEM, "out of memory allocating %zu x %zu bytes (%s:%d)", n, size, file, line);
+    if (!p)
+        fs_error(FS_ENOMEM, "out of memory allocating %zu x %zu bytes (%s:%d)", n, size, file,
+                 line);
     return p;
 }
 

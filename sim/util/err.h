@@ -8,12 +8,12 @@
 
 typedef enum fs_err {
     FS_OK = 0,
-    FS_EINPUT,     /* bad scenario, option or argument: the user can fix it */
-    FS_EDATA,      /* corrupt, truncated or mismatched data file */
-    FS_EIO,        /* file system, SQLite or HDF5 failure */
-    FS_ENOMEM,     /* allocation failed */
-    FS_EINTR,      /* stopped by a signal */
-    FS_EINTERNAL,  /* broken invariant */
+    FS_EINPUT,    /* bad scenario, option or argument: the user can fix it */
+    FS_EDATA,     /* corrupt, truncated or mismatched data file */
+    FS_EIO,       /* file system, SQLite or HDF5 failure */
+    FS_ENOMEM,    /* allocation failed */
+    FS_EINTR,     /* stopped by a signal */
+    FS_EINTERNAL, /* broken invariant */
 } fs_err;
 
 /* Record a message for the current thread and return code. printf-style. */
@@ -32,9 +32,9 @@ void *fs_calloc_at(size_t n, size_t size, const char *file, int line);
 void *fs_aligned_at(size_t n, size_t size, const char *file, int line);
 
 /* Always-on invariant check (not compiled out by NDEBUG). */
-#define FS_CHECK(cond)                                                                            \
-    do {                                                                                          \
-        if (!(cond)) fs_check_failed(#cond, __FILE__, __LINE__);                                  \
+#define FS_CHECK(cond)                                                                             \
+    do {                                                                                           \
+        if (!(cond)) fs_check_failed(#cond, __FILE__, __LINE__);                                   \
     } while (0)
 _Noreturn void fs_check_failed(const char *what, const char *file, int line);
 

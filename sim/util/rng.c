@@ -113,8 +113,8 @@ static double gsl_x_get_double(void *state)
 }
 
 static const gsl_rng_type gsl_xoshiro_type = {
-    "fedsim-xoshiro256**", 0xffffffffUL, 0, 4 * sizeof(uint64_t),
-    gsl_x_set,             gsl_x_get,    gsl_x_get_double,
+    "fedsim-xoshiro256**", 0xffffffffUL, 0, 4 * sizeof(uint64_t), gsl_x_set, gsl_x_get,
+    gsl_x_get_double,
 };
 
 gsl_rng *rng_gsl(rng_t *r)

@@ -193,7 +193,8 @@ static void test_tiers_and_trace(void **st)
             assert_true(fabs(flops_by_tier[k] / count[k] - log(b[k].flops.median)) < 0.15);
     }
     dev_free(&d);
-    char *p = write_tmp("client,flops,down_bps,up_bps,latency_s\n0,1e9,1e7,1e6,0.1\n1,2e9,2e7,2e6,0.2\n");
+    char *p =
+        write_tmp("client,flops,down_bps,up_bps,latency_s\n0,1e9,1e7,1e6,0.1\n1,2e9,2e7,2e6,0.2\n");
     dev_model t = {.mode = DEV_TRACE};
     assert_int_equal(dev_load_trace(&t, p), FS_OK);
     dev_profile q;
@@ -209,8 +210,8 @@ static void test_tiers_and_trace(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_trace_exact),   cmocka_unit_test(test_markov),
-        cmocka_unit_test(test_diurnal),       cmocka_unit_test(test_bernoulli),
+        cmocka_unit_test(test_trace_exact),     cmocka_unit_test(test_markov),
+        cmocka_unit_test(test_diurnal),         cmocka_unit_test(test_bernoulli),
         cmocka_unit_test(test_tiers_and_trace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

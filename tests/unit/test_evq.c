@@ -110,12 +110,32 @@ static void test_three_client_round(void **st)
     evq q;
     evq_init(&q, 0);
     sched_client c[3] = {
-        {.client = 10, .d_down = 2, .d_comp = 3, .d_up = 2, .lat_down = 1, .lat_up = 1,
-         .drop_after = INFINITY, .bytes_down = 100, .bytes_up = 100, .flops = 30},
-        {.client = 11, .d_down = 1, .d_comp = 1, .d_up = 1, .drop_after = 1.5, .bytes_down = 100,
-         .bytes_up = 100, .flops = 10},
-        {.client = 12, .d_down = 4, .d_comp = 4, .d_up = 4, .drop_after = INFINITY,
-         .bytes_down = 100, .bytes_up = 100, .flops = 40},
+        {.client = 10,
+         .d_down = 2,
+         .d_comp = 3,
+         .d_up = 2,
+         .lat_down = 1,
+         .lat_up = 1,
+         .drop_after = INFINITY,
+         .bytes_down = 100,
+         .bytes_up = 100,
+         .flops = 30},
+        {.client = 11,
+         .d_down = 1,
+         .d_comp = 1,
+         .d_up = 1,
+         .drop_after = 1.5,
+         .bytes_down = 100,
+         .bytes_up = 100,
+         .flops = 10},
+        {.client = 12,
+         .d_down = 4,
+         .d_comp = 4,
+         .d_up = 4,
+         .drop_after = INFINITY,
+         .bytes_down = 100,
+         .bytes_up = 100,
+         .flops = 40},
     };
     int arrival[3];
     sched_round r = {.t0 = 100, .n = 3, .c = c, .arrival = arrival};

@@ -134,7 +134,8 @@ static void test_fedsgd_single_client(void **st)
     float *after = malloc(m.n_params * sizeof(float));
     memcpy(after, g, m.n_params * sizeof(float));
     fl_server_apply(after, sum, m.n_params, 0.5);
-    /* centralised (same sample order, so the same sums): full-batch gradient of the mean loss over all 60 samples, one GD step */
+    /* centralised (same sample order, so the same sums): full-batch gradient of the mean loss over
+     * all 60 samples, one GD step */
     nn_worker wc;
     nn_worker_init(&wc, &m, 60);
     ds_gather(&ds, &ds.train, part_samples(&p, 0), 60, nn_input(&wc), wc.y);

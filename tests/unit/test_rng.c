@@ -24,8 +24,11 @@ static void test_keys_differ(void **st)
 {
     (void)st;
     /* changing any one field of the key gives a different stream */
-    uint64_t keys[5][4] = {{1, RNG_TRAIN, 5, 2}, {2, RNG_TRAIN, 5, 2}, {1, RNG_SELECT, 5, 2},
-                           {1, RNG_TRAIN, 6, 2}, {1, RNG_TRAIN, 5, 3}};
+    uint64_t keys[5][4] = {{1, RNG_TRAIN, 5, 2},
+                           {2, RNG_TRAIN, 5, 2},
+                           {1, RNG_SELECT, 5, 2},
+                           {1, RNG_TRAIN, 6, 2},
+                           {1, RNG_TRAIN, 5, 3}};
     uint64_t first[5];
     for (int k = 0; k < 5; k++) {
         rng_t r;
@@ -104,8 +107,10 @@ static void test_moments(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_same_key_same_numbers), cmocka_unit_test(test_keys_differ),
-        cmocka_unit_test(test_independence),          cmocka_unit_test(test_order_irrelevant),
+        cmocka_unit_test(test_same_key_same_numbers),
+        cmocka_unit_test(test_keys_differ),
+        cmocka_unit_test(test_independence),
+        cmocka_unit_test(test_order_irrelevant),
         cmocka_unit_test(test_moments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
