@@ -1,5 +1,6 @@
 /* 4-ary min-heap event queue (see evq.h). Children of position i are 4i+1..4i+4. A 4-ary heap
- * halves the depth of a binary one and keeps siblings in one cache line of slot indices. */
+ * halves the depth of a binary one; with 16-byte entries a node's four children share a
+ * cache line. */
 #include "engine/evq.h"
 
 #include <stdlib.h>
@@ -10,13 +11,18 @@
 
 static inline int before(const evq_key *x, const evq_key *y)
 {
-    return x->time < y->time || (x->time == y->time && x->seq < y->seq);
+    return x->time < y->time || (x->time == y->time && x->tag < y->tag);
+}
+
+static inline uint32_t slot_of(const evq_key *k)
+{
+    return (uint32_t)(k->tag & ((1u << EVQ_SLOT_BITS) - 1));
 }
 
 static inline void place(evq *q, size_t i, evq_key k)
 {
     q->heap[i] = k;
-    q->pos[k.slot] = (uint32_t)i;
+    q->pos[slot_of(&k)] = (uint32_t)i;
 }
 
 static void sift_up(evq *q, size_t i)
@@ -57,8 +63,15 @@ static fs_err grow(evq *q)
     if (g) q->gen = g;
     uint32_t *p = realloc(q->pos, nc * sizeof *p);
     if (p) q->pos = p;
-    evq_key *h = realloc(q->heap, nc * sizeof *h);
-    if (h) q->heap = h;
+    if (nc > (1u << EVQ_SLOT_BITS))
+        return fs_error(FS_ENOMEM, "event queue: more than 2^24 pending events");
+    evq_key *h = aligned_alloc(64, ((nc + 3) * sizeof *h + 63) & ~(size_t)63);
+    if (h) {
+        if (q->heap) memcpy(h + 3, q->heap, q->n * sizeof *h);
+        free(q->heap_mem);
+        q->heap_mem = h;
+        q->heap = h + 3;
+    }
     uint32_t *f = realloc(q->free_ls, nc * sizeof *f);
     if (f) q->free_ls = f;
     if (!ev || !g || !p || !h || !f) return fs_error(FS_ENOMEM, "event queue: out of memory");
@@ -88,7 +101,7 @@ void evq_free(evq *q)
     free(q->ev);
     free(q->gen);
     free(q->pos);
-    free(q->heap);
+    free(q->heap_mem);
     free(q->free_ls);
     memset(q, 0, sizeof *q);
 }
@@ -100,7 +113,8 @@ fs_err evq_push(evq *q, double time, int kind, uint32_t client, uint64_t data, e
     uint32_t s = q->free_ls[--q->n_free];
     q->ev[s] = (evq_event){time, q->next_seq, kind, client, data};
     q->gen[s]++;
-    place(q, q->n++, (evq_key){time, q->next_seq++, s});
+    FS_CHECK(q->next_seq < (UINT64_C(1) << (64 - EVQ_SLOT_BITS)));
+    place(q, q->n++, (evq_key){time, (q->next_seq++ << EVQ_SLOT_BITS) | s});
     sift_up(q, q->n - 1);
     if (h) *h = (evq_handle){s, q->gen[s]};
     return FS_OK;
@@ -108,16 +122,19 @@ fs_err evq_push(evq *q, double time, int kind, uint32_t client, uint64_t data, e
 
 static void remove_at(evq *q, size_t i)
 {
-    uint32_t s = q->heap[i].slot;
+    uint32_t s = slot_of(&q->heap[i]);
     q->pos[s] = NOPOS;
     q->gen[s]++; /* invalidates handles */
     q->free_ls[q->n_free++] = s;
     q->n--;
     if (i == q->n) return;
+    /* the last entry fills the hole: it moves up or down, never both */
     evq_key moved = q->heap[q->n];
     place(q, i, moved);
-    sift_down(q, i);
-    sift_up(q, q->pos[moved.slot]);
+    if (i > 0 && before(&moved, &q->heap[(i - 1) / D]))
+        sift_up(q, i);
+    else
+        sift_down(q, i);
 }
 
 int evq_cancel(evq *q, evq_handle h)
@@ -130,7 +147,7 @@ int evq_cancel(evq *q, evq_handle h)
 int evq_pop(evq *q, evq_event *out)
 {
     if (q->n == 0) return 0;
-    uint32_t s = q->heap[0].slot;
+    uint32_t s = slot_of(&q->heap[0]);
     *out = q->ev[s];
     FS_CHECK(out->time >= q->now);
     q->now = out->time;
@@ -141,7 +158,7 @@ int evq_pop(evq *q, evq_event *out)
 int evq_peek(const evq *q, evq_event *out)
 {
     if (q->n == 0) return 0;
-    *out = q->ev[q->heap[0].slot];
+    *out = q->ev[slot_of(&q->heap[0])];
     return 1;
 }
 

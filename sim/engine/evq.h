@@ -24,18 +24,22 @@ typedef struct evq_handle {
     uint32_t gen;
 } evq_handle;
 
-/* A heap entry carries its key, so sifting never leaves the heap array. */
+/* A heap entry carries its key, so sifting never leaves the heap array: 16 bytes, so the four
+ * children of a node share one 64-byte cache line. tag = sequence << 24 | slot: ordering by
+ * tag is ordering by sequence (at most 2^24 pending events, 2^40 scheduled in a run). */
 typedef struct evq_key {
     double time;
-    uint64_t seq;
-    uint32_t slot;
+    uint64_t tag;
 } evq_key;
+
+#define EVQ_SLOT_BITS 24
 
 typedef struct evq {
     evq_event *ev;     /* slot storage */
     uint32_t *gen;     /* slot generation */
     uint32_t *pos;     /* slot -> heap position, UINT32_MAX when free */
-    evq_key *heap;     /* the heap */
+    evq_key *heap;     /* the heap, heap_mem + 3: children 4i+1..4i+4 start on a cache line */
+    evq_key *heap_mem; /* its allocation (64-byte aligned) */
     uint32_t *free_ls; /* stack of free slots */
     size_t n, cap, n_free;
     uint64_t next_seq;
