@@ -89,9 +89,11 @@ deps:
 	fi
 
 datasets/fashion-mnist.h5: | $(BUILD)/fedsim
+	@mkdir -p $(dir $@)
 	$(BUILD)/fedsim data import fashion-mnist --out $@
 
 datasets/kjv.h5: | $(BUILD)/fedsim
+	@mkdir -p $(dir $@)
 	$(BUILD)/fedsim data import kjv --out $@
 
 run: deps

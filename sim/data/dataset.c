@@ -239,8 +239,14 @@ fs_err ds_save(const char *path, const dataset *ds)
 {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    h5_quiet hq = h5_quiet_on();
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return fs_error(FS_EIO, "%s: cannot create file", tmp);
+    h5_quiet_off(hq);
+    if (f < 0)
+        return fs_error(FS_EINPUT,
+                        "%s: cannot create file (does its directory exist and is it "
+                        "writable?)",
+                        tmp);
     int32_t ints[8] = {ds->dtype,    ds->task,  ds->shape[0],  ds->shape[1],
                        ds->shape[2], ds->y_len, ds->n_classes, ds->n_natural};
     int32_t version = DS_FORMAT_VERSION;
