@@ -13,14 +13,25 @@ OPENMP      ?= 1
 NATIVE      ?= 0
 SANITIZER   ?= none
 
-DEB_PKGS := build-essential pkg-config libopenblas-dev libsqlite3-dev libgsl-dev libhdf5-dev \
+DEB_PKGS := build-essential pkg-config libopenblas-dev libopenblas-openmp-dev libsqlite3-dev libgsl-dev libhdf5-dev \
             libcmocka-dev libfyaml-dev zlib1g-dev libsodium-dev dataset-fashion-mnist sqlite3 bible-kjv \
             python3 python3-matplotlib python3-numpy
 
-PKGS     := openblas sqlite3 gsl hdf5-serial cmocka libfyaml zlib libsodium
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKGS     := sqlite3 gsl hdf5-serial cmocka libfyaml zlib libsodium
+# OpenBLAS: Debian's OpenMP build. fedsim parallelises across clients and calls BLAS from each
+# OpenMP worker with one BLAS thread. The default pthread build keeps a pool of BLAS threads
+# that spin in sched_yield and take CPU from the workers; the serial build is not safe to call
+# from several threads at once. The OpenMP build shares our OpenMP runtime and runs
+# single-threaded inside a parallel region. Debian installs it beside the default build, so
+# pkg-config is pointed at it and an rpath finds it at run time.
+MULTIARCH  := $(shell gcc -print-multiarch 2>/dev/null)
+OPENBLAS_DIR := /usr/lib/$(MULTIARCH)/openblas-openmp
+BLAS_CFLAGS = $(shell PKG_CONFIG_PATH=$(OPENBLAS_DIR)/pkgconfig pkg-config --cflags openblas 2>/dev/null)
+BLAS_LIBS   = $(shell PKG_CONFIG_PATH=$(OPENBLAS_DIR)/pkgconfig pkg-config --libs openblas 2>/dev/null) \
+              -Wl,-rpath,$(OPENBLAS_DIR)
+PKG_CFLAGS = $(BLAS_CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # gsl.pc also names -lgslcblas; OpenBLAS provides the CBLAS that GSL needs, so drop it.
-PKG_LIBS   = $(filter-out -lgslcblas,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
+PKG_LIBS   = $(BLAS_LIBS) $(filter-out -lgslcblas,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
 
 CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O2 -g -Wall -Wextra -Werror \
            -Wshadow -Wno-unused-parameter -MMD -MP -Isim
