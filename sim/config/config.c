@@ -130,6 +130,10 @@ const cfg_key cfg_keys[] = {
            "Nesterov momentum (as torch.optim.SGD; needs momentum > 0)"),
     K_FLT("train.clip_norm", train.clip_norm, "0", 0, 1e9, 0,
           "clip each minibatch gradient to this L2 norm (Pascanu et al. 2013); 0: no clipping"),
+    K_ENUM("train.optimizer_state", train.optimizer_state, "reset", "reset|per_client",
+           "client SGD momentum buffer: fresh for every local run (reset), or kept per client "
+           "across its participations (per_client; stored like algorithm state, see "
+           "algorithm.state_memory_mb)"),
 
     K_ENUM("algorithm.name", algorithm.name, "fedavg",
            "fedavg|fedsgd|fedprox|feddyn|scaffold|fednova|fedavgm|fedadam|fedyogi|fedadagrad",
@@ -153,8 +157,9 @@ const cfg_key cfg_keys[] = {
           "fedadam, fedyogi, fedadagrad: adaptivity tau in m / (sqrt(v) + tau); v starts at "
           "tau^2"),
     K_FLT("algorithm.state_memory_mb", algorithm.state_memory_mb, "1024", 0, 1e8, CFG_OPEN_MIN,
-          "scaffold, feddyn: memory for per-client state vectors (MiB); the least recently used "
-          "beyond it go to a temporary HDF5 file"),
+          "scaffold, feddyn, train.optimizer_state per_client: memory for per-client state "
+          "vectors (MiB, for each of the two stores); the least recently used beyond it go to a "
+          "temporary HDF5 file"),
     K_STR("algorithm.state_dir", algorithm.state_dir, "\"\"",
           "directory of that temporary file (deleted at the end); empty: the database's "
           "directory"),
@@ -1950,6 +1955,21 @@ fs_err cfg_validate(const cfg *c, const char *file, cfg_diag *d)
         at_key(d, c, file, "train.nesterov");
         diag_msg(d, "train.nesterov = true needs train.momentum > 0");
         diag_hint(d, "set train.momentum, e.g. 0.9 (as torch.optim.SGD requires)");
+        return diag_done(d);
+    }
+    if (strcmp(c->train.optimizer_state, "per_client") == 0 &&
+        (strcmp(c->protocol, "async") == 0 || strcmp(c->algorithm.name, "fednova") == 0)) {
+        at_key(d, c, file, "train.optimizer_state");
+        if (strcmp(c->protocol, "async") == 0) {
+            diag_msg(d, "train.optimizer_state = per_client needs protocol: sync");
+            diag_hint(d, "FedBuff trains clients whose updates may later be discarded as stale; "
+                         "use train.optimizer_state: reset with protocol: async");
+        } else {
+            diag_msg(d, "train.optimizer_state = per_client does not support algorithm.name = "
+                        "fednova");
+            diag_hint(d, "FedNova's normalisation ||a_i||_1 assumes each local run starts with a "
+                         "fresh momentum buffer: use train.optimizer_state: reset");
+        }
         return diag_done(d);
     }
     return validate_privacy(c, file, d);

@@ -101,8 +101,9 @@ typedef struct cfg {
         double lr;
         double momentum;
         double weight_decay;
-        char nesterov[8]; /* false | true */
-        double clip_norm; /* 0: no clipping */
+        char nesterov[8];         /* false | true */
+        double clip_norm;         /* 0: no clipping */
+        char optimizer_state[16]; /* reset | per_client */
     } train;
 
     struct {

@@ -175,6 +175,8 @@ typedef struct run_state {
     fl_cstate *cs;          /* per-client state (SCAFFOLD, FedDyn), else NULL */
     float *res_buf2;        /* (chunk, np) second uploads (SCAFFOLD) */
     float *res_state;       /* (chunk, np) client states of the chunk being trained */
+    fl_cstate *ocs;         /* per-client SGD momentum (train.optimizer_state: per_client) */
+    float *res_opt;         /* (chunk, np) their momentum buffers while the chunk trains */
     uint32_t *chunk_cl;     /* (chunk) clients of the chunk being trained */
     uint32_t *chunk_cl_sel; /* (selected per round) scratch for selection */
     int threads;
@@ -215,6 +217,8 @@ static void state_free(run_state *s)
     fl_cstate_free(s->cs);
     free(s->res_buf2);
     free(s->res_state);
+    fl_cstate_free(s->ocs);
+    free(s->res_opt);
     free(s->chunk_cl);
     free(s->chunk_cl_sel);
     free(s->ev);
@@ -452,8 +456,12 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
     if ((e = fl_agg_init(&s->agg, np, s->algo->two_uploads)) ||
         (e = fl_server_init(&s->srv, s->algo, &fp, np, s->part.n_clients)))
         return e;
-    if (s->algo->state_vecs) {
-        /* the spill file goes to algorithm.state_dir, else next to the database */
+    /* kept momentum only matters with momentum (else SGD has no state) */
+    const int keep_opt =
+        strcmp(c->train.optimizer_state, "per_client") == 0 && c->train.momentum != 0;
+    if (s->algo->state_vecs || keep_opt) {
+        /* the spill files go to algorithm.state_dir, else next to the database; the momentum
+         * store has its own algorithm.state_memory_mb */
         char dir[CFG_STR + 16], dbbuf[1024];
         const char *db = default_db(c, o, dbbuf, sizeof dbbuf), *slash = strrchr(db, '/');
         if (c->algorithm.state_dir[0])
@@ -461,8 +469,9 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
         else
             snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - db) + (slash == db) : 1,
                      slash ? db : ".");
-        e = fl_cstate_new(&s->cs, np, (size_t)(c->algorithm.state_memory_mb * 1048576.0), dir);
-        if (e) return e;
+        const size_t cap = (size_t)(c->algorithm.state_memory_mb * 1048576.0);
+        if (s->algo->state_vecs && (e = fl_cstate_new(&s->cs, np, cap, dir))) return e;
+        if (keep_opt && (e = fl_cstate_new(&s->ocs, np, cap, dir))) return e;
     }
     rng_t r;
     rng_init(&r, c->seed, RNG_INIT, 0, 0);
@@ -501,7 +510,8 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
      * better (client sizes vary), at chunk x model-size of memory; up to 64 clients or 256 MB */
     s->chunk = 4 * s->threads < 8 ? 8 : 4 * s->threads;
     const double per_client =
-        (double)np * sizeof(float) * (1 + s->algo->two_uploads + (s->algo->state_vecs ? 1 : 0));
+        (double)np * sizeof(float) *
+        (1 + s->algo->two_uploads + (s->algo->state_vecs ? 1 : 0) + (s->ocs ? 1 : 0));
     while (s->chunk < 64 && (s->chunk * 2) * per_client <= 256.0 * 1048576.0 &&
            s->chunk < c->rounds.clients_per_round)
         s->chunk *= 2;
@@ -517,6 +527,10 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
     if (s->algo->state_vecs) {
         if (!(s->res_state = FS_ALIGNED((size_t)s->chunk * np, sizeof(float)))) return FS_ENOMEM;
         for (int k = 0; k < s->chunk; k++) s->res[k].state = s->res_state + (size_t)k * np;
+    }
+    if (s->ocs) {
+        if (!(s->res_opt = FS_ALIGNED((size_t)s->chunk * np, sizeof(float)))) return FS_ENOMEM;
+        for (int k = 0; k < s->chunk; k++) s->res[k].opt = s->res_opt + (size_t)k * np;
     }
 
     const uint32_t N = s->part.n_clients;
@@ -557,7 +571,7 @@ static fs_err train_round(run_state *s, uint32_t round, double *loss_out, double
         int n = s->sr.n_completed - start < s->chunk ? s->sr.n_completed - start : s->chunk;
         for (int k = 0; k < n; k++) s->chunk_cl[k] = s->sr.c[s->sr.arrival[start + k]].client;
         e = fl_train_clients(s->algo, &ctx, s->chunk_cl, n, s->res, s->workers, s->threads, s->cs,
-                             s->pv ? &trained : &s->agg);
+                             s->ocs, s->pv ? &trained : &s->agg);
         if (!e && s->pv) e = priv_round_add(s->pv, s->res, n, start, &s->agg);
         if (e) return e;
         if (stop && *stop) return FS_EINTR;
@@ -569,14 +583,15 @@ static fs_err train_round(run_state *s, uint32_t round, double *loss_out, double
     return FS_OK;
 }
 
-/* Bytes of algorithm state in memory (client states with their index, server vectors) and of
- * client states spilled to disk. */
+/* Bytes of algorithm state in memory (client states with their index, kept client momentum,
+ * server vectors) and of client states and momentum spilled to disk. */
 static void state_bytes(const run_state *s, double *mem, double *disk)
 {
-    fl_cstate_stats st = {0};
+    fl_cstate_stats st = {0}, so = {0};
     if (s->cs) fl_cstate_stats_get(s->cs, &st);
-    *mem = (double)st.mem_bytes + (double)fl_server_bytes(&s->srv);
-    *disk = (double)st.disk_bytes;
+    if (s->ocs) fl_cstate_stats_get(s->ocs, &so);
+    *mem = (double)st.mem_bytes + (double)so.mem_bytes + (double)fl_server_bytes(&s->srv);
+    *disk = (double)st.disk_bytes + (double)so.disk_bytes;
 }
 
 static const char *outcome_name(const sched_client *sc, int accepted)

@@ -68,6 +68,9 @@ typedef struct fl_client_result {
     float *update2;    /* (n_params) out when the algorithm uploads two vectors, else unused */
     float *state;      /* (n_params) in/out client state when the algorithm has one, else unused */
     double scalar;     /* out: FedNova's ||a_k||_1 (aggregated as sum_k weight_k scalar_k) */
+    float *opt;        /* (n_params) in/out SGD momentum buffer when the optimiser state is kept
+                        * per client (train.optimizer_state: per_client), else NULL */
+    int opt_resume;    /* in: 1 if opt holds the client's momentum from an earlier run */
 } fl_client_result;
 
 /* The running aggregate of a round, in double, added to in a fixed order. */
@@ -125,7 +128,9 @@ typedef void (*fl_grad_hook)(const fl_round_ctx *ctx, const float *params, float
 
 /* Local minibatch SGD from the global model: params (n_params) receives the final local model.
  * Minibatch order from the RNG_TRAIN stream of (seed, client, round). hook (may be NULL)
- * modifies each minibatch gradient. Returns the mean minibatch loss. */
+ * modifies each minibatch gradient. The momentum buffer is w->opt: a fresh one (torch.optim.SGD's
+ * first step) unless w->opt_resume, which continues the momentum already in w->opt. Returns the
+ * mean minibatch loss. */
 double fl_local_train(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, float *params,
                       fl_grad_hook hook, void *hook_data, long *steps_out);
 
@@ -161,10 +166,15 @@ size_t fl_server_bytes(const fl_server *s);
  * given order, store their client states back into cs and add the results to agg. res holds n
  * slots with update (and update2/state when the algorithm needs them) allocated by the caller.
  * Client states are loaded from cs before training (zeros for a client's first time). The
- * result does not depend on threads. cs may be NULL only for stateless algorithms. */
+ * result does not depend on threads. cs may be NULL only for stateless algorithms.
+ * opt_cs (train.optimizer_state: per_client; NULL: every local run starts a fresh momentum
+ * buffer) keeps each client's SGD momentum buffer across its runs: loaded into res[k].opt
+ * (allocated by the caller, aligned) before training, trained on in place of the worker's
+ * buffer, stored back after (only once the client has taken a step, so its first run that
+ * steps is torch.optim.SGD's first step). */
 fs_err fl_train_clients(const fl_algorithm *a, const fl_round_ctx *ctx, const uint32_t *clients,
                         int n, fl_client_result *res, nn_worker *workers, int threads,
-                        struct fl_cstate *cs, fl_agg *agg);
+                        struct fl_cstate *cs, struct fl_cstate *opt_cs, fl_agg *agg);
 
 /* Loss and accuracy of params on (up to max_n, 0 = all) samples of split s, in batches. */
 void fl_evaluate(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,

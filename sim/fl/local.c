@@ -47,7 +47,7 @@ double fl_local_train(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, fl
     rng_t r;
     rng_init(&r, ctx->seed, RNG_TRAIN, client, ctx->round);
     nn_worker_seed(w, ctx->seed, client, ctx->round); /* dropout masks: keyed per client */
-    int first = 1;
+    int first = !w->opt_resume;
     long total_steps, samples;
     fl_local_work(tc, n, &total_steps, &samples);
     uint32_t cursor = n; /* forces a shuffle first */

@@ -1,8 +1,9 @@
 /* The server side shared by every algorithm: the round aggregate (fl_agg: weighted sums in
  * double, added in a fixed order), the server state and step (fl_server), and the driver of one
- * chunk of client training (fl_train_clients: states loaded and stored serially, training in
- * parallel, results added in the given order). Guarantees: the bits of the new global model
- * depend only on the inputs and the order of the clients, never on the thread count. */
+ * chunk of client training (fl_train_clients: algorithm and optimiser states loaded and stored
+ * serially, training in parallel, results added in the given order). Guarantees: the bits of the
+ * new global model depend only on the inputs and the order of the clients, never on the thread
+ * count. */
 #include "fl/algorithm.h"
 
 #include <math.h>
@@ -130,7 +131,7 @@ size_t fl_server_bytes(const fl_server *s)
 
 fs_err fl_train_clients(const fl_algorithm *a, const fl_round_ctx *ctx, const uint32_t *clients,
                         int n, fl_client_result *res, nn_worker *workers, int threads,
-                        fl_cstate *cs, fl_agg *agg)
+                        fl_cstate *cs, fl_cstate *opt_cs, fl_agg *agg)
 {
     fs_err e = FS_OK;
     FS_CHECK(!a->state_vecs || cs);
@@ -138,6 +139,10 @@ fs_err fl_train_clients(const fl_algorithm *a, const fl_round_ctx *ctx, const ui
         res[k].client = clients[k];
         res[k].scalar = 0;
         if (a->state_vecs) e = fl_cstate_get(cs, clients[k], res[k].state, NULL);
+        if (!e && opt_cs) {
+            FS_CHECK(res[k].opt);
+            e = fl_cstate_get(opt_cs, clients[k], res[k].opt, &res[k].opt_resume);
+        }
     }
     if (e) return e;
 #ifdef _OPENMP
@@ -148,7 +153,15 @@ fs_err fl_train_clients(const fl_algorithm *a, const fl_round_ctx *ctx, const ui
 #ifdef _OPENMP
         t = omp_get_thread_num();
 #endif
-        a->client_update(ctx, clients[k], &workers[t], &res[k]);
+        nn_worker *w = &workers[t];
+        float *own = w->opt;
+        if (opt_cs) { /* train on the client's kept buffer */
+            w->opt = res[k].opt;
+            w->opt_resume = res[k].opt_resume;
+        }
+        a->client_update(ctx, clients[k], w, &res[k]);
+        w->opt = own;
+        w->opt_resume = 0;
     }
     for (int k = 0; k < n; k++)
         if (!isfinite(res[k].train_loss))
@@ -158,6 +171,9 @@ fs_err fl_train_clients(const fl_algorithm *a, const fl_round_ctx *ctx, const ui
                             ctx->round, clients[k], res[k].train_loss);
     for (int k = 0; k < n && !e; k++)
         if (a->state_vecs) e = fl_cstate_put(cs, clients[k], res[k].state);
+    for (int k = 0; k < n && !e; k++) /* no step taken: the buffer stays fresh */
+        if (opt_cs && (res[k].opt_resume || res[k].steps > 0))
+            e = fl_cstate_put(opt_cs, clients[k], res[k].opt);
     if (e) return e;
     fl_agg_add(agg, res, n);
     return FS_OK;

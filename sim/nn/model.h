@@ -117,6 +117,8 @@ typedef struct nn_worker {
     float *state;      /* (max_batch * state_per_sample) LSTM h, c carried between calls */
     float *grad;       /* (n_params) */
     float *opt;        /* (n_params) optimiser state (momentum) */
+    int opt_resume;    /* 1: fl_local_train continues the momentum in opt (a client's kept
+                        * optimiser state) instead of starting afresh */
     int32_t *y;        /* (max_batch, y_len) labels, as ds_gather writes them */
     int32_t *yt;       /* (y_len, max_batch) time-major labels (sequence loss) */
     uint32_t *order;   /* scratch permutation for minibatch order */

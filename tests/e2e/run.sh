@@ -63,6 +63,29 @@ check "scaffold: states over the cap spilled to disk" \
     test "$(q "$TMP/sc1.db" 'SELECT max(state_disk_bytes) > 0 FROM rounds')" = 1
 check "spill file removed" test -z "$(ls -A "$TMP" | grep fedsim-state)"
 
+# --- train.optimizer_state: per_client momentum is thread- and cap-independent; inert without
+# momentum
+MOM="--set train.momentum=0.9 --set train.optimizer_state=per_client"
+"$FEDSIM" run "$TINY" --db "$TMP/os1.db" --quiet -j 1 $MOM
+"$FEDSIM" run "$TINY" --db "$TMP/os2.db" --quiet -j 2 $MOM
+"$FEDSIM" run "$TINY" --db "$TMP/os3.db" --quiet -j 2 $MOM --set algorithm.state_memory_mb=0.001 \
+    --set algorithm.state_dir="$TMP"
+"$FEDSIM" run "$TINY" --db "$TMP/os4.db" --quiet -j 1 --set train.momentum=0.9
+"$FEDSIM" run "$TINY" --db "$TMP/os5.db" --quiet -j 1 --set train.optimizer_state=per_client
+check "optimizer_state per_client: 1 vs 2 threads, same metrics" \
+    test "$(metrics "$TMP/os1.db")" = "$(metrics "$TMP/os2.db")"
+check "optimizer_state per_client: memory cap, same metrics" \
+    test "$(metrics "$TMP/os1.db")" = "$(metrics "$TMP/os3.db")"
+check "optimizer_state per_client: momentum spilled to disk" \
+    test "$(q "$TMP/os3.db" 'SELECT max(state_disk_bytes) > 0 FROM rounds')" = 1
+check "optimizer_state per_client: state memory reported" \
+    test "$(q "$TMP/os1.db" 'SELECT max(state_bytes) > 0 FROM rounds')" = 1
+check "optimizer_state per_client differs from reset" \
+    test "$(metrics "$TMP/os1.db")" != "$(metrics "$TMP/os4.db")"
+check "optimizer_state per_client without momentum: same metrics as reset, no state" \
+    test "$(metrics "$TMP/os5.db")" = "$(metrics "$TMP/a.db")" -a \
+    "$(q "$TMP/os5.db" 'SELECT max(state_bytes) FROM rounds')" = 0.0
+
 # --- SIGTERM mid-run: marked interrupted, completed rounds kept and readable
 "$FEDSIM" run "$TINY" --db "$TMP/int.db" --quiet -j 1 --set rounds.count=100000 \
     --set eval.every=1000 &

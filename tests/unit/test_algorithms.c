@@ -144,9 +144,9 @@ static void fed_round(fed *f, const fl_round_ctx *base, uint32_t round, float *g
     fl_agg_reset(&f->agg);
     for (int s = 0; s < n; s += chunk) {
         int c = n - s < chunk ? n - s : chunk;
-        assert_int_equal(
-            fl_train_clients(f->a, &ctx, clients + s, c, f->res, f->w, threads, f->cs, &f->agg),
-            FS_OK);
+        assert_int_equal(fl_train_clients(f->a, &ctx, clients + s, c, f->res, f->w, threads, f->cs,
+                                          NULL, &f->agg),
+                         FS_OK);
     }
     fl_server_step(&f->srv, global, &f->agg);
 }
