@@ -5,6 +5,7 @@
  * range check; every error is reported as file:line:col (1-based) with a hint; every parser,
  * diagnostic object and node is freed on every path. No global state: thread-safe. */
 #include "config/config.h"
+#include "config/ytree.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -646,42 +647,8 @@ static fs_err unknown_key(cfg_diag *d, const char *full)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * A small YAML tree built from libfyaml's events, each node with its 1-based position.
+ * The positioned YAML tree is in ytree.c.
  * ------------------------------------------------------------------------------------------- */
-
-typedef enum yn_kind { YN_SCALAR, YN_MAP, YN_SEQ, YN_ALIAS } yn_kind;
-
-typedef struct ynode {
-    yn_kind kind;
-    int line, col; /* 1-based */
-    bool plain;    /* scalar written without quotes or block style */
-    char *text;    /* scalar: value, NUL-terminated */
-    size_t len;
-    struct ynode **kid; /* map: key, value, key, value, ...; seq: items */
-    int n, cap;
-} ynode;
-
-typedef struct yerr {
-    int line, col;
-    char msg[256];
-} yerr;
-
-static void yn_free(ynode *n)
-{
-    if (!n) return;
-    for (int i = 0; i < n->n; i++) yn_free(n->kid[i]);
-    free(n->kid);
-    free(n->text);
-    free(n);
-}
-
-static bool yn_is_null(const ynode *n)
-{
-    if (n->kind != YN_SCALAR || !n->plain) return false;
-    const char *t = n->text;
-    return t[0] == '\0' || strcmp(t, "~") == 0 || strcmp(t, "null") == 0 ||
-           strcmp(t, "Null") == 0 || strcmp(t, "NULL") == 0;
-}
 
 static const char *yn_kind_phrase(const ynode *n)
 {
@@ -696,171 +663,6 @@ static const char *yn_kind_phrase(const ynode *n)
         break;
     }
     return "a scalar";
-}
-
-static fs_err yn_append(ynode *parent, ynode *child)
-{
-    if (parent->n == parent->cap) {
-        int cap = parent->cap ? 2 * parent->cap : 8;
-        ynode **k = realloc(parent->kid, (size_t)cap * sizeof *k);
-        if (!k) return fs_error(FS_ENOMEM, "out of memory reading YAML");
-        parent->kid = k;
-        parent->cap = cap;
-    }
-    parent->kid[parent->n++] = child;
-    return FS_OK;
-}
-
-static void diag_swallow(struct fy_diag *diag, void *user, const char *buf, size_t len)
-{
-    (void)diag;
-    (void)user;
-    (void)buf;
-    (void)len;
-}
-
-/* Parse text into a tree. *root is NULL for an empty stream or document. Returns FS_EINPUT with
- * e filled on a syntax error (or a second document), FS_ENOMEM on allocation failure. */
-static fs_err yaml_build(const char *text, size_t len, ynode **root, yerr *e)
-{
-    enum { DEPTH = 256 };
-    ynode *stack[DEPTH];
-    int top = 0, docs = 0, last_line = 1, last_col = 1;
-    fs_err rc = FS_OK;
-    *root = NULL;
-    e->line = e->col = 0;
-    e->msg[0] = '\0';
-
-    struct fy_diag_cfg dc;
-    fy_diag_cfg_default(&dc);
-    dc.fp = NULL;
-    dc.output_fn = diag_swallow;
-    dc.colorize = false;
-    struct fy_diag *diag = fy_diag_create(&dc);
-    if (!diag) return fs_error(FS_ENOMEM, "cannot create the YAML diagnostics");
-    fy_diag_set_collect_errors(diag, true);
-    struct fy_parse_cfg pc = {.flags = FYPCF_QUIET, .diag = diag};
-    struct fy_parser *fyp = fy_parser_create(&pc);
-    if (!fyp) {
-        fy_diag_destroy(diag);
-        return fs_error(FS_ENOMEM, "cannot create the YAML parser");
-    }
-    if (len == 0) goto done; /* libfyaml wants a non-empty input */
-    if (fy_parser_set_string(fyp, text, len) != 0) {
-        rc = fs_error(FS_ENOMEM, "cannot hand the text to the YAML parser");
-        goto done;
-    }
-
-    struct fy_event *ev;
-    while ((ev = fy_parser_parse(fyp))) {
-        enum fy_event_type t = ev->type;
-        const struct fy_mark *m = fy_event_start_mark(ev);
-        int line = m && m->line >= 0 ? m->line + 1 : 0;
-        int col = m && m->line >= 0 ? m->column + 1 : 0;
-        if (line > 0) {
-            last_line = line;
-            last_col = col;
-        }
-        ynode *n = NULL;
-        if (t == FYET_DOCUMENT_START) {
-            docs++;
-        } else if (t == FYET_MAPPING_END || t == FYET_SEQUENCE_END) {
-            if (top > 0) top--;
-        } else if (t == FYET_MAPPING_START || t == FYET_SEQUENCE_START || t == FYET_SCALAR ||
-                   t == FYET_ALIAS) {
-            if (docs > 1) {
-                e->line = line;
-                e->col = col;
-                snprintf(e->msg, sizeof e->msg, "a second YAML document ('---') in one scenario");
-                rc = FS_EINPUT;
-            } else if (!(n = calloc(1, sizeof *n))) {
-                rc = fs_error(FS_ENOMEM, "out of memory reading YAML");
-            } else {
-                n->line = line;
-                n->col = col;
-                n->kind = t == FYET_MAPPING_START    ? YN_MAP
-                          : t == FYET_SEQUENCE_START ? YN_SEQ
-                          : t == FYET_SCALAR         ? YN_SCALAR
-                                                     : YN_ALIAS;
-                if (top > 0)
-                    rc = yn_append(stack[top - 1], n);
-                else if (!*root)
-                    *root = n;
-                else
-                    rc = fs_error(FS_EINTERNAL, "YAML: two roots in one document");
-                if (rc != FS_OK) {
-                    free(n);
-                    n = NULL;
-                }
-            }
-            if (n && t == FYET_SCALAR) {
-                size_t l = 0;
-                const char *s = fy_token_get_text(ev->scalar.value, &l);
-                n->text = malloc(l + 1);
-                if (!n->text) {
-                    rc = fs_error(FS_ENOMEM, "out of memory reading YAML");
-                } else {
-                    if (l) memcpy(n->text, s, l);
-                    n->text[l] = '\0';
-                    n->len = l;
-                    enum fy_scalar_style st = fy_token_scalar_style(ev->scalar.value);
-                    n->plain = st == FYSS_PLAIN;
-                    /* Quoted scalars are marked at their first character: point at the quote. */
-                    if ((st == FYSS_SINGLE_QUOTED || st == FYSS_DOUBLE_QUOTED) && n->col > 1)
-                        n->col--;
-                }
-            }
-            if (n && t == FYET_ALIAS && n->col > 1) n->col--; /* marked after the '*' */
-            if (n && n->line == 0) { /* an empty value has no mark: just after its key */
-                const ynode *p = top > 0 ? stack[top - 1] : NULL;
-                if (p && p->kind == YN_MAP && p->n % 2 == 0 &&
-                    p->kid[p->n - 2]->kind == YN_SCALAR) {
-                    const ynode *k = p->kid[p->n - 2];
-                    n->line = k->line;
-                    n->col = k->col + (int)k->len + (k->plain ? 1 : 3);
-                } else if (p) {
-                    n->line = p->line;
-                    n->col = p->col;
-                } else {
-                    n->line = n->col = 1;
-                }
-            }
-            if (n && (t == FYET_MAPPING_START || t == FYET_SEQUENCE_START)) {
-                if (top == DEPTH) {
-                    e->line = line;
-                    e->col = col;
-                    snprintf(e->msg, sizeof e->msg, "nesting deeper than %d levels", DEPTH);
-                    rc = FS_EINPUT;
-                } else {
-                    stack[top++] = n;
-                }
-            }
-        }
-        fy_parser_event_free(fyp, ev);
-        if (rc != FS_OK) break;
-    }
-    if (rc == FS_OK && fy_parser_get_stream_error(fyp)) {
-        void *it = NULL;
-        struct fy_diag_error *de = fy_diag_errors_iterate(diag, &it);
-        if (de && de->line > 0) {
-            e->line = de->line;
-            e->col = de->column > 0 ? de->column : 1;
-            snprintf(e->msg, sizeof e->msg, "%s", de->msg ? de->msg : "YAML syntax error");
-        } else { /* some libfyaml errors carry no position: the last node it read */
-            e->line = last_line;
-            e->col = last_col;
-            snprintf(e->msg, sizeof e->msg, "YAML syntax error after this point");
-        }
-        rc = FS_EINPUT;
-    }
-done:
-    fy_parser_destroy(fyp);
-    fy_diag_destroy(diag);
-    if (rc != FS_OK) {
-        yn_free(*root);
-        *root = NULL;
-    }
-    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -1,15 +1,15 @@
-/* Sweep expansion (see sweep.h). Owns a small YAML tree of the scenario built from libfyaml's
- * events (libfyaml 0.7 has no public node marks; positions are 1-based as in config.c), the
- * reading of the `sweep:` section, the expansion into runs and each run's key.
+/* Sweep expansion (see sweep.h): the reading of the `sweep:` section from the positioned YAML
+ * tree of ytree.c (the same as the scenario parser's), the expansion into runs and each run's
+ * key.
  * Guarantees: a plan is returned only if every run of the sweep passed cfg_validate; every error
  * carries the position of the offending key or value; every allocation is freed on every path
  * (sweep_free_plan frees a plan, also a partly filled one). No global state. */
 #include "config/sweep.h"
+#include "config/ytree.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <libfyaml.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -17,73 +17,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---------------------------------------------------------------------------------------------
- * A YAML tree with positions
- * ------------------------------------------------------------------------------------------- */
-
-typedef enum sn_kind { SN_SCALAR, SN_MAP, SN_SEQ, SN_ALIAS } sn_kind;
-
-typedef struct snode {
-    sn_kind kind;
-    int line, col; /* 1-based */
-    bool plain;    /* scalar without quotes or block style */
-    char *text;    /* scalar: NUL-terminated value */
-    size_t len;
-    struct snode **kid; /* map: key, value, key, value, ...; seq: items */
-    int n, cap;
-} snode;
-
-static void sn_free(snode *n)
-{
-    if (!n) return;
-    for (int i = 0; i < n->n; i++) sn_free(n->kid[i]);
-    free(n->kid);
-    free(n->text);
-    free(n);
-}
-
-static bool sn_is_null(const snode *n)
-{
-    if (n->kind != SN_SCALAR || !n->plain) return false;
-    const char *t = n->text;
-    return t[0] == '\0' || strcmp(t, "~") == 0 || strcmp(t, "null") == 0 ||
-           strcmp(t, "Null") == 0 || strcmp(t, "NULL") == 0;
-}
-
-static const char *sn_phrase(const snode *n)
+static const char *sn_phrase(const ynode *n)
 {
     switch (n->kind) {
-    case SN_MAP:
+    case YN_MAP:
         return "a mapping";
-    case SN_SEQ:
+    case YN_SEQ:
         return "a list";
-    case SN_ALIAS:
+    case YN_ALIAS:
         return "an alias";
-    case SN_SCALAR:
+    case YN_SCALAR:
         break;
     }
-    return sn_is_null(n) ? "an empty value" : "a single value";
-}
-
-static fs_err sn_append(snode *p, snode *c)
-{
-    if (p->n == p->cap) {
-        int cap = p->cap ? 2 * p->cap : 8;
-        snode **k = realloc(p->kid, (size_t)cap * sizeof *k);
-        if (!k) return fs_error(FS_ENOMEM, "out of memory reading YAML");
-        p->kid = k;
-        p->cap = cap;
-    }
-    p->kid[p->n++] = c;
-    return FS_OK;
-}
-
-static void swallow(struct fy_diag *diag, void *user, const char *buf, size_t len)
-{
-    (void)diag;
-    (void)user;
-    (void)buf;
-    (void)len;
+    return yn_is_null(n) ? "an empty value" : "a single value";
 }
 
 /* snprintf that may truncate (messages quote user text of any length). */
@@ -99,102 +45,11 @@ static void fmt_into(char *buf, size_t n, const char *fmt, ...)
 
 /* Build the tree of text (NULL for an empty document). The caller parsed the text with
  * cfg_parse_text first, which reports syntax errors with their position. */
-static fs_err sn_build(const char *text, size_t len, const char *file, snode **root)
+static fs_err sn_build(const char *text, size_t len, const char *file, ynode **root)
 {
-    enum { DEPTH = 256 };
-    snode *stack[DEPTH];
-    int top = 0;
-    fs_err rc = FS_OK;
-    *root = NULL;
-    if (len == 0) return FS_OK;
-    struct fy_diag_cfg dc;
-    fy_diag_cfg_default(&dc);
-    dc.fp = NULL;
-    dc.output_fn = swallow;
-    dc.colorize = false;
-    struct fy_diag *diag = fy_diag_create(&dc);
-    if (!diag) return fs_error(FS_ENOMEM, "cannot create the YAML diagnostics");
-    struct fy_parse_cfg pc = {.flags = FYPCF_QUIET, .diag = diag};
-    struct fy_parser *fyp = fy_parser_create(&pc);
-    if (!fyp || fy_parser_set_string(fyp, text, len) != 0) {
-        if (fyp) fy_parser_destroy(fyp);
-        fy_diag_destroy(diag);
-        return fs_error(FS_ENOMEM, "cannot create the YAML parser");
-    }
-    struct fy_event *ev;
-    while (rc == FS_OK && (ev = fy_parser_parse(fyp))) {
-        enum fy_event_type t = ev->type;
-        const struct fy_mark *m = fy_event_start_mark(ev);
-        if (t == FYET_MAPPING_END || t == FYET_SEQUENCE_END) {
-            if (top > 0) top--;
-        } else if (t == FYET_MAPPING_START || t == FYET_SEQUENCE_START || t == FYET_SCALAR ||
-                   t == FYET_ALIAS) {
-            snode *n = calloc(1, sizeof *n);
-            if (!n) {
-                rc = fs_error(FS_ENOMEM, "out of memory reading YAML");
-            } else {
-                n->line = m && m->line >= 0 ? m->line + 1 : 0;
-                n->col = m && m->line >= 0 ? m->column + 1 : 0;
-                n->kind = t == FYET_MAPPING_START    ? SN_MAP
-                          : t == FYET_SEQUENCE_START ? SN_SEQ
-                          : t == FYET_SCALAR         ? SN_SCALAR
-                                                     : SN_ALIAS;
-                if (top > 0)
-                    rc = sn_append(stack[top - 1], n);
-                else if (!*root)
-                    *root = n;
-                else
-                    rc = fs_error(FS_EINPUT, "%s: more than one YAML document", file);
-                if (rc != FS_OK) {
-                    free(n);
-                    n = NULL;
-                }
-            }
-            if (n && t == FYET_SCALAR) {
-                size_t l = 0;
-                const char *s = fy_token_get_text(ev->scalar.value, &l);
-                n->text = malloc(l + 1);
-                if (!n->text) {
-                    rc = fs_error(FS_ENOMEM, "out of memory reading YAML");
-                } else {
-                    if (l) memcpy(n->text, s, l);
-                    n->text[l] = '\0';
-                    n->len = l;
-                    enum fy_scalar_style st = fy_token_scalar_style(ev->scalar.value);
-                    n->plain = st == FYSS_PLAIN;
-                    if ((st == FYSS_SINGLE_QUOTED || st == FYSS_DOUBLE_QUOTED) && n->col > 1)
-                        n->col--; /* marked at the first character: point at the quote */
-                }
-            }
-            if (n && t == FYET_ALIAS && n->col > 1) n->col--;
-            if (n && n->line == 0) { /* an empty value has no mark: just after its key */
-                const snode *p = top > 0 ? stack[top - 1] : NULL;
-                if (p && p->kind == SN_MAP && p->n % 2 == 0 && p->kid[p->n - 2]->text) {
-                    const snode *k = p->kid[p->n - 2];
-                    n->line = k->line;
-                    n->col = k->col + (int)k->len + (k->plain ? 1 : 3);
-                } else {
-                    n->line = p ? p->line : 1;
-                    n->col = p ? p->col : 1;
-                }
-            }
-            if (n && (t == FYET_MAPPING_START || t == FYET_SEQUENCE_START)) {
-                if (top == DEPTH)
-                    rc = fs_error(FS_EINPUT, "%s: nesting deeper than %d levels", file, DEPTH);
-                else
-                    stack[top++] = n;
-            }
-        }
-        fy_parser_event_free(fyp, ev);
-    }
-    if (rc == FS_OK && fy_parser_get_stream_error(fyp))
-        rc = fs_error(FS_EINPUT, "%s: YAML syntax error", file);
-    fy_parser_destroy(fyp);
-    fy_diag_destroy(diag);
-    if (rc != FS_OK) {
-        sn_free(*root);
-        *root = NULL;
-    }
+    yerr ye;
+    fs_err rc = yaml_build(text, len, root, &ye);
+    if (rc == FS_EINPUT) return fs_error(FS_EINPUT, "%s:%d:%d: %s", file, ye.line, ye.col, ye.msg);
     return rc;
 }
 
@@ -205,10 +60,10 @@ static fs_err sn_build(const char *text, size_t len, const char *file, snode **r
 /* Render a value node as YAML flow text that reads back as the same value: plain scalars as
  * written, other scalars double-quoted, lists as [a, b]. Returns false on an alias or a mapping
  * inside a list (never a scenario value). */
-static bool render(FILE *f, const snode *n)
+static bool render(FILE *f, const ynode *n)
 {
     switch (n->kind) {
-    case SN_SCALAR:
+    case YN_SCALAR:
         if (n->plain) {
             fputs(n->text, f);
             return true;
@@ -229,7 +84,7 @@ static bool render(FILE *f, const snode *n)
         }
         fputc('"', f);
         return true;
-    case SN_SEQ:
+    case YN_SEQ:
         fputc('[', f);
         for (int i = 0; i < n->n; i++) {
             if (i) fputs(", ", f);
@@ -237,7 +92,7 @@ static bool render(FILE *f, const snode *n)
         }
         fputc(']', f);
         return true;
-    case SN_MAP:
+    case YN_MAP:
         fputc('{', f);
         for (int i = 0; i + 1 < n->n; i += 2) {
             if (i) fputs(", ", f);
@@ -247,7 +102,7 @@ static bool render(FILE *f, const snode *n)
         }
         fputc('}', f);
         return true;
-    case SN_ALIAS:
+    case YN_ALIAS:
         break;
     }
     return false;
@@ -389,8 +244,8 @@ fs_err sweep_compute_key(const cfg *c, char out[SWEEP_KEY_LEN + 1])
 
 typedef struct skey {
     char path[CFG_STR];
-    const snode *key;  /* the (innermost) key node in the sweep section */
-    const snode *list; /* its list of values */
+    const ynode *key;  /* the (innermost) key node in the sweep section */
+    const ynode *list; /* its list of values */
     char **text;       /* YAML rendering of each value */
     int axis;
 } skey;
@@ -432,10 +287,10 @@ static void skeys_free(sctx *x)
 }
 
 /* One swept key: path, its key node, its list of values, on axis (a new one when axis < 0). */
-static fs_err read_values(sctx *x, const char *path, const snode *key, const snode *val, int axis)
+static fs_err read_values(sctx *x, const char *path, const ynode *key, const ynode *val, int axis)
 {
     char hint[300];
-    if (val->kind != SN_SEQ) {
+    if (val->kind != YN_SEQ) {
         snprintf(hint, sizeof hint, "write the values to try as a list: %s: [a, b]", path);
         return err_at(x, val->line, val->col, hint, "sweep values of '%s' must be a list, got %s",
                       path, sn_phrase(val));
@@ -466,7 +321,7 @@ static fs_err read_values(sctx *x, const char *path, const snode *key, const sno
     k->text = calloc((size_t)val->n, sizeof *k->text);
     if (!k->text) return fs_error(FS_ENOMEM, "out of memory reading the sweep");
     for (int i = 0; i < val->n; i++) {
-        const snode *v = val->kid[i];
+        const ynode *v = val->kid[i];
         size_t size = 0;
         FILE *f = open_memstream(&k->text[i], &size);
         if (!f) return fs_error(FS_ENOMEM, "out of memory reading the sweep");
@@ -475,7 +330,7 @@ static fs_err read_values(sctx *x, const char *path, const snode *key, const sno
         if (!ok)
             return err_at(x, v->line, v->col, "write the value out",
                           "sweep value %d of '%s' is %s, which a scenario key cannot take", i + 1,
-                          path, v->kind == SN_ALIAS ? "an alias" : "a mapping in a list");
+                          path, v->kind == YN_ALIAS ? "an alias" : "a mapping in a list");
         /* in a zip group values may repeat (the tuples differ); on an axis of its own not */
         for (int j = 0; axis < 0 && j < i; j++)
             if (strcmp(k->text[j], k->text[i]) == 0) {
@@ -497,20 +352,20 @@ static fs_err read_values(sctx *x, const char *path, const snode *key, const sno
 
 /* A mapping of key paths to lists (grid, or one zip group when axis >= 0), dotted or nested:
  * `train.lr: [...]` and `train: {lr: [...]}` are the same. */
-static fs_err read_map(sctx *x, const snode *map, const char *prefix, int axis)
+static fs_err read_map(sctx *x, const ynode *map, const char *prefix, int axis)
 {
     for (int i = 0; i + 1 < map->n; i += 2) {
-        const snode *key = map->kid[i], *val = map->kid[i + 1];
-        if (key->kind != SN_SCALAR || key->len == 0)
+        const ynode *key = map->kid[i], *val = map->kid[i + 1];
+        if (key->kind != YN_SCALAR || key->len == 0)
             return err_at(x, key->line, key->col, "write key.path: [values]",
                           "a swept key must be a plain key path, got %s",
-                          key->kind == SN_SCALAR ? "an empty key" : sn_phrase(key));
+                          key->kind == YN_SCALAR ? "an empty key" : sn_phrase(key));
         char full[CFG_STR];
         int w = snprintf(full, sizeof full, "%s%s%s", prefix, prefix[0] ? "." : "", key->text);
         if (w < 0 || (size_t)w >= sizeof full)
             return err_at(x, key->line, key->col, NULL, "key path too long");
         fs_err rc;
-        if (val->kind == SN_MAP && cfg_key_index(full) < 0)
+        if (val->kind == YN_MAP && cfg_key_index(full) < 0)
             rc = read_map(x, val, full, axis);
         else
             rc = read_values(x, full, key, val, axis);
@@ -520,9 +375,9 @@ static fs_err read_map(sctx *x, const snode *map, const char *prefix, int axis)
 }
 
 /* One zip group: every list the same length, on one new axis. */
-static fs_err read_zip_group(sctx *x, const snode *map)
+static fs_err read_zip_group(sctx *x, const ynode *map)
 {
-    if (map->kind != SN_MAP)
+    if (map->kind != YN_MAP)
         return err_at(x, map->line, map->col,
                       "a zip group is a mapping of key paths to lists of equal length, e.g. "
                       "{train.lr: [0.1, 0.05], train.batch_size: [10, 20]}",
@@ -555,19 +410,19 @@ static fs_err read_zip_group(sctx *x, const snode *map)
 
 static const char *const sweep_fields[] = {"name", "grid", "zip", "seeds"};
 
-static fs_err read_sweep(sctx *x, const snode *sw, const snode **name)
+static fs_err read_sweep(sctx *x, const ynode *sw, const ynode **name)
 {
-    const snode *grid = NULL, *zip = NULL, *seeds = NULL;
+    const ynode *grid = NULL, *zip = NULL, *seeds = NULL;
     *name = NULL;
-    if (sn_is_null(sw)) return FS_OK;
-    if (sw->kind != SN_MAP)
+    if (yn_is_null(sw)) return FS_OK;
+    if (sw->kind != YN_MAP)
         return err_at(x, sw->line, sw->col,
                       "sweep is a mapping with any of: name, grid, zip, seeds (see docs/sweeps.md)",
                       "sweep must be a mapping, got %s", sn_phrase(sw));
     for (int i = 0; i + 1 < sw->n; i += 2) {
-        const snode *k = sw->kid[i], *v = sw->kid[i + 1];
-        const char *t = k->kind == SN_SCALAR ? k->text : "";
-        const snode **slot = strcmp(t, "name") == 0    ? name
+        const ynode *k = sw->kid[i], *v = sw->kid[i + 1];
+        const char *t = k->kind == YN_SCALAR ? k->text : "";
+        const ynode **slot = strcmp(t, "name") == 0    ? name
                              : strcmp(t, "grid") == 0  ? &grid
                              : strcmp(t, "zip") == 0   ? &zip
                              : strcmp(t, "seeds") == 0 ? &seeds
@@ -591,7 +446,7 @@ static fs_err read_sweep(sctx *x, const snode *sw, const snode **name)
         if (*slot) return err_at(x, k->line, k->col, NULL, "duplicate key 'sweep.%s'", t);
         *slot = v;
     }
-    if (*name && ((*name)->kind != SN_SCALAR || sn_is_null(*name)))
+    if (*name && ((*name)->kind != YN_SCALAR || yn_is_null(*name)))
         return err_at(x, (*name)->line, (*name)->col, "e.g. name: lr_study",
                       "sweep.name must be a name, got %s", sn_phrase(*name));
     if (*name) {
@@ -605,15 +460,15 @@ static fs_err read_sweep(sctx *x, const snode *sw, const snode **name)
                           "sweep.name '%s' is not a valid name", s);
     }
     fs_err rc = FS_OK;
-    if (grid && !sn_is_null(grid)) {
-        if (grid->kind != SN_MAP)
+    if (grid && !yn_is_null(grid)) {
+        if (grid->kind != YN_MAP)
             return err_at(x, grid->line, grid->col,
                           "grid maps key paths to lists: {algorithm.name: [fedavg, fedsgd]}",
                           "sweep.grid must be a mapping, got %s", sn_phrase(grid));
         if ((rc = read_map(x, grid, "", -1)) != FS_OK) return rc;
     }
-    if (zip && !sn_is_null(zip)) {
-        if (zip->kind == SN_SEQ) {
+    if (zip && !yn_is_null(zip)) {
+        if (zip->kind == YN_SEQ) {
             for (int i = 0; i < zip->n && rc == FS_OK; i++) rc = read_zip_group(x, zip->kid[i]);
         } else {
             rc = read_zip_group(x, zip);
@@ -621,7 +476,7 @@ static fs_err read_sweep(sctx *x, const snode *sw, const snode **name)
         if (rc != FS_OK) return rc;
     }
     if (seeds) {
-        const snode *sk = NULL;
+        const ynode *sk = NULL;
         for (int i = 0; i + 1 < sw->n; i += 2)
             if (sw->kid[i + 1] == seeds) sk = sw->kid[i];
         if ((rc = read_values(x, "seed", sk, seeds, -1)) != FS_OK) return rc;
@@ -634,18 +489,18 @@ static fs_err read_sweep(sctx *x, const snode *sw, const snode **name)
  * ------------------------------------------------------------------------------------------- */
 
 /* Move an override's diagnostic ("--set":index:col within "path=value") to the sweep section. */
-static fs_err remap_override(sctx *x, const skey *k, const snode *v)
+static fs_err remap_override(sctx *x, const skey *k, const ynode *v)
 {
     cfg_diag *d = x->d;
     int klen = (int)strlen(k->path);
     int c = d->col - 1;
-    const snode *at = v;
+    const ynode *at = v;
     int shift = 0;
     if (c < klen) {
         at = k->key;
         int off = klen - (int)k->key->len; /* nested keys: the node holds the last components */
         if (k->key->plain && c >= off) shift = c - off;
-    } else if (v->kind == SN_SCALAR && v->plain && c - klen - 1 > 0 && c - klen - 1 < (int)v->len) {
+    } else if (v->kind == YN_SCALAR && v->plain && c - klen - 1 > 0 && c - klen - 1 < (int)v->len) {
         shift = c - klen - 1;
     }
     char hint[sizeof d->hint], msg[sizeof d->msg];
@@ -791,13 +646,13 @@ fs_err sweep_parse_plan(const char *text, size_t len, const char *path,
     fs_err rc = cfg_parse_text(text, len, path, base, d);
     for (int i = 0; rc == FS_OK && i < n_overrides; i++)
         rc = cfg_apply_override(overrides[i], i + 1, base, d);
-    snode *root = NULL;
+    ynode *root = NULL;
     if (rc == FS_OK) rc = sn_build(text, len, path, &root);
     sctx x = {.file = path, .d = d};
-    const snode *sw = NULL, *name = NULL;
-    if (rc == FS_OK && root && root->kind == SN_MAP)
+    const ynode *sw = NULL, *name = NULL;
+    if (rc == FS_OK && root && root->kind == YN_MAP)
         for (int i = 0; i + 1 < root->n; i += 2)
-            if (root->kid[i]->kind == SN_SCALAR && strcmp(root->kid[i]->text, "sweep") == 0)
+            if (root->kid[i]->kind == YN_SCALAR && strcmp(root->kid[i]->text, "sweep") == 0)
                 sw = root->kid[i + 1];
     if (rc == FS_OK && !sw)
         rc = err_at(&x, 0, 0,
@@ -837,7 +692,7 @@ fs_err sweep_parse_plan(const char *text, size_t len, const char *path,
         }
     }
     skeys_free(&x);
-    sn_free(root);
+    yn_free(root);
     free(base);
     if (rc != FS_OK) sweep_free_plan(p);
     return rc;
