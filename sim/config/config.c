@@ -532,6 +532,11 @@ static int osa_distance(const char *a, const char *b)
     return dd[n][m];
 }
 
+int cfg_edit_distance(const char *a, const char *b)
+{
+    return osa_distance(a, b);
+}
+
 /* Parent section of a path into buf ("" at top level). */
 static void parent_of(const char *path, char *buf, size_t n)
 {

@@ -270,6 +270,10 @@ void cfg_derive(cfg *c, const char *path);
 /* Cross-key checks (e.g. clients_per_round <= clients); fills d with the key's path. */
 fs_err cfg_validate(const cfg *c, const char *file, cfg_diag *d);
 
+/* Optimal string alignment distance (Levenshtein plus adjacent transpositions), for
+ * did-you-mean suggestions; 1000 for words of 128 characters or more. */
+int cfg_edit_distance(const char *a, const char *b);
+
 /* Print "file:line:col: error: msg\n  hint: ..." */
 void cfg_diag_print(const cfg_diag *d, FILE *out);
 

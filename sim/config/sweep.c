@@ -175,25 +175,6 @@ static void json_value(FILE *f, const cfg *c, int ki)
     }
 }
 
-/* Levenshtein distance of short words (for did-you-mean among the sweep's own keys). */
-static int edit_distance(const char *a, const char *b)
-{
-    enum { M = 32 };
-    size_t n = strlen(a), m = strlen(b);
-    if (n >= M || m >= M) return 100;
-    int dd[M][M];
-    for (size_t i = 0; i <= n; i++) dd[i][0] = (int)i;
-    for (size_t j = 0; j <= m; j++) dd[0][j] = (int)j;
-    for (size_t i = 1; i <= n; i++)
-        for (size_t j = 1; j <= m; j++) {
-            int v = dd[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-            if (dd[i - 1][j] + 1 < v) v = dd[i - 1][j] + 1;
-            if (dd[i][j - 1] + 1 < v) v = dd[i][j - 1] + 1;
-            dd[i][j] = v;
-        }
-    return dd[n][m];
-}
-
 /* 64-bit FNV-1a followed by the splitmix64 finaliser (spreads the bits of short inputs). */
 static uint64_t hash64(const char *s)
 {
@@ -431,7 +412,7 @@ static fs_err read_sweep(sctx *x, const ynode *sw, const ynode **name)
             char hint[200];
             int best = 100, bi = 0;
             for (int j = 0; j < 4; j++) {
-                int dist = edit_distance(t, sweep_fields[j]);
+                int dist = cfg_edit_distance(t, sweep_fields[j]);
                 if (dist < best) best = dist, bi = j;
             }
             if (best <= 2)
