@@ -128,29 +128,46 @@ static fs_err generate_lazy(const synth_cfg *c, dataset *ds)
     ds->train.n = lz->off[c->clients];
     fs_err e = ds_split_alloc(ds, &ds->test, n_test, 0);
     if (e) return e;
-    size_t at = 0;
-    float *xt = NULL;
-    int32_t *yt = NULL;
-    size_t cap = 0;
-    for (int k = 0; k < c->clients && !e; k += stride) {
+    /* the test samples of every stride-th client, generated in parallel: each client's
+     * samples come from its own stream, and each client's place in the split is fixed first */
+    const int n_tc = (c->clients + stride - 1) / stride;
+    size_t *at = FS_CALLOC((size_t)n_tc + 1, sizeof *at);
+    if (!at) return FS_ENOMEM;
+    for (int i = 0; i < n_tc; i++) {
         size_t nk, nt;
-        client_sizes(c, k, &nk, &nt);
-        if (nk > cap) {
-            free(xt);
-            free(yt);
-            cap = nk;
-            xt = malloc(cap * (size_t)c->dim * sizeof(float));
-            yt = malloc(cap * sizeof(int32_t));
-            if (!xt || !yt) e = fs_error(FS_ENOMEM, "out of memory");
-        }
-        if (!e)
-            client_samples(c, k, nk, nt, xt, yt, (float *)ds->test.x + at * (size_t)c->dim,
-                           ds->test.y + at);
-        at += nt;
+        client_sizes(c, i * stride, &nk, &nt);
+        at[i + 1] = at[i] + nt;
     }
-    free(xt);
-    free(yt);
-    return e;
+    int failed = 0;
+#pragma omp parallel reduction(| : failed)
+    {
+        float *xt = NULL;
+        int32_t *yt = NULL;
+        size_t cap = 0;
+#pragma omp for schedule(dynamic, 16)
+        for (int i = 0; i < n_tc; i++) {
+            size_t nk, nt;
+            client_sizes(c, i * stride, &nk, &nt);
+            if (nk > cap) {
+                free(xt);
+                free(yt);
+                cap = nk;
+                xt = malloc(cap * (size_t)c->dim * sizeof(float));
+                yt = malloc(cap * sizeof(int32_t));
+            }
+            if (nk > 0 && (!xt || !yt)) {
+                failed = 1;
+                cap = 0;
+                continue;
+            }
+            client_samples(c, i * stride, nk, nt, xt, yt,
+                           (float *)ds->test.x + at[i] * (size_t)c->dim, ds->test.y + at[i]);
+        }
+        free(xt);
+        free(yt);
+    }
+    free(at);
+    return failed ? fs_error(FS_ENOMEM, "synthetic: out of memory generating the test set") : e;
 }
 
 fs_err synth_generate(const synth_cfg *c, dataset *ds)
