@@ -136,6 +136,15 @@ expect_error "yaml syntax error" "bad.yaml:[0-9]+:[0-9]+: error" $'train:\n  lr:
 # --- validate command
 "$FEDSIM" validate "$TINY" > /dev/null
 check "validate accepts the tiny scenario" test $? -eq 0
+# every column of the record is documented in docs/metrics.md
+for t in runs rounds client_events; do
+    undoc=""
+    for col in $(q "$TMP/a.db" "SELECT name FROM pragma_table_info('$t')"); do
+        grep -q "\`$col\`" "$HERE/../../docs/metrics.md" || undoc="$undoc $col"
+    done
+    check "docs/metrics.md documents every $t column${undoc:+ (missing:$undoc)}" test -z "$undoc"
+done
+
 # every scenario shipped validates, and every sweep section expands (no run starts)
 while IFS= read -r f; do
     rel=${f#"$HERE"/../../}
