@@ -306,6 +306,10 @@ const cfg_key cfg_keys[] = {
           "evaluate the global model on the test set every N rounds (and after the last)"),
     K_INT("eval.test_samples", eval.test_samples, "0", 0, 1000000000,
           "test samples per evaluation (the first N); 0: the whole test set"),
+    K_INT("eval.clients", eval.clients, "0", 0, 10000000,
+          "also evaluate the global model on this many clients' own data at every evaluation "
+          "(their local test split if partition.local_test_fraction > 0, else their training "
+          "samples): the client_eval table, for per-client accuracy distributions"),
 
     K_INT("checkpoint.every", checkpoint.every, "0", 0, BIG,
           "also write the global model every N rounds (<name>-round-N.h5); 0: only the final "

@@ -191,6 +191,7 @@ typedef struct cfg {
     struct {
         int every;        /* evaluate on the central test set every N rounds (and the last) */
         int test_samples; /* 0: the whole test set */
+        int clients;      /* per-client evaluation of this many clients (0: none) */
     } eval;
 
     struct {

@@ -194,9 +194,13 @@ typedef struct run_state {
     met_client_event *ev; /* the step's client events, flushed with its row */
     size_t n_ev, ev_cap;
     struct async_state *as; /* protocol: async */
-    priv_state *pv;         /* privacy.mode / privacy.secagg (engine/priv.h), else NULL */
-    priv_stats pst;         /* the round's privacy metrics */
-    int sel_cap;            /* capacity of sr.c, sr.arrival, chunk_cl_sel */
+    uint32_t *eval_cl;      /* eval.clients: the clients evaluated each time, fixed */
+    int n_eval_cl;
+    met_client_eval *cev; /* their results of this round, written with its row */
+    int n_cev;
+    priv_state *pv; /* privacy.mode / privacy.secagg (engine/priv.h), else NULL */
+    priv_stats pst; /* the round's privacy metrics */
+    int sel_cap;    /* capacity of sr.c, sr.arrival, chunk_cl_sel */
 } run_state;
 
 static void async_free(run_state *s);
@@ -221,6 +225,8 @@ static void state_free(run_state *s)
     free(s->res_opt);
     free(s->chunk_cl);
     free(s->chunk_cl_sel);
+    free(s->eval_cl);
+    free(s->cev);
     free(s->ev);
     free(s->perm);
     free(s->sr.c);
@@ -655,10 +661,12 @@ static fs_err ev_client(run_state *s, const sched_client *sc, double t0, int rou
 /* The round's row and, with output.client_events, its client events, in one transaction. */
 static fs_err write_round(run_state *s, const met_round_row *row)
 {
-    if (!s->client_events) return met_round(&s->store, row);
+    if (!s->client_events && !s->n_cev) return met_round(&s->store, row);
     fs_err e = met_begin(&s->store);
     for (size_t i = 0; i < s->n_ev && !e; i++) e = met_client_event_add(&s->store, &s->ev[i]);
+    for (int i = 0; i < s->n_cev && !e; i++) e = met_client_eval_add(&s->store, &s->cev[i]);
     s->n_ev = 0;
+    s->n_cev = 0;
     if (!e) e = met_round(&s->store, row);
     if (!e) return met_commit(&s->store);
     sqlite3_exec(s->store.db, "ROLLBACK", NULL, NULL, NULL);
@@ -666,6 +674,55 @@ static fs_err write_round(run_state *s, const met_round_row *row)
 }
 
 #include "engine/async.inc"
+
+/* eval.clients: a fixed sample of clients (the first of a permutation from (RNG_EVAL, 0, 0)),
+ * chosen once so that every evaluation sees the same clients. */
+static fs_err eval_clients_setup(run_state *s)
+{
+    const uint32_t N = s->part.n_clients;
+    const int want = s->c->eval.clients;
+    if (want <= 0) return FS_OK;
+    uint32_t *perm = FS_CALLOC(N, sizeof *perm);
+    if (!perm) return FS_ENOMEM;
+    for (uint32_t i = 0; i < N; i++) perm[i] = i;
+    rng_t r;
+    rng_init(&r, s->c->seed, RNG_EVAL, 0, 0);
+    const uint32_t n = (uint32_t)want < N ? (uint32_t)want : N;
+    for (uint32_t i = 0; i < n; i++) { /* partial Fisher-Yates */
+        uint32_t j = i + (uint32_t)rng_below(&r, N - i);
+        uint32_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    s->eval_cl = perm; /* the first n entries are used */
+    s->n_eval_cl = (int)n;
+    s->cev = FS_CALLOC(n, sizeof *s->cev);
+    return s->cev ? FS_OK : FS_ENOMEM;
+}
+
+/* Evaluate the global model on each sampled client's own data (its local test split when the
+ * partition has one, else its training samples), in parallel; results in client order. */
+static void eval_clients(run_state *s, int round)
+{
+#pragma omp parallel for schedule(dynamic, 4) num_threads(s->threads)
+    for (int i = 0; i < s->n_eval_cl; i++) {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        const uint32_t cl = s->eval_cl[i];
+        const int local = s->part.split != NULL;
+        const uint32_t n = local ? part_test_size(&s->part, cl) : part_size(&s->part, cl);
+        const uint32_t *idx = local ? part_test_samples(&s->part, cl) : part_samples(&s->part, cl);
+        met_client_eval *ev = &s->cev[i];
+        ev->client = cl;
+        ev->round = round;
+        ev->n = n;
+        fl_evaluate_idx(&s->workers[t], s->global, &s->ds, &s->ds.train, idx, n, &ev->loss,
+                        &ev->acc);
+    }
+    s->n_cev = s->n_eval_cl;
+}
 
 /* The round's privacy metrics (docs/privacy.md): epsilon and clip; secure aggregation's bytes
  * and time, which the round also pays; an aborted protocol leaves the model unchanged. */
@@ -740,6 +797,7 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
     run_state *s = calloc(1, sizeof *s);
     if (!s) return fs_error(FS_ENOMEM, "out of memory");
     fs_err e = setup(s, c, o);
+    if (!e) e = eval_clients_setup(s);
     if (e) {
         state_free(s);
         free(s);
@@ -864,6 +922,7 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
         if (!o->schedule_only && (r % c->eval.every == 0 || r == c->rounds.count)) {
             fl_evaluate(&s->eval_worker, s->global, &s->ds, &s->ds.test,
                         (size_t)c->eval.test_samples, &row.test_loss, &row.test_acc);
+            eval_clients(s, r);
             last_acc = row.test_acc;
             out->final_acc = row.test_acc;
             out->final_loss = row.test_loss;

@@ -103,6 +103,25 @@ void fl_server_apply(float *w, const double *mean, size_t n, double lr)
     for (size_t i = 0; i < n; i++) w[i] = (float)((double)w[i] + lr * mean[i]);
 }
 
+void fl_evaluate_idx(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,
+                     const uint32_t *idx, size_t n, double *loss, double *acc)
+{
+    double lsum = 0;
+    long hits = 0;
+    for (size_t start = 0; start < n;) {
+        size_t b = n - start;
+        if (b > (size_t)w->max_batch) b = (size_t)w->max_batch;
+        ds_gather(ds, s, idx + start, b, nn_input(w), w->y);
+        nn_infer(w, params, (int)b);
+        int c = 0;
+        lsum += nn_loss_backward(w, params, w->y, (int)b, 0, &c) * (double)b;
+        hits += c;
+        start += b;
+    }
+    *loss = n ? lsum / (double)n : 0;
+    *acc = n ? (double)hits / ((double)n * w->m->y_len) : 0;
+}
+
 void fl_evaluate(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,
                  size_t max_n, double *loss, double *acc)
 {

@@ -76,7 +76,15 @@ static const char *schema =
     "  outcome TEXT NOT NULL,"
     "  samples INTEGER NOT NULL,"
     "  bytes REAL NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS client_events_by_round ON client_events(run_id, round);";
+    "CREATE INDEX IF NOT EXISTS client_events_by_round ON client_events(run_id, round);"
+    "CREATE TABLE IF NOT EXISTS client_eval ("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id),"
+    "  round INTEGER NOT NULL,"
+    "  client INTEGER NOT NULL,"
+    "  n INTEGER NOT NULL,"
+    "  loss REAL NOT NULL,"
+    "  acc REAL NOT NULL,"
+    "  PRIMARY KEY (run_id, round, client));";
 
 /* Columns added to `runs` after its first release in this schema version: databases made
  * before them get them (NULL) when opened for writing. */
@@ -196,6 +204,11 @@ fs_err met_open(met_store *s, const char *path)
                                  "(?,?,?,?,?,?,?,?,?)",
                                  -1, &s->ins_event, NULL) != SQLITE_OK)
         e = sql_fail(s, "prepare client event insert");
+    if (!e && sqlite3_prepare_v2(s->db,
+                                 "INSERT INTO client_eval (run_id, round, client, n, loss, acc) "
+                                 "VALUES (?,?,?,?,?,?)",
+                                 -1, &s->ins_eval, NULL) != SQLITE_OK)
+        e = sql_fail(s, "prepare client eval insert");
     if (e) met_close(s);
     return e;
 }
@@ -338,6 +351,20 @@ fs_err met_client_event_add(met_store *s, const met_client_event *ev)
     return FS_OK;
 }
 
+fs_err met_client_eval_add(met_store *s, const met_client_eval *ev)
+{
+    sqlite3_stmt *st = s->ins_eval;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, s->run_id);
+    sqlite3_bind_int(st, 2, ev->round);
+    sqlite3_bind_int64(st, 3, ev->client);
+    sqlite3_bind_int64(st, 4, ev->n);
+    sqlite3_bind_double(st, 5, ev->loss);
+    sqlite3_bind_double(st, 6, ev->acc);
+    if (sqlite3_step(st) != SQLITE_DONE) return sql_fail(s, "insert client eval");
+    return FS_OK;
+}
+
 fs_err met_run_end(met_store *s, const char *status, double wall_s, const char *error)
 {
     char ts[32];
@@ -364,6 +391,7 @@ void met_close(met_store *s)
 {
     if (s->ins_round) sqlite3_finalize(s->ins_round);
     if (s->ins_event) sqlite3_finalize(s->ins_event);
+    if (s->ins_eval) sqlite3_finalize(s->ins_eval);
     if (s->db) {
         /* fold the WAL back so the .db file alone is complete */
         sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
@@ -372,4 +400,5 @@ void met_close(met_store *s)
     s->db = NULL;
     s->ins_round = NULL;
     s->ins_event = NULL;
+    s->ins_eval = NULL;
 }

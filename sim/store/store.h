@@ -16,6 +16,7 @@ typedef struct met_store {
     sqlite3 *db;
     sqlite3_stmt *ins_round;
     sqlite3_stmt *ins_event;
+    sqlite3_stmt *ins_eval;
     int64_t run_id;
     char path[1024];
 } met_store;
@@ -87,6 +88,16 @@ fs_err met_round(met_store *s, const met_round_row *r);
 fs_err met_begin(met_store *s);
 fs_err met_commit(met_store *s);
 fs_err met_client_event_add(met_store *s, const met_client_event *ev);
+
+/* One client's evaluation (the optional client_eval table). */
+typedef struct met_client_eval {
+    uint32_t client;
+    int round;
+    long n; /* samples evaluated */
+    double loss, acc;
+} met_client_eval;
+
+fs_err met_client_eval_add(met_store *s, const met_client_eval *ev);
 /* status: completed | failed | interrupted */
 fs_err met_run_end(met_store *s, const char *status, double wall_s, const char *error);
 void met_close(met_store *s);

@@ -136,8 +136,27 @@ expect_error "yaml syntax error" "bad.yaml:[0-9]+:[0-9]+: error" $'train:\n  lr:
 # --- validate command
 "$FEDSIM" validate "$TINY" > /dev/null
 check "validate accepts the tiny scenario" test $? -eq 0
+# --- per-client evaluation: the same 12 clients at every evaluation, on their local test split
+# when there is one; identical for 1 and 2 threads
+"$FEDSIM" run "$TINY" --db "$TMP/ce1.db" --quiet -j 1 --set eval.clients=12
+"$FEDSIM" run "$TINY" --db "$TMP/ce2.db" --quiet -j 2 --set eval.clients=12
+check "client_eval: 12 clients x 4 evaluations" \
+    test "$(q "$TMP/ce1.db" 'SELECT count(*), count(DISTINCT client) FROM client_eval')" = "48|12"
+check "client_eval: 1 vs 2 threads identical" \
+    test "$(q "$TMP/ce1.db" 'SELECT * FROM client_eval ORDER BY round, client')" = \
+         "$(q "$TMP/ce2.db" 'SELECT * FROM client_eval ORDER BY round, client')"
+check "client_eval: accuracies in [0, 1]" \
+    test "$(q "$TMP/ce1.db" 'SELECT count(*) FROM client_eval WHERE acc < 0 OR acc > 1 OR n < 1')" = 0
+"$FEDSIM" run "$TINY" --db "$TMP/ce3.db" --quiet -j 1 --set eval.clients=100 \
+    --set partition.local_test_fraction=0.5
+check "client_eval: every client, on half of its samples (local test split)" \
+    test "$(q "$TMP/ce3.db" 'SELECT count(DISTINCT client) FROM client_eval')" = 30
+check "client_eval: the local split is smaller than the training samples" \
+    test "$(q "$TMP/ce3.db" 'SELECT sum(n) FROM client_eval WHERE round = 2')" -lt \
+         "$(q "$TMP/ce1.db" 'SELECT sum(n) * 30 / 12 FROM client_eval WHERE round = 2')"
+
 # every column of the record is documented in docs/metrics.md
-for t in runs rounds client_events; do
+for t in runs rounds client_events client_eval; do
     undoc=""
     for col in $(q "$TMP/a.db" "SELECT name FROM pragma_table_info('$t')"); do
         grep -q "\`$col\`" "$HERE/../../docs/metrics.md" || undoc="$undoc $col"
