@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "fl_testutil.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,41 +30,6 @@
 #include "fl/client_state.h"
 
 #define NC 6
-
-/* 3 classes, 8 float features, n samples (class i % 3, mean shifted by the class) */
-static void make_data(dataset *ds, size_t n)
-{
-    memset(ds, 0, sizeof *ds);
-    ds->dtype = DS_F32;
-    ds->task = DS_CLASSIFY;
-    ds->shape[0] = ds->shape[1] = 1;
-    ds->shape[2] = 8;
-    ds->feat = 8;
-    ds->y_len = 1;
-    ds->n_classes = 3;
-    ds->x_scale = 1;
-    assert_int_equal(ds_split_alloc(ds, &ds->train, n, 0), FS_OK);
-    rng_t r;
-    rng_init(&r, 5, RNG_TEST, 0, 0);
-    float *x = ds->train.x;
-    for (size_t i = 0; i < n; i++) {
-        ds->train.y[i] = (int32_t)(i % 3);
-        for (int j = 0; j < 8; j++)
-            x[i * 8 + j] = (float)(rng_normal(&r) + (j % 3 == (int)(i % 3)));
-    }
-}
-
-/* A partition with the given client sizes over samples 0..sum-1 in order. */
-static void make_part(partition *p, const uint32_t *sizes, uint32_t n)
-{
-    memset(p, 0, sizeof *p);
-    p->n_clients = n;
-    p->off = calloc(n + 1, sizeof *p->off);
-    for (uint32_t c = 0; c < n; c++) p->off[c + 1] = p->off[c] + sizes[c];
-    p->n_samples = p->off[n];
-    p->idx = calloc(p->n_samples + 1, sizeof *p->idx);
-    for (size_t i = 0; i < p->n_samples; i++) p->idx[i] = (uint32_t)i;
-}
 
 typedef struct env {
     dataset ds;
@@ -78,7 +45,7 @@ static void env_init(env *e, const uint32_t *sizes)
 {
     size_t tot = 0;
     for (int c = 0; c < NC; c++) tot += sizes[c];
-    make_data(&e->ds, tot);
+    make_data_n(&e->ds, tot);
     make_part(&e->part, sizes, NC);
     int hidden[1] = {6};
     assert_int_equal(nn_zoo_build(&e->m, "mlp", hidden, 1, e->ds.shape, 3), FS_OK);
