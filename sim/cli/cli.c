@@ -129,8 +129,8 @@ int cmd_run(int argc, char **argv)
         printf("  virtual time         %.1f s (%.2f h)\n", s.vtime_s, s.vtime_s / 3600);
         printf("  updates aggregated   %ld (dropped %ld, late %ld)\n", s.updates, s.dropped,
                s.late);
-        printf("  wall time            %.2f s (%.2f s training, %.0f %% outside training)\n", s.wall_s,
-               s.train_wall_s, 100.0 * (1.0 - s.train_wall_s / s.wall_s));
+        printf("  wall time            %.2f s (%.2f s training, %.0f %% outside training)\n",
+               s.wall_s, s.train_wall_s, 100.0 * (1.0 - s.train_wall_s / s.wall_s));
         printf("  metrics              %s  (sqlite3 %s 'SELECT * FROM rounds')\n", s.db_path,
                s.db_path);
     }
