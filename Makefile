@@ -125,6 +125,8 @@ test: deps
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory e2e
 	@$(MAKE) --no-print-directory docs-check
+	@if command -v clang-format >/dev/null 2>&1; then $(MAKE) --no-print-directory format-check \
+	  && echo "format-check: clean"; else echo "format-check: skipped (no clang-format)"; fi
 
 # docs/scenario.md is generated from the key table in sim/config; it must stay in sync.
 docs-check: $(BUILD)/fedsim
