@@ -1,6 +1,7 @@
 /* Local training (with an optional per-step gradient hook: FedProx, FedDyn and SCAFFOLD add
  * their terms there), the plain weighted sum and evaluation shared by the algorithms. */
 #include "fl/algorithm.h"
+#include "nn/train.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -106,41 +107,11 @@ void fl_server_apply(float *w, const double *mean, size_t n, double lr)
 void fl_evaluate_idx(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,
                      const uint32_t *idx, size_t n, double *loss, double *acc)
 {
-    double lsum = 0;
-    long hits = 0;
-    for (size_t start = 0; start < n;) {
-        size_t b = n - start;
-        if (b > (size_t)w->max_batch) b = (size_t)w->max_batch;
-        ds_gather(ds, s, idx + start, b, nn_input(w), w->y);
-        nn_infer(w, params, (int)b);
-        int c = 0;
-        lsum += nn_loss_backward(w, params, w->y, (int)b, 0, &c) * (double)b;
-        hits += c;
-        start += b;
-    }
-    *loss = n ? lsum / (double)n : 0;
-    *acc = n ? (double)hits / ((double)n * w->m->y_len) : 0;
+    nn_evaluate_idx(w, params, ds, s, idx, n, loss, acc);
 }
 
 void fl_evaluate(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,
                  size_t max_n, double *loss, double *acc)
 {
-    size_t n = max_n && max_n < s->n ? max_n : s->n;
-    double lsum = 0;
-    long hits = 0;
-    uint32_t idx[1024];
-    for (size_t start = 0; start < n;) {
-        size_t b = n - start;
-        if (b > (size_t)w->max_batch) b = (size_t)w->max_batch;
-        if (b > 1024) b = 1024;
-        for (size_t i = 0; i < b; i++) idx[i] = (uint32_t)(start + i);
-        ds_gather(ds, s, idx, b, nn_input(w), w->y);
-        nn_infer(w, params, (int)b);
-        int c = 0;
-        lsum += nn_loss_backward(w, params, w->y, (int)b, 0, &c) * (double)b;
-        hits += c;
-        start += b;
-    }
-    *loss = n ? lsum / (double)n : 0;
-    *acc = n ? (double)hits / ((double)n * w->m->y_len) : 0; /* sequences: per character */
+    nn_central_evaluate(w, params, ds, s, max_n, loss, acc);
 }

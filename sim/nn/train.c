@@ -36,6 +36,32 @@ fs_err nn_central_epoch(nn_central *t, nn_worker *w, float *params, const datase
     return FS_OK;
 }
 
+/* Sums over samples idx[0..n) of split s: loss (times samples) and argmax hits. */
+static void eval_sums(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,
+                      const uint32_t *idx, size_t n, double *lsum, long *hits)
+{
+    for (size_t start = 0; start < n;) {
+        size_t b = n - start;
+        if (b > (size_t)w->max_batch) b = (size_t)w->max_batch;
+        ds_gather(ds, s, idx + start, b, nn_input(w), w->y);
+        nn_infer(w, params, (int)b);
+        int c = 0;
+        *lsum += nn_loss_backward(w, params, w->y, (int)b, 0, &c) * (double)b;
+        *hits += c;
+        start += b;
+    }
+}
+
+void nn_evaluate_idx(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,
+                     const uint32_t *idx, size_t n, double *loss, double *acc)
+{
+    double lsum = 0;
+    long hits = 0;
+    eval_sums(w, params, ds, s, idx, n, &lsum, &hits);
+    *loss = n ? lsum / (double)n : 0;
+    *acc = n ? (double)hits / ((double)n * w->m->y_len) : 0; /* sequences: per character */
+}
+
 void nn_central_evaluate(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,
                          size_t max_n, double *loss, double *acc)
 {
@@ -43,20 +69,13 @@ void nn_central_evaluate(nn_worker *w, const float *params, const dataset *ds, c
     uint32_t idx[1024];
     double lsum = 0;
     long hits = 0;
-    for (size_t start = 0; start < n;) {
-        size_t b = n - start;
-        if (b > (size_t)w->max_batch) b = (size_t)w->max_batch;
-        if (b > 1024) b = 1024;
+    for (size_t start = 0; start < n; start += 1024) {
+        size_t b = n - start < 1024 ? n - start : 1024;
         for (size_t i = 0; i < b; i++) idx[i] = (uint32_t)(start + i);
-        ds_gather(ds, s, idx, b, nn_input(w), w->y);
-        nn_infer(w, params, (int)b);
-        int c = 0;
-        lsum += nn_loss_backward(w, params, w->y, (int)b, 0, &c) * (double)b;
-        hits += c;
-        start += b;
+        eval_sums(w, params, ds, s, idx, b, &lsum, &hits);
     }
     *loss = n ? lsum / (double)n : 0;
-    *acc = n ? (double)hits / ((double)n * w->m->y_len) : 0;
+    *acc = n ? (double)hits / ((double)n * w->m->y_len) : 0; /* sequences: per character */
 }
 
 void nn_central_free(nn_central *t)

@@ -29,6 +29,10 @@ typedef struct nn_central {
 fs_err nn_central_epoch(nn_central *t, nn_worker *w, float *params, const dataset *ds,
                         const ds_split *s, int epoch, double *loss, long *steps);
 
+/* Loss and accuracy of params on the samples idx[0..n) of split s, in batches of the worker's
+ * size (inference mode). */
+void nn_evaluate_idx(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,
+                     const uint32_t *idx, size_t n, double *loss, double *acc);
 /* Mean loss and accuracy (per target: per character for sequences) of params on the first
  * max_n samples of s (0: all), in batches of the worker's max_batch, inference mode. */
 void nn_central_evaluate(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,
