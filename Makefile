@@ -121,12 +121,13 @@ e2e: all
 	@fail=0; for t in tests/e2e/run.sh tests/e2e/systems.sh tests/e2e/sweep.sh tests/e2e/privacy.sh; do \
 	  bash $$t $(BUILD)/fedsim || fail=1; done; exit $$fail
 
+# The end-to-end suites run last, so the output ends with their "N passed, M failed" lines.
 test: deps
-	@$(MAKE) --no-print-directory unit
-	@$(MAKE) --no-print-directory e2e
 	@$(MAKE) --no-print-directory docs-check
 	@if command -v clang-format >/dev/null 2>&1; then $(MAKE) --no-print-directory format-check \
 	  && echo "format-check: clean"; else echo "format-check: skipped (no clang-format)"; fi
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory e2e
 
 # docs/scenario.md is generated from the key table in sim/config; it must stay in sync.
 docs-check: $(BUILD)/fedsim
