@@ -134,6 +134,11 @@ typedef void (*fl_grad_hook)(const fl_round_ctx *ctx, const float *params, float
 double fl_local_train(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, float *params,
                       fl_grad_hook hook, void *hook_data, long *steps_out);
 
+/* fl_local_train with a second hook called after each SGD step, with the updated params
+ * (writable: the hook may move them; grad is the step's gradient). */
+double fl_local_train_post(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, float *params,
+                           fl_grad_hook hook, fl_grad_hook post, void *hook_data, long *steps_out);
+
 /* fl_local_train without a hook. */
 double fl_local_sgd(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, float *params,
                     long *steps_out);

@@ -32,6 +32,12 @@ static int ensure_order(nn_worker *w, uint32_t n)
 double fl_local_train(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, float *params,
                       fl_grad_hook hook, void *hook_data, long *steps_out)
 {
+    return fl_local_train_post(ctx, client, w, params, hook, NULL, hook_data, steps_out);
+}
+
+double fl_local_train_post(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, float *params,
+                           fl_grad_hook hook, fl_grad_hook post, void *hook_data, long *steps_out)
+{
     const fl_train_cfg *tc = ctx->tc;
     const nn_model *m = ctx->m;
     const uint32_t n = part_size(ctx->part, client);
@@ -76,6 +82,7 @@ double fl_local_train(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, fl
         loss_sum += nn_loss_backward(w, params, w->y, (int)b, 1.0 / b, NULL);
         if (hook) hook(ctx, params, w->grad, m->n_params, hook_data);
         nn_sgd_step_ranges(&tc->sgd, params, w->grad, w->opt, m->ranges, m->n_ranges, &first);
+        if (post) post(ctx, params, w->grad, m->n_params, hook_data);
         steps++;
     }
     *steps_out = steps;
