@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "fl_testutil.h"
+
 #include "fl/algorithm.h"
 
 static void test_weighted_mean_exact(void **st)
@@ -33,33 +35,11 @@ static void test_weighted_mean_exact(void **st)
     assert_true(s2[0] / w2 == 2.5 && s2[1] / w2 == -1.0);
 }
 
-/* a small float dataset: 3 classes, 8 features, 60 samples */
-static void make_data(dataset *ds)
-{
-    memset(ds, 0, sizeof *ds);
-    ds->dtype = DS_F32;
-    ds->task = DS_CLASSIFY;
-    ds->shape[0] = ds->shape[1] = 1;
-    ds->shape[2] = 8;
-    ds->feat = 8;
-    ds->y_len = 1;
-    ds->n_classes = 3;
-    ds->x_scale = 1;
-    ds_split_alloc(ds, &ds->train, 60, 0);
-    rng_t r;
-    rng_init(&r, 5, RNG_TEST, 0, 0);
-    float *x = ds->train.x;
-    for (int i = 0; i < 60; i++) {
-        ds->train.y[i] = i % 3;
-        for (int j = 0; j < 8; j++) x[i * 8 + j] = (float)(rng_normal(&r) + (j % 3 == i % 3));
-    }
-}
-
 static void test_fedavg_round(void **st)
 {
     (void)st;
     dataset ds;
-    make_data(&ds);
+    make_data_n(\& ds, 60);
     partition p;
     assert_int_equal(part_iid(60, 3, 1, &p), FS_OK);
     nn_model m;
@@ -113,7 +93,7 @@ static void test_fedsgd_single_client(void **st)
 {
     (void)st;
     dataset ds;
-    make_data(&ds);
+    make_data_n(\& ds, 60);
     partition p;
     assert_int_equal(part_iid(60, 1, 1, &p), FS_OK);
     nn_model m;
