@@ -39,7 +39,7 @@ static void test_fedavg_round(void **st)
 {
     (void)st;
     dataset ds;
-    make_data_n(\& ds, 60);
+    make_data_n(&ds, 60);
     partition p;
     assert_int_equal(part_iid(60, 3, 1, &p), FS_OK);
     nn_model m;
@@ -93,7 +93,7 @@ static void test_fedsgd_single_client(void **st)
 {
     (void)st;
     dataset ds;
-    make_data_n(\& ds, 60);
+    make_data_n(&ds, 60);
     partition p;
     assert_int_equal(part_iid(60, 1, 1, &p), FS_OK);
     nn_model m;
