@@ -115,6 +115,11 @@ struct fl_algorithm {
 
 /* NULL if unknown. */
 const fl_algorithm *fl_find(const char *name);
+
+/* FedAvg's client: local SGD from the global model, update = w_k - w, weight n_k. FedOpt's
+ * optimisers and FedNova reuse it. */
+void fl_fedavg_client(const fl_round_ctx *ctx, uint32_t client, nn_worker *w,
+                      fl_client_result *out);
 /* The registered algorithms, in order; *n gets their count. */
 const fl_algorithm *const *fl_all(int *n);
 

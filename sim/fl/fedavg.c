@@ -3,8 +3,7 @@
  * server_lr = 1 the new global model is the sample-weighted mean of the client models. */
 #include "fl/algorithm.h"
 
-static void fedavg_client(const fl_round_ctx *ctx, uint32_t client, nn_worker *w,
-                          fl_client_result *out)
+void fl_fedavg_client(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, fl_client_result *out)
 {
     const size_t n = ctx->m->n_params;
     out->client = client;
@@ -18,5 +17,5 @@ const fl_algorithm fl_fedavg = {
     .name = "fedavg",
     .cite = "McMahan et al., Communication-Efficient Learning of Deep Networks from "
             "Decentralized Data, AISTATS 2017",
-    .client_update = fedavg_client,
+    .client_update = fl_fedavg_client,
 };

@@ -26,16 +26,11 @@ static void fednova_client(const fl_round_ctx *ctx, uint32_t client, nn_worker *
                            fl_client_result *out)
 {
     const size_t n = ctx->m->n_params;
-    out->client = client;
-    out->n_samples = part_size(ctx->part, client);
-    out->weight = out->n_samples;
-    out->train_loss = fl_local_sgd(ctx, client, w, out->update, &out->steps);
+    fl_fedavg_client(ctx, client, w, out); /* update = y_i - x */
     const double a1 = fednova_a1(out->steps, ctx->tc->sgd.momentum, ctx->tc->sgd.nesterov);
     out->scalar = a1;
-    for (size_t i = 0; i < n; i++) {
-        const float d = out->update[i] - ctx->global[i]; /* y_i - x, as FedAvg's update */
-        out->update[i] = a1 > 0 ? (float)((double)d / a1) : 0.0f;
-    }
+    for (size_t i = 0; i < n; i++)
+        out->update[i] = a1 > 0 ? (float)((double)out->update[i] / a1) : 0.0f;
 }
 
 static void fednova_server(fl_server *s, float *global, const fl_agg *a)

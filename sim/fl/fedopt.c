@@ -16,21 +16,11 @@
  * eta = algorithm.server_lr, beta = algorithm.server_momentum, beta1/beta2/tau =
  * algorithm.beta1/beta2/tau. Algorithm 2 writes Delta_t as the plain mean over the round's
  * clients; like FedAvg (and the authors' experiments) we weight by the clients' sample counts,
- * which is the plain mean when the clients hold equal amounts of data. */
+ * which is the plain mean when the clients hold equal amounts of data. The clients run FedAvg's
+ * local training (fl_fedavg_client). */
 #include "fl/algorithm.h"
 
 #include <math.h>
-
-static void fedopt_client(const fl_round_ctx *ctx, uint32_t client, nn_worker *w,
-                          fl_client_result *out)
-{
-    const size_t n = ctx->m->n_params;
-    out->client = client;
-    out->n_samples = part_size(ctx->part, client);
-    out->weight = out->n_samples;
-    out->train_loss = fl_local_sgd(ctx, client, w, out->update, &out->steps);
-    for (size_t i = 0; i < n; i++) out->update[i] -= ctx->global[i];
-}
 
 static void fedavgm_server(fl_server *s, float *global, const fl_agg *a)
 {
@@ -96,7 +86,7 @@ const fl_algorithm fl_fedavgm = {
     .name = "fedavgm",
     .cite = "Hsu et al., Measuring the Effects of Non-Identical Data Distribution for Federated "
             "Visual Classification, arXiv:1909.06335, 2019",
-    .client_update = fedopt_client,
+    .client_update = fl_fedavg_client,
     .server_vecs = 1,
     .server_update = fedavgm_server,
 };
@@ -104,7 +94,7 @@ const fl_algorithm fl_fedavgm = {
 const fl_algorithm fl_fedadagrad = {
     .name = "fedadagrad",
     .cite = REDDI " (FedAdagrad)",
-    .client_update = fedopt_client,
+    .client_update = fl_fedavg_client,
     .server_vecs = 2,
     .server_init = adaptive_init,
     .server_update = fedadagrad_server,
@@ -113,7 +103,7 @@ const fl_algorithm fl_fedadagrad = {
 const fl_algorithm fl_fedadam = {
     .name = "fedadam",
     .cite = REDDI " (FedAdam)",
-    .client_update = fedopt_client,
+    .client_update = fl_fedavg_client,
     .server_vecs = 2,
     .server_init = adaptive_init,
     .server_update = fedadam_server,
@@ -122,7 +112,7 @@ const fl_algorithm fl_fedadam = {
 const fl_algorithm fl_fedyogi = {
     .name = "fedyogi",
     .cite = REDDI " (FedYogi)",
-    .client_update = fedopt_client,
+    .client_update = fl_fedavg_client,
     .server_vecs = 2,
     .server_init = adaptive_init,
     .server_update = fedyogi_server,
