@@ -3,6 +3,7 @@
  * and never assert a time; docs/performance.md keeps the tables with the date and machine.
  *
  * bench kernels [--seconds S] [--models a,b,...] [--batches 10,32,64] [--profile]
+ *               [--conv direct|im2col]
  *   For each zoo model on its usual input (28x28x1 images, 10 classes; char_lstm on LEAF's
  *   80-character windows over an 80-symbol vocabulary): parameters, training MFLOP per
  *   sample (forward + the backward actually computed, the figure the engine's compute-time
@@ -11,7 +12,8 @@
  *   achieved GFLOP/s and that as a percentage of the single-thread sgemm peak measured first
  *   (best of 1024^3 and 2048^3 products).
  *   --profile adds, per model at batch 32, the share of time of every layer's forward and
- *   backward. */
+ *   backward. --conv im2col switches the direct few-channel convolution off (sim/nn/
+ *   conv_direct.h), to compare it with the im2col + sgemm path it replaces. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,8 @@
 
 #include "cli/cli.h"
 #include "engine/bench.h"
+#include "nn/conv.h"
+#include "nn/conv_direct.h"
 #include "nn/model.h"
 #include "nn/optim.h"
 #include "privacy/secagg.h"
@@ -101,6 +105,7 @@ typedef struct kernel_opts {
     const char *models; /* comma list or NULL: all */
     int batches[8], n_batches;
     int profile;
+    int direct; /* nn_conv2d_set_direct */
 } kernel_opts;
 
 /* Training steps of batch B for at least `seconds`; returns samples/s. With prof (2 *
@@ -201,9 +206,13 @@ static int bench_kernels_run(const kernel_opts *k)
     char load[64];
     load_average(load, sizeof load);
     const double peak = sgemm_peak(k->seconds);
+    const char *conv = !k->direct               ? "im2col + sgemm (--conv im2col)"
+                       : nn_conv2d_direct_cpu() ? "direct AVX2+FMA for few channels, else im2col"
+                                                : "im2col + sgemm (no AVX2+FMA on this CPU)";
+    nn_conv2d_set_direct(k->direct);
     printf("fedsim bench kernels, %s; one thread, times in thread CPU seconds; load average "
-           "%s; sgemm peak %.1f GFLOP/s (measured)\n\n",
-           date, load, peak);
+           "%s; sgemm peak %.1f GFLOP/s (measured); convolutions: %s\n\n",
+           date, load, peak, conv);
     printf("| model | params | MFLOP/sample | ");
     for (int b = 0; b < k->n_batches; b++) printf("samples/s B=%d | ", k->batches[b]);
     printf("GFLOP/s (best B) | %% of peak |\n|---|---:|---:|");
@@ -257,19 +266,20 @@ static int parse_batches(const char *v, kernel_opts *k)
 
 static int bench_kernels(int argc, char **argv)
 {
-    kernel_opts k = {.seconds = 1.0, .batches = {10, 32, 64}, .n_batches = 3};
+    kernel_opts k = {.seconds = 1.0, .batches = {10, 32, 64}, .n_batches = 3, .direct = 1};
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i];
         if (strcmp(s, "--profile") == 0) {
             k.profile = 1;
             continue;
         }
-        if (i + 1 >= argc ||
-            (strcmp(s, "--seconds") && strcmp(s, "--models") && strcmp(s, "--batches"))) {
+        if (i + 1 >= argc || (strcmp(s, "--seconds") && strcmp(s, "--models") &&
+                              strcmp(s, "--batches") && strcmp(s, "--conv"))) {
             char msg[300];
             snprintf(msg, sizeof msg,
                      "bench kernels: unknown option or missing value '%s' "
-                     "(--seconds S --models a,b --batches 10,32,64 --profile)",
+                     "(--seconds S --models a,b --batches 10,32,64 --profile "
+                     "--conv direct|im2col)",
                      s);
             return cli_usage_error(msg);
         }
@@ -281,6 +291,10 @@ static int bench_kernels(int argc, char **argv)
                 return cli_usage_error("--seconds takes a time per measurement in (0, 3600]");
         } else if (strcmp(s, "--models") == 0) {
             k.models = v;
+        } else if (strcmp(s, "--conv") == 0) {
+            if (strcmp(v, "direct") && strcmp(v, "im2col"))
+                return cli_usage_error("--conv takes direct or im2col");
+            k.direct = strcmp(v, "direct") == 0;
         } else {
             int rc = parse_batches(v, &k);
             if (rc) return rc;

@@ -15,6 +15,8 @@
  * im2col/col2im are copied by inline `omp simd` loops, not memcpy calls. */
 #include "nn/conv.h"
 
+#include "nn/conv_direct.h"
+
 #include <cblas.h>
 #include <string.h>
 
@@ -71,7 +73,10 @@ size_t nn_conv2d_workspace_size(const nn_conv2d_dims *d)
 {
     const size_t N = (size_t)nn_conv2d_out_h(d) * nn_conv2d_out_w(d);
     const size_t G = (size_t)conv_group(d);
-    return (size_t)d->IC * d->KH * d->KW * G * N + (G > 1 ? (size_t)d->OC * G * N : 0);
+    const size_t gemm = (size_t)d->IC * d->KH * d->KW * G * N + (G > 1 ? (size_t)d->OC * G * N : 0);
+    /* enough for either path, so nn_conv2d_set_direct may change between calls */
+    const size_t direct = nn_conv2d_direct_workspace(d);
+    return gemm > direct ? gemm : direct;
 }
 
 uint64_t nn_conv2d_flops(const nn_conv2d_dims *d)
@@ -167,6 +172,10 @@ void nn_conv2d_forward(float *out, const float *in, const float *w, const float 
     const int OH = nn_conv2d_out_h(d), OW = nn_conv2d_out_w(d);
     const int N = OH * OW, K = d->IC * d->KH * d->KW, G = conv_group(d);
     const size_t in_img = (size_t)d->IC * d->H * d->W, out_img = (size_t)d->OC * N;
+    if (nn_conv2d_direct_applies(d)) {
+        nn_conv2d_direct_forward(out, in, w, b, d);
+        return;
+    }
     for (int n0 = 0; n0 < d->B; n0 += G) {
         const int g = d->B - n0 < G ? d->B - n0 : G;
         const int cols = g * N;
@@ -213,6 +222,8 @@ void nn_conv2d_backward(float *din, float *dw, float *db, const float *dout, con
     const int N = OH * OW, K = d->IC * d->KH * d->KW;
     const size_t in_img = (size_t)d->IC * d->H * d->W, out_img = (size_t)d->OC * N;
     const int pointwise = conv_is_pointwise(d);
+    const int direct = nn_conv2d_direct_applies(d);
+    if (direct && (din || dw)) nn_conv2d_direct_backward(din, dw, dout, in, w, d, ws);
     for (int n = 0; n < d->B; n++) {
         const float *g = dout + n * out_img; /* (OC, N) */
         if (db) {
@@ -224,6 +235,7 @@ void nn_conv2d_backward(float *din, float *dw, float *db, const float *dout, con
                 db[oc] += s;
             }
         }
+        if (direct) continue;
         if (dw) {
             const float *col = in + n * in_img; /* (K, N) */
             if (!pointwise) {

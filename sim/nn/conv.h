@@ -7,9 +7,11 @@
  *   out  (B, OC, OH, OW)              OH = (H + 2*pad_h - KH) / stride_h + 1, likewise OW
  * Zero padding of pad_h rows above and below, pad_w columns left and right.
  * Backward ACCUMULATES (+=) into dw, db and din; any of them may be NULL to skip it.
- * The fast path is im2col + sgemm (darknet's convolutional_layer.c): forward one sgemm per
- * group of images (one image when OH*OW >= 64), backward two per image, with col2im; the
- * naive loop versions stay compiled as the test oracle. */
+ * Few-channel valid convolutions (stride 1, no padding, output width a multiple of 8, as
+ * LeNet's) run direct AVX2 + FMA loops when the CPU has them (conv_direct.h). Everything else
+ * is im2col + sgemm (darknet's convolutional_layer.c): forward one sgemm per group of images
+ * (one image when OH*OW >= 64), backward two per image, with col2im. The naive loop versions
+ * stay compiled as the test oracle of both. */
 #ifndef FEDSIM_NN_CONV_H
 #define FEDSIM_NN_CONV_H
 
@@ -51,6 +53,11 @@ void nn_conv2d_forward(float *out, const float *in, const float *w, const float 
  * ws: nn_conv2d_workspace_size(d) floats. */
 void nn_conv2d_backward(float *din, float *dw, float *db, const float *dout, const float *in,
                         const float *w, const nn_conv2d_dims *d, float *ws);
+
+/* The direct few-channel path (conv_direct.h) is used wherever it applies unless switched
+ * off here (process-wide; call before training starts, e.g. `fedsim bench kernels --conv
+ * im2col` and the tests that compare both paths). */
+void nn_conv2d_set_direct(int enabled);
 
 /* Reference 7-loop versions with the same contracts and no workspace (test oracle). */
 void nn_conv2d_forward_naive(float *out, const float *in, const float *w, const float *b,

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "nn/conv.h"
+#include "nn/conv_direct.h"
 #include "nn_testutil.h"
 
 typedef struct conv_case {
@@ -127,10 +128,53 @@ static double max_abs(const float *v, size_t n)
     return m;
 }
 
+/* Forward and backward of the fast kernels (whichever path nn_conv2d_set_direct and the shape
+ * select) against the naive oracle, gradients accumulating onto non-zero values, the
+ * workspace poisoned with NaN first. */
+static void check_vs_naive(const nn_conv2d_dims *dp, rng_t *rng)
+{
+    const nn_conv2d_dims d = *dp;
+    conv_case c;
+    cc_init(&c, &d, rng);
+    float *out2 = nn_tu_alloc(c.nout);
+    float *dx2 = nn_tu_alloc(c.nx), *dw2 = nn_tu_alloc(c.nw), *db2 = nn_tu_alloc(d.OC);
+    /* gradients start non-zero in both, to test accumulation */
+    nn_tu_fill_normal(c.dx, c.nx, 1.0f, rng);
+    nn_tu_fill_normal(c.dw, c.nw, 1.0f, rng);
+    nn_tu_fill_normal(c.db, d.OC, 1.0f, rng);
+    memcpy(dx2, c.dx, c.nx * sizeof(float));
+    memcpy(dw2, c.dw, c.nw * sizeof(float));
+    memcpy(db2, c.db, d.OC * sizeof(float));
+    /* poison the workspace: the kernels must not read stale scratch */
+    for (size_t i = 0; i < nn_conv2d_workspace_size(&d); i++) c.ws[i] = NAN;
+
+    nn_conv2d_forward(c.out, c.x, c.w, c.b, &d, c.ws);
+    nn_conv2d_forward_naive(out2, c.x, c.w, c.b, &d);
+    nn_tu_assert_close("fast vs naive out", c.out, out2, c.nout, 1e-4,
+                       1e-4 * max_abs(out2, c.nout));
+
+    nn_conv2d_backward(c.dx, c.dw, c.db, c.r, c.x, c.w, &d, c.ws);
+    nn_conv2d_backward_naive(dx2, dw2, db2, c.r, c.x, c.w, &d);
+    nn_tu_assert_close("fast vs naive dx", c.dx, dx2, c.nx, 1e-4, 1e-4 * max_abs(dx2, c.nx));
+    nn_tu_assert_close("fast vs naive dw", c.dw, dw2, c.nw, 1e-4, 1e-4 * max_abs(dw2, c.nw));
+    nn_tu_assert_close("fast vs naive db", c.db, db2, d.OC, 1e-4, 1e-4 * max_abs(db2, d.OC));
+    /* din or dw alone (the first layer of a model has no input gradient) */
+    memcpy(c.dw, dw2, c.nw * sizeof(float));
+    nn_conv2d_backward(NULL, c.dw, NULL, c.r, c.x, c.w, &d, c.ws);
+    nn_conv2d_backward_naive(NULL, dw2, NULL, c.r, c.x, c.w, &d);
+    nn_tu_assert_close("dw alone", c.dw, dw2, c.nw, 1e-4, 1e-4 * max_abs(dw2, c.nw));
+    free(out2);
+    free(dx2);
+    free(dw2);
+    free(db2);
+    cc_free(&c);
+}
+
 static void test_fast_matches_naive(void **state)
 {
     rng_t rng;
     rng_init(&rng, 11, RNG_TEST, 100, 0);
+    nn_conv2d_set_direct(0); /* the im2col + sgemm path on every shape */
     int tested = 0;
     for (int it = 0; tested < 24; it++) {
         assert_true(it < 1000);
@@ -146,42 +190,85 @@ static void test_fast_matches_naive(void **state)
                             .pad_h = (int)rng_below(&rng, 3),
                             .pad_w = (int)rng_below(&rng, 3)};
         /* make sure these paths are among them: the pointwise shortcut; one image per sgemm
-         * (32x32 output); 2 images per sgemm with a last group of 1 (6x6 output, B = 5) */
+         * (32x32 output); 2 images per sgemm with a last group of 1 (6x6 output, B = 5);
+         * LeNet's second layer, which otherwise runs direct */
         if (tested == 0) d = (nn_conv2d_dims){2, 3, 5, 4, 4, 1, 1, 1, 1, 0, 0};
         if (tested == 1) d = (nn_conv2d_dims){2, 2, 34, 33, 3, 3, 4, 1, 1, 0, 1};
         if (tested == 2) d = (nn_conv2d_dims){5, 2, 8, 8, 3, 3, 3, 1, 1, 0, 0};
+        if (tested == 3) d = (nn_conv2d_dims){3, 6, 12, 12, 16, 5, 5, 1, 1, 0, 0};
         if (nn_conv2d_check_dims(&d) != FS_OK) continue;
         tested++;
-        conv_case c;
-        cc_init(&c, &d, &rng);
-        float *out2 = nn_tu_alloc(c.nout);
-        float *dx2 = nn_tu_alloc(c.nx), *dw2 = nn_tu_alloc(c.nw), *db2 = nn_tu_alloc(d.OC);
-        /* gradients start non-zero in both, to test accumulation */
-        nn_tu_fill_normal(c.dx, c.nx, 1.0f, &rng);
-        nn_tu_fill_normal(c.dw, c.nw, 1.0f, &rng);
-        nn_tu_fill_normal(c.db, d.OC, 1.0f, &rng);
-        memcpy(dx2, c.dx, c.nx * sizeof(float));
-        memcpy(dw2, c.dw, c.nw * sizeof(float));
-        memcpy(db2, c.db, d.OC * sizeof(float));
-        /* poison the workspace: the kernels must not read stale scratch */
-        for (size_t i = 0; i < nn_conv2d_workspace_size(&d); i++) c.ws[i] = NAN;
-
-        nn_conv2d_forward(c.out, c.x, c.w, c.b, &d, c.ws);
-        nn_conv2d_forward_naive(out2, c.x, c.w, c.b, &d);
-        nn_tu_assert_close("fast vs naive out", c.out, out2, c.nout, 1e-4,
-                           1e-4 * max_abs(out2, c.nout));
-
-        nn_conv2d_backward(c.dx, c.dw, c.db, c.r, c.x, c.w, &d, c.ws);
-        nn_conv2d_backward_naive(dx2, dw2, db2, c.r, c.x, c.w, &d);
-        nn_tu_assert_close("fast vs naive dx", c.dx, dx2, c.nx, 1e-4, 1e-4 * max_abs(dx2, c.nx));
-        nn_tu_assert_close("fast vs naive dw", c.dw, dw2, c.nw, 1e-4, 1e-4 * max_abs(dw2, c.nw));
-        nn_tu_assert_close("fast vs naive db", c.db, db2, d.OC, 1e-4, 1e-4 * max_abs(db2, d.OC));
-        free(out2);
-        free(dx2);
-        free(dw2);
-        free(db2);
-        cc_free(&c);
+        check_vs_naive(&d, &rng);
     }
+    nn_conv2d_set_direct(1);
+}
+
+/* The direct few-channel path (conv_direct.h) on the shapes it takes: LeNet's two layers,
+ * channel counts that leave every tile remainder (1..24 output channels, 1..7 kernel columns,
+ * several pixel-vector tails), a batch split into several dw chunks; and the shapes it must
+ * refuse. Skipped, with a message, on a CPU without AVX2 + FMA (the im2col path runs there). */
+static void test_direct_matches_naive(void **state)
+{
+    const nn_conv2d_dims lenet1 = {4, 1, 28, 28, 6, 5, 5, 1, 1, 0, 0};
+    const nn_conv2d_dims lenet2 = {4, 6, 12, 12, 16, 5, 5, 1, 1, 0, 0};
+    assert_true(nn_conv2d_direct_shape(&lenet1));
+    assert_true(nn_conv2d_direct_shape(&lenet2));
+    const nn_conv2d_dims refused[] = {
+        {1, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2},  /* padding */
+        {1, 1, 28, 28, 6, 5, 5, 2, 2, 0, 0},  /* stride */
+        {1, 1, 14, 14, 6, 5, 5, 1, 1, 0, 0},  /* OW = 10 */
+        {1, 1, 12, 12, 32, 5, 5, 1, 1, 0, 0}, /* 32 output channels: sgemm territory */
+        {1, 4, 8, 8, 4, 1, 1, 1, 1, 0, 0},    /* pointwise: no im2col anyway */
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        assert_false(nn_conv2d_direct_shape(&refused[i]));
+    if (!nn_conv2d_direct_cpu()) {
+        print_message("no AVX2 + FMA on this CPU: direct path not tested here\n");
+        return;
+    }
+    rng_t rng;
+    rng_init(&rng, 12, RNG_TEST, 100, 0);
+    check_vs_naive(&lenet1, &rng);
+    check_vs_naive(&lenet2, &rng);
+    /* 3 x (3888 + 4096) floats per image: dw in chunks of 2, 2, 1 images */
+    check_vs_naive(&(nn_conv2d_dims){5, 3, 36, 36, 4, 5, 5, 1, 1, 0, 0}, &rng);
+    for (int it = 0; it < 30; it++) {
+        const int KH = 1 + (int)rng_below(&rng, 6), KW = 1 + (int)rng_below(&rng, 7);
+        const int OW = 8 * (1 + (int)rng_below(&rng, 3)), OH = 1 + (int)rng_below(&rng, 9);
+        nn_conv2d_dims d = {1 + (int)rng_below(&rng, 3),
+                            1 + (int)rng_below(&rng, 4),
+                            OH + KH - 1,
+                            OW + KW - 1,
+                            1 + (int)rng_below(&rng, NN_CONV_DIRECT_MAX_OC),
+                            KH,
+                            KW,
+                            1,
+                            1,
+                            0,
+                            0};
+        if (KH == 1 && KW == 1) d.KW = 2, d.W++;
+        assert_true(nn_conv2d_direct_applies(&d));
+        check_vs_naive(&d, &rng);
+    }
+    /* the same numbers up to rounding on both paths, switched at run time */
+    conv_case a;
+    nn_conv2d_dims d = lenet2;
+    cc_init(&a, &d, &rng);
+    float *o2 = nn_tu_alloc(a.nout);
+    nn_conv2d_forward(a.out, a.x, a.w, a.b, &d, a.ws);
+    nn_conv2d_set_direct(0);
+    assert_false(nn_conv2d_direct_applies(&d));
+    nn_conv2d_forward(o2, a.x, a.w, a.b, &d, a.ws);
+    nn_conv2d_set_direct(1);
+    nn_tu_assert_close("direct vs im2col", a.out, o2, a.nout, 1e-5, 1e-5 * max_abs(o2, a.nout));
+    free(o2);
+    cc_free(&a);
+}
+
+/* Finite differences through the direct path (LeNet's second layer, small batch). */
+static void test_gradcheck_direct(void **state)
+{
+    gradcheck_dims(&(nn_conv2d_dims){2, 3, 10, 12, 5, 3, 5, 1, 1, 0, 0}, 5);
 }
 
 /* A 1x1 input, 1x1 kernel by hand: out = w*x + b, dw = r*x, dx = r*w, db = r. And NULL
@@ -286,6 +373,8 @@ int main(void)
         cmocka_unit_test(test_gradcheck_asymmetric),
         cmocka_unit_test(test_gradcheck_pointwise),
         cmocka_unit_test(test_fast_matches_naive),
+        cmocka_unit_test(test_direct_matches_naive),
+        cmocka_unit_test(test_gradcheck_direct),
         cmocka_unit_test(test_hand_values_and_accumulation),
         cmocka_unit_test(test_torch_conv_stride2_pad1),
         cmocka_unit_test(test_torch_conv_asymmetric),

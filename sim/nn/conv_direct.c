@@ -1,0 +1,371 @@
+/* Direct convolution for few channels (see conv_direct.h): register-blocked AVX2 + FMA loops
+ * over the output pixels, eight output columns per vector. Compiled for AVX2 + FMA through
+ * function attributes only, so the rest of fedsim stays portable, and used only when the CPU
+ * reports both (checked at every call; the check is a read of a libgcc flag).
+ *
+ * Blocking (16 ymm registers; at most 12 accumulators, the rest for operands):
+ *   forward  out(oc, pixel-vector) tiles of up to 4 output channels x 3-4 vectors; per
+ *            (ic, kh, kw) one load per vector, one broadcast per channel, OCB x P FMAs;
+ *   dw       tiles of 2 output channels x up to 5 kernel columns for one (ic, kh), summed
+ *            over the image's pixel vectors into 8-lane partial sums kept in the workspace
+ *            across the batch, reduced to dw once at the end;
+ *   din      scattered: tiles of 4 taps (ic, kh, kw) x 3 output-row vectors, summed over the
+ *            output channels in registers (the im2col path's w^T dout product), then added
+ *            to the input-gradient rows they touch (the col2im step, one vector each).
+ * Summation orders are fixed by the shapes alone, so results are deterministic; they differ
+ * in the last bits from the im2col + sgemm path. */
+#include "nn/conv_direct.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define CD_X86 1
+#include <immintrin.h>
+#else
+#define CD_X86 0
+#endif
+
+#include <string.h>
+
+static int cd_enabled = 1;
+
+void nn_conv2d_set_direct(int enabled)
+{
+    cd_enabled = enabled != 0;
+}
+
+int nn_conv2d_direct_cpu(void)
+{
+#if CD_X86
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+int nn_conv2d_direct_shape(const nn_conv2d_dims *d)
+{
+    const int OW = d->W - d->KW + 1;
+    return d->stride_h == 1 && d->stride_w == 1 && d->pad_h == 0 && d->pad_w == 0 && OW >= 8 &&
+           OW % 8 == 0 && d->OC <= NN_CONV_DIRECT_MAX_OC && !(d->KH == 1 && d->KW == 1);
+}
+
+int nn_conv2d_direct_applies(const nn_conv2d_dims *d)
+{
+    return cd_enabled && nn_conv2d_direct_shape(d) && nn_conv2d_direct_cpu();
+}
+
+size_t nn_conv2d_direct_workspace(const nn_conv2d_dims *d)
+{
+    if (!nn_conv2d_direct_shape(d)) return 0;
+    return 8 * (size_t)d->OC * d->IC * d->KH * d->KW; /* dw's 8-lane partial sums */
+}
+
+#if CD_X86
+
+#define CD_TGT __attribute__((target("avx2,fma")))
+#define CD_INL __attribute__((always_inline)) inline
+
+/* ---- forward: one image, out (OC, OH, OW) = b + conv(in (IC, H, W)) ---- */
+
+CD_TGT static CD_INL void fwd_tile(float *out, const float *in, const float *w, const float *b,
+                                   const nn_conv2d_dims *d, int oc0, int t0, const int OCB,
+                                   const int P)
+{
+    const int W = d->W, H = d->H, KH = d->KH, KW = d->KW;
+    const int OW = W - KW + 1, OH = H - KH + 1, V = OW / 8;
+    const size_t wstride = (size_t)d->IC * KH * KW;
+    size_t off[4], oo[4];
+    __m256 acc[4][4];
+#pragma GCC unroll 4
+    for (int p = 0; p < P; p++) {
+        const int t = t0 + p, oh = t / V, v = t % V;
+        off[p] = (size_t)oh * W + 8 * (size_t)v;
+        oo[p] = (size_t)oh * OW + 8 * (size_t)v;
+    }
+#pragma GCC unroll 4
+    for (int o = 0; o < OCB; o++) {
+        const __m256 bias = _mm256_set1_ps(b ? b[oc0 + o] : 0.0f);
+#pragma GCC unroll 4
+        for (int p = 0; p < P; p++) acc[o][p] = bias;
+    }
+    for (int ic = 0; ic < d->IC; ic++) {
+        for (int kh = 0; kh < KH; kh++) {
+            const float *xr = in + ((size_t)ic * H + kh) * W;
+            const float *wr = w + (size_t)oc0 * wstride + ((size_t)ic * KH + kh) * KW;
+            for (int kw = 0; kw < KW; kw++) {
+                __m256 x[4];
+#pragma GCC unroll 4
+                for (int p = 0; p < P; p++) x[p] = _mm256_loadu_ps(xr + off[p] + kw);
+#pragma GCC unroll 4
+                for (int o = 0; o < OCB; o++) {
+                    const __m256 wv = _mm256_broadcast_ss(wr + o * wstride + kw);
+#pragma GCC unroll 4
+                    for (int p = 0; p < P; p++) acc[o][p] = _mm256_fmadd_ps(wv, x[p], acc[o][p]);
+                }
+            }
+        }
+    }
+    const size_t N = (size_t)OH * OW;
+#pragma GCC unroll 4
+    for (int o = 0; o < OCB; o++)
+#pragma GCC unroll 4
+        for (int p = 0; p < P; p++) _mm256_storeu_ps(out + (oc0 + o) * N + oo[p], acc[o][p]);
+}
+
+/* Output channels split into near-equal blocks of at most 4; pixel vectors per tile chosen
+ * so that a tile holds at most 12 accumulators. */
+static int cd_oc_block(int OC, int oc0)
+{
+    const int nb = (OC + 3) / 4;
+    const int base = OC / nb, extra = OC % nb;
+    /* the blocks are [base+1] * extra then [base] * (nb - extra); the one starting at oc0 */
+    return oc0 < extra * (base + 1) ? base + 1 : base;
+}
+
+CD_TGT static void fwd_image(float *out, const float *in, const float *w, const float *b,
+                             const nn_conv2d_dims *d)
+{
+    const int OW = d->W - d->KW + 1, OH = d->H - d->KH + 1;
+    const int T = OH * (OW / 8);
+    for (int oc0 = 0, ocb; oc0 < d->OC; oc0 += ocb) {
+        ocb = cd_oc_block(d->OC, oc0);
+        const int P = ocb == 4 ? 3 : 4;
+        for (int t0 = 0; t0 < T; t0 += P) {
+            const int np = T - t0 < P ? T - t0 : P;
+#define CD_FWD(o, p)                                                                               \
+    case (o)*8 + (p):                                                                              \
+        fwd_tile(out, in, w, b, d, oc0, t0, o, p);                                                 \
+        break;
+            switch (ocb * 8 + np) {
+                CD_FWD(4, 1)
+                CD_FWD(4, 2)
+                CD_FWD(4, 3)
+                CD_FWD(3, 1)
+                CD_FWD(3, 2)
+                CD_FWD(3, 3)
+                CD_FWD(3, 4)
+                CD_FWD(2, 1)
+                CD_FWD(2, 2)
+                CD_FWD(2, 3)
+                CD_FWD(2, 4)
+                CD_FWD(1, 1)
+                CD_FWD(1, 2)
+                CD_FWD(1, 3)
+                CD_FWD(1, 4)
+            default:
+                break;
+            }
+#undef CD_FWD
+        }
+    }
+}
+
+/* ---- dw: 8-lane partial sums part ((OC, IC, KH, KW), 8) += over the pixels of images
+ * [0, nb) (g and x point at the first image's dout and input) ---- */
+
+CD_TGT static CD_INL void dw_tile(float *part, const float *g, const float *x,
+                                  const nn_conv2d_dims *d, int nb, int oc0, int ic, int kh, int kw0,
+                                  const int OCB, const int KWB)
+{
+    const int W = d->W, H = d->H, KH = d->KH, KW = d->KW;
+    const int OW = W - KW + 1, OH = H - KH + 1, V = OW / 8;
+    const size_t N = (size_t)OH * OW, out_img = (size_t)d->OC * N;
+    const size_t in_img = (size_t)d->IC * H * W;
+    __m256 acc[2][5];
+    float *pp[2];
+#pragma GCC unroll 2
+    for (int o = 0; o < OCB; o++) {
+        pp[o] = part + 8 * ((((size_t)(oc0 + o) * d->IC + ic) * KH + kh) * KW + kw0);
+#pragma GCC unroll 5
+        for (int k = 0; k < KWB; k++) acc[o][k] = _mm256_loadu_ps(pp[o] + 8 * k);
+    }
+    for (int n = 0; n < nb; n++) {
+        const float *g0 = g + n * out_img + (size_t)oc0 * N;
+        const float *x0 = x + n * in_img + ((size_t)ic * H + kh) * W + kw0;
+        for (int oh = 0; oh < OH; oh++) {
+            for (int v = 0; v < V; v++) {
+                const float *xr = x0 + (size_t)oh * W + 8 * v;
+                const size_t go = (size_t)oh * OW + 8 * v;
+                __m256 gv[2];
+#pragma GCC unroll 2
+                for (int o = 0; o < OCB; o++) gv[o] = _mm256_loadu_ps(g0 + o * N + go);
+#pragma GCC unroll 5
+                for (int k = 0; k < KWB; k++) {
+                    const __m256 xv = _mm256_loadu_ps(xr + k);
+#pragma GCC unroll 2
+                    for (int o = 0; o < OCB; o++) acc[o][k] = _mm256_fmadd_ps(gv[o], xv, acc[o][k]);
+                }
+            }
+        }
+    }
+#pragma GCC unroll 2
+    for (int o = 0; o < OCB; o++)
+#pragma GCC unroll 5
+        for (int k = 0; k < KWB; k++) _mm256_storeu_ps(pp[o] + 8 * k, acc[o][k]);
+}
+
+CD_TGT static void dw_images(float *part, const float *g, const float *x, const nn_conv2d_dims *d,
+                             int nb)
+{
+    for (int ic = 0; ic < d->IC; ic++)
+        for (int kh = 0; kh < d->KH; kh++)
+            for (int oc0 = 0; oc0 < d->OC; oc0 += 2) {
+                const int ocb = d->OC - oc0 < 2 ? d->OC - oc0 : 2;
+                for (int kw0 = 0; kw0 < d->KW; kw0 += 5) {
+                    const int kwb = d->KW - kw0 < 5 ? d->KW - kw0 : 5;
+#define CD_DW(o, k)                                                                                \
+    case (o)*8 + (k):                                                                              \
+        dw_tile(part, g, x, d, nb, oc0, ic, kh, kw0, o, k);                                        \
+        break;
+                    switch (ocb * 8 + kwb) {
+                        CD_DW(2, 1)
+                        CD_DW(2, 2)
+                        CD_DW(2, 3)
+                        CD_DW(2, 4)
+                        CD_DW(2, 5)
+                        CD_DW(1, 1)
+                        CD_DW(1, 2)
+                        CD_DW(1, 3)
+                        CD_DW(1, 4)
+                        CD_DW(1, 5)
+                    default:
+                        break;
+                    }
+#undef CD_DW
+                }
+            }
+}
+
+/* ---- din: dx (IC, H, W) += scatter of dout rows through every tap, one image ----
+ * For a tile of taps (ic, kh, kw) and output rows oh: acc = sum over oc of w[oc][tap] *
+ * g[oc][oh][8v..8v+7], then dx[ic][oh + kh][8v + kw ..] += acc. */
+
+CD_TGT static CD_INL void din_tile(float *dx, const float *g, const float *w,
+                                   const nn_conv2d_dims *d, int tap0, int t0, const int T,
+                                   const int R)
+{
+    const int W = d->W, H = d->H, KH = d->KH, KW = d->KW;
+    const int OW = W - KW + 1, OH = H - KH + 1, V = OW / 8;
+    const size_t N = (size_t)OH * OW, taps = (size_t)d->IC * KH * KW;
+    size_t go[3], xo[3];
+    __m256 acc[4][3];
+#pragma GCC unroll 3
+    for (int r = 0; r < R; r++) {
+        const int t = t0 + r, oh = t / V, v = t % V;
+        go[r] = (size_t)oh * OW + 8 * (size_t)v;
+        xo[r] = (size_t)oh * W + 8 * (size_t)v;
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < T; i++)
+#pragma GCC unroll 3
+        for (int r = 0; r < R; r++) acc[i][r] = _mm256_setzero_ps();
+    for (int oc = 0; oc < d->OC; oc++) {
+        const float *gr = g + (size_t)oc * N;
+        const float *wr = w + (size_t)oc * taps + tap0;
+        __m256 gv[3];
+#pragma GCC unroll 3
+        for (int r = 0; r < R; r++) gv[r] = _mm256_loadu_ps(gr + go[r]);
+#pragma GCC unroll 4
+        for (int i = 0; i < T; i++) {
+            const __m256 wv = _mm256_broadcast_ss(wr + i);
+#pragma GCC unroll 3
+            for (int r = 0; r < R; r++) acc[i][r] = _mm256_fmadd_ps(wv, gv[r], acc[i][r]);
+        }
+    }
+    const size_t HW = (size_t)H * W;
+#pragma GCC unroll 4
+    for (int i = 0; i < T; i++) {
+        const int tap = tap0 + i, ic = tap / (KH * KW), kh = tap / KW % KH, kw = tap % KW;
+        float *base = dx + (size_t)ic * HW + (size_t)kh * W + kw;
+#pragma GCC unroll 3
+        for (int r = 0; r < R; r++) {
+            float *p = base + xo[r];
+            _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), acc[i][r]));
+        }
+    }
+}
+
+CD_TGT static void din_image(float *dx, const float *g, const float *w, const nn_conv2d_dims *d)
+{
+    const int taps = d->IC * d->KH * d->KW;
+    const int T = (d->H - d->KH + 1) * ((d->W - d->KW + 1) / 8);
+    for (int tap0 = 0; tap0 < taps; tap0 += 4) {
+        const int tb = taps - tap0 < 4 ? taps - tap0 : 4;
+        for (int t0 = 0; t0 < T; t0 += 3) {
+            const int rb = T - t0 < 3 ? T - t0 : 3;
+#define CD_DIN(i, r)                                                                               \
+    case (i)*4 + (r):                                                                              \
+        din_tile(dx, g, w, d, tap0, t0, i, r);                                                     \
+        break;
+            switch (tb * 4 + rb) {
+                CD_DIN(4, 3)
+                CD_DIN(4, 2)
+                CD_DIN(4, 1)
+                CD_DIN(3, 3)
+                CD_DIN(3, 2)
+                CD_DIN(3, 1)
+                CD_DIN(2, 3)
+                CD_DIN(2, 2)
+                CD_DIN(2, 1)
+                CD_DIN(1, 3)
+                CD_DIN(1, 2)
+                CD_DIN(1, 1)
+            default:
+                break;
+            }
+#undef CD_DIN
+        }
+    }
+}
+
+CD_TGT static float cd_hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+CD_TGT static void cd_reduce(float *dw, const float *part, size_t taps)
+{
+    for (size_t i = 0; i < taps; i++) dw[i] += cd_hsum(_mm256_loadu_ps(part + 8 * i));
+}
+
+#endif /* CD_X86 */
+
+void nn_conv2d_direct_forward(float *out, const float *in, const float *w, const float *b,
+                              const nn_conv2d_dims *d)
+{
+#if CD_X86
+    const size_t in_img = (size_t)d->IC * d->H * d->W;
+    const size_t out_img = (size_t)d->OC * (d->H - d->KH + 1) * (d->W - d->KW + 1);
+    for (int n = 0; n < d->B; n++) fwd_image(out + n * out_img, in + n * in_img, w, b, d);
+#else
+    (void)out, (void)in, (void)w, (void)b, (void)d;
+#endif
+}
+
+void nn_conv2d_direct_backward(float *din, float *dw, const float *dout, const float *in,
+                               const float *w, const nn_conv2d_dims *d, float *ws)
+{
+#if CD_X86
+    const int OH = d->H - d->KH + 1, OW = d->W - d->KW + 1;
+    const size_t in_img = (size_t)d->IC * d->H * d->W, out_img = (size_t)d->OC * OH * OW;
+    const size_t taps = (size_t)d->OC * d->IC * d->KH * d->KW;
+    if (dw) {
+        /* images per pass over the taps: about 64 KiB of dout and input, so a chunk stays in
+         * L2 while every tap tile sweeps it */
+        size_t chunk = (size_t)16384 / (in_img + out_img);
+        if (chunk < 1) chunk = 1;
+        memset(ws, 0, sizeof(float) * 8 * taps);
+        for (int n0 = 0; n0 < d->B; n0 += (int)chunk) {
+            const int nb = d->B - n0 < (int)chunk ? d->B - n0 : (int)chunk;
+            dw_images(ws, dout + n0 * out_img, in + n0 * in_img, d, nb);
+        }
+        cd_reduce(dw, ws, taps);
+    }
+    if (din)
+        for (int n = 0; n < d->B; n++) din_image(din + n * in_img, dout + n * out_img, w, d);
+#else
+    (void)din, (void)dw, (void)dout, (void)in, (void)w, (void)d, (void)ws;
+#endif
+}

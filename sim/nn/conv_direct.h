@@ -1,0 +1,35 @@
+/* Direct few-channel convolution (internal to sim/nn; conv.c dispatches to it).
+ * For stride 1, no padding, an output width that is a multiple of 8 and at most
+ * NN_CONV_DIRECT_MAX_OC output channels (LeNet's 6 and 16), on CPUs with AVX2 and FMA: the
+ * im2col + sgemm path spends most of its time packing and on the 6- or 16-wide edges of
+ * OpenBLAS's micro-kernel there, and on copying im2col columns (docs/performance.md). Same
+ * layouts and contracts as conv.h; the naive loops of conv.c are its test oracle.
+ * Results depend on which path ran (last bits), never on the thread count: the choice is a
+ * function of the shape, the CPU and nn_conv2d_set_direct only. */
+#ifndef FEDSIM_NN_CONV_DIRECT_H
+#define FEDSIM_NN_CONV_DIRECT_H
+
+#include <stddef.h>
+
+#include "nn/conv.h"
+
+/* Above this many output channels the sgemm path is as fast or faster (cnn's 32 and 64). */
+#define NN_CONV_DIRECT_MAX_OC 24
+
+/* The shape qualifies (stride 1, no padding, OW % 8 == 0, OC <= max, not 1x1). */
+int nn_conv2d_direct_shape(const nn_conv2d_dims *d);
+/* The CPU has AVX2 and FMA (always 0 off x86-64). */
+int nn_conv2d_direct_cpu(void);
+/* Shape, CPU and the process-wide switch all allow the direct path. */
+int nn_conv2d_direct_applies(const nn_conv2d_dims *d);
+/* Floats of workspace the direct backward needs (0 when the shape does not qualify). */
+size_t nn_conv2d_direct_workspace(const nn_conv2d_dims *d);
+
+/* Only when nn_conv2d_direct_applies(d). Forward writes out; backward accumulates into dw
+ * and din (either may be NULL) and leaves the bias gradient to the caller. */
+void nn_conv2d_direct_forward(float *out, const float *in, const float *w, const float *b,
+                              const nn_conv2d_dims *d);
+void nn_conv2d_direct_backward(float *din, float *dw, const float *dout, const float *in,
+                               const float *w, const nn_conv2d_dims *d, float *ws);
+
+#endif
