@@ -60,8 +60,12 @@ else ifneq ($(SANITIZER),none)
 $(error SANITIZER must be address, undefined or none, not '$(SANITIZER)')
 endif
 
-GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
-CFLAGS  += -DFEDSIM_GIT_REV=\"$(GIT_REV)\"
+# The commit every run records (runs.git_rev, `fedsim --version`), "-dirty" when tracked files
+# differ from it. Only the two files that print it get the define, and they are rebuilt when
+# it changes (the stamp), so a binary never records a stale commit.
+GIT_REV := $(shell r=$$(git rev-parse --short=12 HEAD 2>/dev/null) || r=unknown; \
+	   git diff --quiet HEAD -- 2>/dev/null || r="$$r-dirty"; echo "$$r")
+REV_OBJS := $(BUILD)/obj/sim/main.o $(BUILD)/obj/sim/store/store.o
 
 LIB_SRCS  := $(filter-out sim/main.c,$(shell find sim -name '*.c' | sort))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -69,9 +73,15 @@ MAIN_OBJ  := $(BUILD)/obj/sim/main.o
 TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test unit e2e bench asan clean format format-check valgrind docs-check
+.PHONY: FORCE all deps run test unit e2e bench asan clean format format-check valgrind docs-check
 
 all: $(BUILD)/fedsim $(BUILD)/libfedsim.a
+
+$(REV_OBJS): CFLAGS += -DFEDSIM_GIT_REV=\"$(GIT_REV)\"
+$(REV_OBJS): $(BUILD)/git_rev.stamp
+$(BUILD)/git_rev.stamp: FORCE
+	@mkdir -p $(BUILD); echo '$(GIT_REV)' | cmp -s - $@ || echo '$(GIT_REV)' > $@
+FORCE:
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
