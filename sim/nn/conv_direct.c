@@ -240,20 +240,12 @@ CD_TGT static void dw_images(float *part, const float *g, const float *x, const 
  * g[oc][oh][8v..8v+7], then dx[ic][oh + kh][8v + kw ..] += acc. */
 
 CD_TGT static CD_INL void din_tile(float *dx, const float *g, const float *w,
-                                   const nn_conv2d_dims *d, int tap0, int t0, const int T,
-                                   const int R)
+                                   const nn_conv2d_dims *d, int tap0, const size_t *toff,
+                                   const size_t *go, const size_t *xo, const int T, const int R)
 {
-    const int W = d->W, H = d->H, KH = d->KH, KW = d->KW;
-    const int OW = W - KW + 1, OH = H - KH + 1, V = OW / 8;
-    const size_t N = (size_t)OH * OW, taps = (size_t)d->IC * KH * KW;
-    size_t go[3], xo[3];
+    const size_t N = (size_t)(d->H - d->KH + 1) * (d->W - d->KW + 1);
+    const size_t taps = (size_t)d->IC * d->KH * d->KW;
     __m256 acc[4][3];
-#pragma GCC unroll 3
-    for (int r = 0; r < R; r++) {
-        const int t = t0 + r, oh = t / V, v = t % V;
-        go[r] = (size_t)oh * OW + 8 * (size_t)v;
-        xo[r] = (size_t)oh * W + 8 * (size_t)v;
-    }
 #pragma GCC unroll 4
     for (int i = 0; i < T; i++)
 #pragma GCC unroll 3
@@ -271,30 +263,38 @@ CD_TGT static CD_INL void din_tile(float *dx, const float *g, const float *w,
             for (int r = 0; r < R; r++) acc[i][r] = _mm256_fmadd_ps(wv, gv[r], acc[i][r]);
         }
     }
-    const size_t HW = (size_t)H * W;
 #pragma GCC unroll 4
-    for (int i = 0; i < T; i++) {
-        const int tap = tap0 + i, ic = tap / (KH * KW), kh = tap / KW % KH, kw = tap % KW;
-        float *base = dx + (size_t)ic * HW + (size_t)kh * W + kw;
+    for (int i = 0; i < T; i++)
 #pragma GCC unroll 3
         for (int r = 0; r < R; r++) {
-            float *p = base + xo[r];
+            float *p = dx + toff[i] + xo[r];
             _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), acc[i][r]));
         }
-    }
 }
 
 CD_TGT static void din_image(float *dx, const float *g, const float *w, const nn_conv2d_dims *d)
 {
-    const int taps = d->IC * d->KH * d->KW;
-    const int T = (d->H - d->KH + 1) * ((d->W - d->KW + 1) / 8);
+    const int KH = d->KH, KW = d->KW, W = d->W, OW = W - KW + 1, V = OW / 8;
+    const int taps = d->IC * KH * KW, T = (d->H - KH + 1) * V;
     for (int tap0 = 0; tap0 < taps; tap0 += 4) {
         const int tb = taps - tap0 < 4 ? taps - tap0 : 4;
+        size_t toff[4]; /* where tap (ic, kh, kw) puts output pixel (0, 0) in dx */
+        for (int i = 0; i < tb; i++) {
+            const int tap = tap0 + i, ic = tap / (KH * KW), kh = tap / KW % KH, kw = tap % KW;
+            toff[i] = ((size_t)ic * d->H + kh) * W + kw;
+        }
+        int oh = 0, v = 0; /* pixel vector t0 = oh * V + v, advanced without division */
         for (int t0 = 0; t0 < T; t0 += 3) {
             const int rb = T - t0 < 3 ? T - t0 : 3;
+            size_t go[3], xo[3];
+            for (int r = 0; r < rb; r++) {
+                go[r] = (size_t)oh * OW + 8 * (size_t)v;
+                xo[r] = (size_t)oh * W + 8 * (size_t)v;
+                if (++v == V) v = 0, oh++;
+            }
 #define CD_DIN(i, r)                                                                               \
     case (i)*4 + (r):                                                                              \
-        din_tile(dx, g, w, d, tap0, t0, i, r);                                                     \
+        din_tile(dx, g, w, d, tap0, toff, go, xo, i, r);                                           \
         break;
             switch (tb * 4 + rb) {
                 CD_DIN(4, 3)
