@@ -6,10 +6,11 @@
  * Blocking (16 ymm registers; at most 12 accumulators, the rest for operands):
  *   forward  out(oc, pixel-vector) tiles of up to 4 output channels x 3-4 vectors; per
  *            (ic, kh, kw) one load per vector, one broadcast per channel, OCB x P FMAs;
- *   dw       tiles of 2 output channels x up to 5 kernel columns for one (ic, kh), summed
+ *   dw       tiles of up to 4 output channels x 3 kernel columns for one (ic, kh), summed
  *            over the image's pixel vectors into 8-lane partial sums kept in the workspace
  *            across the batch, reduced to dw once at the end;
- *   din      scattered: tiles of 4 taps (ic, kh, kw) x 3 output-row vectors, summed over the
+ *   din      scattered: tiles of up to 4 taps (4 input channels at one kh, kw) x 3 output
+ *            pixel vectors, summed over the
  *            output channels in registers (the im2col path's w^T dout product), then added
  *            to the input-gradient rows they touch (the col2im step, one vector each).
  * Summation orders are fixed by the shapes alone, so results are deterministic; they differ
@@ -170,12 +171,12 @@ CD_TGT static CD_INL void dw_tile(float *part, const float *g, const float *x,
     const int OW = W - KW + 1, OH = H - KH + 1, V = OW / 8;
     const size_t N = (size_t)OH * OW, out_img = (size_t)d->OC * N;
     const size_t in_img = (size_t)d->IC * H * W;
-    __m256 acc[2][5];
-    float *pp[2];
-#pragma GCC unroll 2
+    __m256 acc[4][3];
+    float *pp[4];
+#pragma GCC unroll 4
     for (int o = 0; o < OCB; o++) {
         pp[o] = part + 8 * ((((size_t)(oc0 + o) * d->IC + ic) * KH + kh) * KW + kw0);
-#pragma GCC unroll 5
+#pragma GCC unroll 3
         for (int k = 0; k < KWB; k++) acc[o][k] = _mm256_loadu_ps(pp[o] + 8 * k);
     }
     for (int n = 0; n < nb; n++) {
@@ -185,21 +186,21 @@ CD_TGT static CD_INL void dw_tile(float *part, const float *g, const float *x,
             for (int v = 0; v < V; v++) {
                 const float *xr = x0 + (size_t)oh * W + 8 * v;
                 const size_t go = (size_t)oh * OW + 8 * v;
-                __m256 gv[2];
-#pragma GCC unroll 2
+                __m256 gv[4];
+#pragma GCC unroll 4
                 for (int o = 0; o < OCB; o++) gv[o] = _mm256_loadu_ps(g0 + o * N + go);
-#pragma GCC unroll 5
+#pragma GCC unroll 3
                 for (int k = 0; k < KWB; k++) {
                     const __m256 xv = _mm256_loadu_ps(xr + k);
-#pragma GCC unroll 2
+#pragma GCC unroll 4
                     for (int o = 0; o < OCB; o++) acc[o][k] = _mm256_fmadd_ps(gv[o], xv, acc[o][k]);
                 }
             }
         }
     }
-#pragma GCC unroll 2
+#pragma GCC unroll 4
     for (int o = 0; o < OCB; o++)
-#pragma GCC unroll 5
+#pragma GCC unroll 3
         for (int k = 0; k < KWB; k++) _mm256_storeu_ps(pp[o] + 8 * k, acc[o][k]);
 }
 
@@ -208,25 +209,27 @@ CD_TGT static void dw_images(float *part, const float *g, const float *x, const 
 {
     for (int ic = 0; ic < d->IC; ic++)
         for (int kh = 0; kh < d->KH; kh++)
-            for (int oc0 = 0; oc0 < d->OC; oc0 += 2) {
-                const int ocb = d->OC - oc0 < 2 ? d->OC - oc0 : 2;
-                for (int kw0 = 0; kw0 < d->KW; kw0 += 5) {
-                    const int kwb = d->KW - kw0 < 5 ? d->KW - kw0 : 5;
+            for (int oc0 = 0, ocb; oc0 < d->OC; oc0 += ocb) {
+                ocb = cd_oc_block(d->OC, oc0);
+                for (int kw0 = 0; kw0 < d->KW; kw0 += 3) {
+                    const int kwb = d->KW - kw0 < 3 ? d->KW - kw0 : 3;
 #define CD_DW(o, k)                                                                                \
-    case (o)*8 + (k):                                                                              \
+    case (o)*4 + (k):                                                                              \
         dw_tile(part, g, x, d, nb, oc0, ic, kh, kw0, o, k);                                        \
         break;
-                    switch (ocb * 8 + kwb) {
+                    switch (ocb * 4 + kwb) {
+                        CD_DW(4, 1)
+                        CD_DW(4, 2)
+                        CD_DW(4, 3)
+                        CD_DW(3, 1)
+                        CD_DW(3, 2)
+                        CD_DW(3, 3)
                         CD_DW(2, 1)
                         CD_DW(2, 2)
                         CD_DW(2, 3)
-                        CD_DW(2, 4)
-                        CD_DW(2, 5)
                         CD_DW(1, 1)
                         CD_DW(1, 2)
                         CD_DW(1, 3)
-                        CD_DW(1, 4)
-                        CD_DW(1, 5)
                     default:
                         break;
                     }
@@ -240,7 +243,7 @@ CD_TGT static void dw_images(float *part, const float *g, const float *x, const 
  * g[oc][oh][8v..8v+7], then dx[ic][oh + kh][8v + kw ..] += acc. */
 
 CD_TGT static CD_INL void din_tile(float *dx, const float *g, const float *w,
-                                   const nn_conv2d_dims *d, int tap0, const size_t *toff,
+                                   const nn_conv2d_dims *d, const size_t *woff, const size_t *toff,
                                    const size_t *go, const size_t *xo, const int T, const int R)
 {
     const size_t N = (size_t)(d->H - d->KH + 1) * (d->W - d->KW + 1);
@@ -252,13 +255,13 @@ CD_TGT static CD_INL void din_tile(float *dx, const float *g, const float *w,
         for (int r = 0; r < R; r++) acc[i][r] = _mm256_setzero_ps();
     for (int oc = 0; oc < d->OC; oc++) {
         const float *gr = g + (size_t)oc * N;
-        const float *wr = w + (size_t)oc * taps + tap0;
+        const float *wr = w + (size_t)oc * taps;
         __m256 gv[3];
 #pragma GCC unroll 3
         for (int r = 0; r < R; r++) gv[r] = _mm256_loadu_ps(gr + go[r]);
 #pragma GCC unroll 4
         for (int i = 0; i < T; i++) {
-            const __m256 wv = _mm256_broadcast_ss(wr + i);
+            const __m256 wv = _mm256_broadcast_ss(wr + woff[i]);
 #pragma GCC unroll 3
             for (int r = 0; r < R; r++) acc[i][r] = _mm256_fmadd_ps(wv, gv[r], acc[i][r]);
         }
@@ -275,46 +278,51 @@ CD_TGT static CD_INL void din_tile(float *dx, const float *g, const float *w,
 CD_TGT static void din_image(float *dx, const float *g, const float *w, const nn_conv2d_dims *d)
 {
     const int KH = d->KH, KW = d->KW, W = d->W, OW = W - KW + 1, V = OW / 8;
-    const int taps = d->IC * KH * KW, T = (d->H - KH + 1) * V;
-    for (int tap0 = 0; tap0 < taps; tap0 += 4) {
-        const int tb = taps - tap0 < 4 ? taps - tap0 : 4;
-        size_t toff[4]; /* where tap (ic, kh, kw) puts output pixel (0, 0) in dx */
-        for (int i = 0; i < tb; i++) {
-            const int tap = tap0 + i, ic = tap / (KH * KW), kh = tap / KW % KH, kw = tap % KW;
-            toff[i] = ((size_t)ic * d->H + kh) * W + kw;
-        }
-        int oh = 0, v = 0; /* pixel vector t0 = oh * V + v, advanced without division */
-        for (int t0 = 0; t0 < T; t0 += 3) {
-            const int rb = T - t0 < 3 ? T - t0 : 3;
-            size_t go[3], xo[3];
-            for (int r = 0; r < rb; r++) {
-                go[r] = (size_t)oh * OW + 8 * (size_t)v;
-                xo[r] = (size_t)oh * W + 8 * (size_t)v;
-                if (++v == V) v = 0, oh++;
-            }
+    const int T = (d->H - KH + 1) * V;
+    /* A tile's taps are up to 4 input channels at one (kh, kw): their rows of dx never
+     * overlap, so the tile's read-modify-writes do not wait on each other's stores (adjacent
+     * kw, one float apart, would defeat store-to-load forwarding). */
+    for (int kh = 0; kh < KH; kh++)
+        for (int kw = 0; kw < KW; kw++)
+            for (int ic0 = 0, tb; ic0 < d->IC; ic0 += tb) {
+                tb = cd_oc_block(d->IC, ic0);
+                size_t woff[4], toff[4]; /* the tap in w's (IC, KH, KW); its dx origin */
+                for (int i = 0; i < tb; i++) {
+                    woff[i] = ((size_t)(ic0 + i) * KH + kh) * KW + kw;
+                    toff[i] = ((size_t)(ic0 + i) * d->H + kh) * W + kw;
+                }
+                int oh = 0, v = 0; /* pixel vector t0 = oh * V + v, advanced without division */
+                for (int t0 = 0; t0 < T; t0 += 3) {
+                    const int rb = T - t0 < 3 ? T - t0 : 3;
+                    size_t go[3], xo[3];
+                    for (int r = 0; r < rb; r++) {
+                        go[r] = (size_t)oh * OW + 8 * (size_t)v;
+                        xo[r] = (size_t)oh * W + 8 * (size_t)v;
+                        if (++v == V) v = 0, oh++;
+                    }
 #define CD_DIN(i, r)                                                                               \
     case (i)*4 + (r):                                                                              \
-        din_tile(dx, g, w, d, tap0, toff, go, xo, i, r);                                           \
+        din_tile(dx, g, w, d, woff, toff, go, xo, i, r);                                           \
         break;
-            switch (tb * 4 + rb) {
-                CD_DIN(4, 3)
-                CD_DIN(4, 2)
-                CD_DIN(4, 1)
-                CD_DIN(3, 3)
-                CD_DIN(3, 2)
-                CD_DIN(3, 1)
-                CD_DIN(2, 3)
-                CD_DIN(2, 2)
-                CD_DIN(2, 1)
-                CD_DIN(1, 3)
-                CD_DIN(1, 2)
-                CD_DIN(1, 1)
-            default:
-                break;
-            }
+                    switch (tb * 4 + rb) {
+                        CD_DIN(4, 3)
+                        CD_DIN(4, 2)
+                        CD_DIN(4, 1)
+                        CD_DIN(3, 3)
+                        CD_DIN(3, 2)
+                        CD_DIN(3, 1)
+                        CD_DIN(2, 3)
+                        CD_DIN(2, 2)
+                        CD_DIN(2, 1)
+                        CD_DIN(1, 3)
+                        CD_DIN(1, 2)
+                        CD_DIN(1, 1)
+                    default:
+                        break;
+                    }
 #undef CD_DIN
-        }
-    }
+                }
+            }
 }
 
 CD_TGT static float cd_hsum(__m256 v)
