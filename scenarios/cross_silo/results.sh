@@ -74,5 +74,46 @@ table() { # title, column expression, printf format of mean and sd
     runs=$(sqlite3 -batch -noheader "$DB" "SELECT count(*), coalesce(sum(wall_s), 0) FROM runs
                                            WHERE status = 'completed' AND superseded_by IS NULL")
     echo "${runs%%|*} completed runs, $(awk -v s="${runs##*|}" 'BEGIN { printf "%.1f", s / 3600 }') hours of wall time."
+    echo
+    echo "## Runs in the database"
+    echo
+    echo "Every run row, including failed, interrupted and superseded ones (\`commit\` is the"
+    echo "binary's \`runs.git_rev\`; wall time includes any pauses of the machine)."
+    echo
+    echo "| run | partition | algorithm | seed | status | rounds | wall (h) | commit | last test acc | last train loss |"
+    echo "|---:|---|---|---:|---|---:|---:|---|---:|---:|"
+    sqlite3 -batch -noheader -separator ' | ' "$DB" "
+SELECT r.id,
+       CASE json_extract(r.params, '\$.\"partition.kind\"')
+         WHEN 'dirichlet' THEN 'dir(' || json_extract(r.params, '\$.\"partition.alpha\"') || ')'
+         WHEN 'labels' THEN json_extract(r.params, '\$.\"partition.labels_per_client\"') || '-label'
+         ELSE json_extract(r.params, '\$.\"partition.kind\"') END,
+       json_extract(r.params, '\$.\"algorithm.name\"'), r.seed,
+       r.status || CASE WHEN r.superseded_by IS NOT NULL THEN ' (rerun as ' || r.superseded_by || ')' ELSE '' END,
+       (SELECT count(*) FROM rounds x WHERE x.run_id = r.id),
+       printf('%.2f', coalesce(r.wall_s, 0) / 3600.0), r.git_rev,
+       coalesce((SELECT printf('%.4f', x.test_acc) FROM rounds x WHERE x.run_id = r.id
+                 AND x.test_acc IS NOT NULL ORDER BY x.round DESC LIMIT 1), ''),
+       coalesce((SELECT printf('%.4f', x.train_loss) FROM rounds x WHERE x.run_id = r.id
+                 AND x.train_loss IS NOT NULL ORDER BY x.round DESC LIMIT 1), '')
+FROM runs r ORDER BY r.id;" | sed 's/^/| /; s/$/ |/'
+    echo
+    echo "Test accuracy every 5 rounds (runs with at least one evaluation):"
+    echo
+    printf '| run |'; for k in 5 10 15 20 25 30 35 40 45 50; do printf ' %s |' $k; done; echo
+    printf '|---:|'; for _ in 1 2 3 4 5 6 7 8 9 10; do printf '%s' '---:|'; done; echo
+    for id in $(sqlite3 -batch -noheader "$DB" "SELECT DISTINCT run_id FROM rounds
+                                                WHERE test_acc IS NOT NULL ORDER BY run_id"); do
+        printf '| %s |' "$id"
+        for k in 5 10 15 20 25 30 35 40 45 50; do
+            v=$(sqlite3 -batch -noheader "$DB" "SELECT printf('%.4f', test_acc) FROM rounds
+                                               WHERE run_id = $id AND round = $k AND test_acc IS NOT NULL")
+            printf ' %s |' "${v:-—}"
+        done
+        echo
+    done
+    # the hand-kept log of how and where the runs were made (commands, machine, incidents)
+    LOG=$(dirname "$0")/runlog.md
+    if [ -f "$LOG" ]; then echo; cat "$LOG"; fi
 } > "$OUT"
 echo "wrote $OUT"

@@ -8,7 +8,8 @@
 #     (the old rows superseded), exactly one completed row per run key; a third run does nothing;
 #   - info and export agree with SQL queries on the database;
 #   - plot.py (curves, gantt, cdf), table.py and quickstart_figure.py write non-empty files, and
-#     the table's numbers equal the same statistics computed in SQL.
+#     the table's numbers equal the same statistics computed in SQL;
+#   - scenarios/cross_silo/results.sh on a small real grid: cells equal SQL, every run listed.
 # Usage: tests/e2e/sweep.sh [path/to/fedsim]. Ends with "sweep: N passed, M failed".
 set -u
 FEDSIM=$(realpath "${1:-build/fedsim}")
@@ -23,6 +24,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 PY=/usr/bin/python3
 TMP=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$TMP"' EXIT
+[ -n "${KEEP_TMP:-}" ] && trap - EXIT
 nonempty() { [ -s "$1" ]; }
 
 ROUNDS=1000
@@ -287,5 +289,42 @@ for r, s in zip(rows, sql):
 EOF
 check "table.py numbers equal SQL (means, sample stds, rounds and time to target)" \
     $PY "$TMP/cmp_table.py" "$TMP/t.csv" "$TMP/t_sql.txt"
+
+# scenarios/cross_silo/results.sh (the docs/results.md generator) on a small grid of the same
+# shape: the cross-silo scenario cut down to logistic regression and 2 rounds of 2 local steps,
+# 2 partitions x 2 algorithms x 2 seeds; its cells must be the SQL means and sample standard
+# deviations, and every run row must be listed.
+"$FEDSIM" data import fashion-mnist --out "$TMP/fm.h5" >/dev/null 2>&1
+cp "$ROOT/scenarios/cross_silo/cross_silo.yaml" "$TMP/cs.yaml"
+sed -i '/^sweep:/,$d' "$TMP/cs.yaml"
+cat >> "$TMP/cs.yaml" <<'EOF'
+sweep:
+  name: cs
+  grid:
+    partition.kind: [iid, dirichlet]
+    algorithm.name: [fedavg, fedprox]
+  seeds: [1, 2]
+EOF
+"$FEDSIM" sweep "$TMP/cs.yaml" --jobs 2 --db "$TMP/cs.db" --set data.path="$TMP/fm.h5" \
+    --set model.name=logreg --set rounds.count=2 --set train.steps=2 --set eval.every=1 \
+    --set eval.test_samples=500 >/dev/null 2>&1
+check "results.sh: the small grid completed (8 runs)" \
+    test "$(q "$TMP/cs.db" "SELECT count(*) FROM runs WHERE status = 'completed'")" = 8
+"$ROOT/scenarios/cross_silo/results.sh" "$TMP/cs.db" "$TMP/cs.md" >/dev/null
+cell() { # table title, algorithm, partition column -> the cell text
+    awk -v t="### $1" -v a="| $2 |" -v c="$3" '$0 == t { on = 1; next }
+        on && index($0, a) == 1 { split($0, f, "|"); gsub(/^ +| +$/, "", f[c + 2]); print f[c + 2]; exit }' "$TMP/cs.md"
+}
+want=$(q "$TMP/cs.db" "WITH f AS (SELECT (SELECT x.test_acc FROM rounds x WHERE x.run_id = r.id
+         AND x.test_acc IS NOT NULL ORDER BY x.round DESC LIMIT 1) AS v FROM runs r
+         WHERE json_extract(r.params, '\$.\"algorithm.name\"') = 'fedprox'
+           AND json_extract(r.params, '\$.\"partition.kind\"') = 'iid')
+       SELECT printf('%.4f ± %.4f', avg(v), sqrt((sum(v*v) - sum(v)*sum(v)/2) / 1)) FROM f")
+check "results.sh: fedprox/iid accuracy cell == SQL mean ± sd ($want)" \
+    test "$(cell 'Final test accuracy' fedprox 1)" = "$want (n=2)"
+check "results.sh: cells of algorithms that did not run are dashes" \
+    test "$(cell 'Final training loss' fedyogi 3)" = "—"
+check "results.sh: every run row listed" \
+    test "$(grep -cE '^\| [0-9]+ \| (iid|dir\(0.5\)) \| fed(avg|prox) \| [12] \| completed' "$TMP/cs.md")" = 8
 
 summary sweep
