@@ -7,12 +7,13 @@
  *   forward  out(oc, pixel-vector) tiles of up to 4 output channels x 3-4 vectors; per
  *            (ic, kh, kw) one load per vector, one broadcast per channel, OCB x P FMAs;
  *   dw       tiles of up to 4 output channels x 3 kernel columns for one (ic, kh), summed
- *            over the image's pixel vectors into 8-lane partial sums kept in the workspace
- *            across the batch, reduced to dw once at the end;
+ *            over the pixel vectors of a chunk of images (about 64 KiB of data, so it stays
+ *            in L2) into 8-lane partial sums kept in the workspace across the batch,
+ *            reduced to dw once at the end;
  *   din      scattered: tiles of up to 4 taps (4 input channels at one kh, kw) x 3 output
- *            pixel vectors, summed over the
- *            output channels in registers (the im2col path's w^T dout product), then added
- *            to the input-gradient rows they touch (the col2im step, one vector each).
+ *            pixel vectors, summed over the output channels in registers (the im2col
+ *            path's w^T dout product), then added to the input-gradient rows they touch
+ *            (the col2im step, one vector each).
  * Summation orders are fixed by the shapes alone, so results are deterministic; they differ
  * in the last bits from the im2col + sgemm path. */
 #include "nn/conv_direct.h"
