@@ -322,6 +322,13 @@ want=$(q "$TMP/cs.db" "WITH f AS (SELECT (SELECT x.test_acc FROM rounds x WHERE 
        SELECT printf('%.4f ± %.4f', avg(v), sqrt((sum(v*v) - sum(v)*sum(v)/2) / 1)) FROM f")
 check "results.sh: fedprox/iid accuracy cell == SQL mean ± sd ($want)" \
     test "$(cell 'Final test accuracy' fedprox 1)" = "$want (n=2)"
+want5=$(q "$TMP/cs.db" "WITH f AS (SELECT (SELECT avg(x.test_acc) FROM rounds x WHERE x.run_id = r.id
+          AND x.test_acc IS NOT NULL) AS v FROM runs r
+          WHERE json_extract(r.params, '\$.\"algorithm.name\"') = 'fedavg'
+            AND json_extract(r.params, '\$.\"partition.kind\"') = 'dirichlet')
+        SELECT printf('%.4f ± %.4f (n=2)', avg(v), sqrt((sum(v*v) - sum(v)*sum(v)/2) / 1)) FROM f")
+check "results.sh: fedavg/dir mean-of-last-evaluations cell == SQL ($want5)" \
+    test "$(cell 'Mean test accuracy over the last 5 evaluations' fedavg 2)" = "$want5"
 check "results.sh: cells of algorithms that did not run are dashes" \
     test "$(cell 'Final training loss' fedyogi 3)" = "—"
 check "results.sh: every run row listed" \
