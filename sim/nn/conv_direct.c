@@ -66,23 +66,38 @@ size_t nn_conv2d_direct_workspace(const nn_conv2d_dims *d)
 #define CD_TGT __attribute__((target("avx2,fma")))
 #define CD_INL __attribute__((always_inline)) inline
 
+/* Pixel vectors t0 .. t0+n-1 of an (OH, OW) output, OW = 8V, vector t = (row t / V, columns
+ * 8 (t % V) ..): their offsets in the input image rows (W floats apart) and in the output. */
+static inline void cd_pixels(int t0, int n, int V, int W, int OW, size_t *in_off, size_t *out_off)
+{
+    int oh = t0 / V, v = t0 % V;
+    for (int r = 0; r < n; r++) {
+        in_off[r] = (size_t)oh * W + 8 * (size_t)v;
+        out_off[r] = (size_t)oh * OW + 8 * (size_t)v;
+        if (++v == V) v = 0, oh++;
+    }
+}
+
+/* Near-equal blocks of at most 4 over n items (output channels in the forward and dw, input
+ * channels in din): the size of the block that starts at i0. */
+static int cd_block(int n, int i0)
+{
+    const int nb = (n + 3) / 4;
+    const int base = n / nb, extra = n % nb;
+    /* the blocks are [base+1] * extra then [base] * (nb - extra) */
+    return i0 < extra * (base + 1) ? base + 1 : base;
+}
+
 /* ---- forward: one image, out (OC, OH, OW) = b + conv(in (IC, H, W)) ---- */
 
 CD_TGT static CD_INL void fwd_tile(float *out, const float *in, const float *w, const float *b,
-                                   const nn_conv2d_dims *d, int oc0, int t0, const int OCB,
-                                   const int P)
+                                   const nn_conv2d_dims *d, int oc0, const size_t *off,
+                                   const size_t *oo, const int OCB, const int P)
 {
     const int W = d->W, H = d->H, KH = d->KH, KW = d->KW;
-    const int OW = W - KW + 1, OH = H - KH + 1, V = OW / 8;
+    const int OW = W - KW + 1, OH = H - KH + 1;
     const size_t wstride = (size_t)d->IC * KH * KW;
-    size_t off[4], oo[4];
     __m256 acc[4][4];
-#pragma GCC unroll 4
-    for (int p = 0; p < P; p++) {
-        const int t = t0 + p, oh = t / V, v = t % V;
-        off[p] = (size_t)oh * W + 8 * (size_t)v;
-        oo[p] = (size_t)oh * OW + 8 * (size_t)v;
-    }
 #pragma GCC unroll 4
     for (int o = 0; o < OCB; o++) {
         const __m256 bias = _mm256_set1_ps(b ? b[oc0 + o] : 0.0f);
@@ -113,29 +128,22 @@ CD_TGT static CD_INL void fwd_tile(float *out, const float *in, const float *w, 
         for (int p = 0; p < P; p++) _mm256_storeu_ps(out + (oc0 + o) * N + oo[p], acc[o][p]);
 }
 
-/* Output channels split into near-equal blocks of at most 4; pixel vectors per tile chosen
- * so that a tile holds at most 12 accumulators. */
-static int cd_oc_block(int OC, int oc0)
-{
-    const int nb = (OC + 3) / 4;
-    const int base = OC / nb, extra = OC % nb;
-    /* the blocks are [base+1] * extra then [base] * (nb - extra); the one starting at oc0 */
-    return oc0 < extra * (base + 1) ? base + 1 : base;
-}
-
+/* Pixel vectors per forward tile: at most 12 accumulators. */
 CD_TGT static void fwd_image(float *out, const float *in, const float *w, const float *b,
                              const nn_conv2d_dims *d)
 {
     const int OW = d->W - d->KW + 1, OH = d->H - d->KH + 1;
-    const int T = OH * (OW / 8);
+    const int V = OW / 8, T = OH * V;
     for (int oc0 = 0, ocb; oc0 < d->OC; oc0 += ocb) {
-        ocb = cd_oc_block(d->OC, oc0);
+        ocb = cd_block(d->OC, oc0);
         const int P = ocb == 4 ? 3 : 4;
         for (int t0 = 0; t0 < T; t0 += P) {
             const int np = T - t0 < P ? T - t0 : P;
+            size_t off[4], oo[4];
+            cd_pixels(t0, np, V, d->W, OW, off, oo);
 #define CD_FWD(o, p)                                                                               \
     case (o)*8 + (p):                                                                              \
-        fwd_tile(out, in, w, b, d, oc0, t0, o, p);                                                 \
+        fwd_tile(out, in, w, b, d, oc0, off, oo, o, p);                                            \
         break;
             switch (ocb * 8 + np) {
                 CD_FWD(4, 1)
@@ -211,7 +219,7 @@ CD_TGT static void dw_images(float *part, const float *g, const float *x, const 
     for (int ic = 0; ic < d->IC; ic++)
         for (int kh = 0; kh < d->KH; kh++)
             for (int oc0 = 0, ocb; oc0 < d->OC; oc0 += ocb) {
-                ocb = cd_oc_block(d->OC, oc0);
+                ocb = cd_block(d->OC, oc0);
                 for (int kw0 = 0; kw0 < d->KW; kw0 += 3) {
                     const int kwb = d->KW - kw0 < 3 ? d->KW - kw0 : 3;
 #define CD_DW(o, k)                                                                                \
@@ -286,21 +294,16 @@ CD_TGT static void din_image(float *dx, const float *g, const float *w, const nn
     for (int kh = 0; kh < KH; kh++)
         for (int kw = 0; kw < KW; kw++)
             for (int ic0 = 0, tb; ic0 < d->IC; ic0 += tb) {
-                tb = cd_oc_block(d->IC, ic0);
+                tb = cd_block(d->IC, ic0);
                 size_t woff[4], toff[4]; /* the tap in w's (IC, KH, KW); its dx origin */
                 for (int i = 0; i < tb; i++) {
                     woff[i] = ((size_t)(ic0 + i) * KH + kh) * KW + kw;
                     toff[i] = ((size_t)(ic0 + i) * d->H + kh) * W + kw;
                 }
-                int oh = 0, v = 0; /* pixel vector t0 = oh * V + v, advanced without division */
                 for (int t0 = 0; t0 < T; t0 += 3) {
                     const int rb = T - t0 < 3 ? T - t0 : 3;
                     size_t go[3], xo[3];
-                    for (int r = 0; r < rb; r++) {
-                        go[r] = (size_t)oh * OW + 8 * (size_t)v;
-                        xo[r] = (size_t)oh * W + 8 * (size_t)v;
-                        if (++v == V) v = 0, oh++;
-                    }
+                    cd_pixels(t0, rb, V, W, OW, xo, go);
 #define CD_DIN(i, r)                                                                               \
     case (i)*4 + (r):                                                                              \
         din_tile(dx, g, w, d, woff, toff, go, xo, i, r);                                           \
