@@ -25,7 +25,9 @@ MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 METRICS = {
     "test_acc": ("Test accuracy (%)", 100.0),
     "test_loss": ("Test loss", 1.0),
-    "train_loss": ("Training loss", 1.0),
+    "train_loss": ("Clients' local training loss", 1.0),
+    "global_train_loss": ("Global training loss", 1.0),
+    "global_train_acc": ("Global training accuracy (%)", 100.0),
     "completed": ("Updates aggregated per round", 1.0),
     "selected": ("Clients selected per round", 1.0),
     "available": ("Clients available", 1.0),

@@ -303,7 +303,8 @@ def main():
     p.add_argument("db", help="fedsim metrics database (SQLite)")
     p.add_argument("--kind", choices=["curves", "gantt", "cdf"], default="curves")
     p.add_argument("--metric", default="test_acc",
-                   help="rounds column to draw (test_acc, test_loss, train_loss, completed, ...)")
+                   help="rounds column to draw (test_acc, test_loss, train_loss, "
+                        "global_train_loss, completed, ...)")
     p.add_argument("--x", choices=["round", "vtime", "wall", "bytes"], default="round",
                    help="x axis: round, virtual time, wall time, or cumulative bytes moved")
     p.add_argument("--by", help="swept key(s) that make the lines, comma-separated "

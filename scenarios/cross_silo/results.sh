@@ -3,8 +3,10 @@
 #   scenarios/cross_silo/results.sh [DB] [OUT]     (default results/cross_silo.db, docs/results.md)
 # One table per statistic, algorithms x partitions, each cell mean +- sample standard deviation
 # over the completed seeds (n in brackets when fewer than 3): final test accuracy (the last
-# evaluated round), the mean of the last five evaluations, the best evaluation, and final
-# training loss (the last round's sample-weighted local loss).
+# evaluated round), the mean of the last five evaluations, the best evaluation, final local
+# training loss (the last round's sample-weighted loss of the clients' own training), and, for
+# runs with eval.train_samples, final global training loss (the global model on the clients'
+# pooled training samples: the federated objective).
 # Only completed runs count, and of a run that was interrupted and rerun only the rerun.
 set -euo pipefail
 DB=${1:-results/cross_silo.db}
@@ -78,9 +80,23 @@ table() { # title, column expression, printf format of mean and sd
           AND x.test_acc IS NOT NULL ORDER BY x.round DESC LIMIT 5) t)" "%.4f"
     table "Best test accuracy" \
         "(SELECT max(x.test_acc) FROM rounds x WHERE x.run_id = r.id)" "%.4f"
-    table "Final training loss" \
+    echo "Local training loss is the clients' own mean minibatch loss during their last round of"
+    echo "local training (sample-weighted): how well each silo fits its own data, which label skew"
+    echo "makes easy; it is not the global model's loss."
+    echo
+    table "Final local training loss" \
         "(SELECT x.train_loss FROM rounds x WHERE x.run_id = r.id AND x.train_loss IS NOT NULL
           ORDER BY x.round DESC LIMIT 1)" "%.4f"
+    if [ "$(sqlite3 -batch -noheader "$DB" "SELECT count(*) FROM pragma_table_info('rounds')
+                                            WHERE name = 'global_train_loss'")" = 1 ] &&
+       [ "$(sqlite3 -batch -noheader "$DB" "SELECT count(global_train_loss) FROM rounds")" != 0 ]; then
+        echo "Global training loss: the global model on the clients' pooled training samples"
+        echo "(\`eval.train_samples\`, docs/metrics.md), the objective federated training minimises."
+        echo
+        table "Final global training loss" \
+            "(SELECT x.global_train_loss FROM rounds x WHERE x.run_id = r.id
+              AND x.global_train_loss IS NOT NULL ORDER BY x.round DESC LIMIT 1)" "%.4f"
+    fi
     runs=$(sqlite3 -batch -noheader "$DB" "SELECT count(*), coalesce(sum(wall_s), 0) FROM runs
                                            WHERE status = 'completed' AND superseded_by IS NULL")
     echo "${runs%%|*} completed runs, $(awk -v s="${runs##*|}" 'BEGIN { printf "%.1f", s / 3600 }') hours of wall time."

@@ -225,7 +225,12 @@ int cmd_train_central(int argc, char **argv)
                              .test_loss = tloss,
                              .test_acc = acc,
                              .staleness_mean = NAN,
-                             .staleness_max = NAN};
+                             .staleness_max = NAN,
+                             .epsilon = NAN,
+                             .dp_clip = NAN,
+                             .dp_clipped = NAN,
+                             .global_train_loss = NAN,
+                             .global_train_acc = NAN};
         e = met_round(&r->st, &row);
         done = ep;
         if (!a.quiet) {

@@ -310,6 +310,10 @@ const cfg_key cfg_keys[] = {
           "also evaluate the global model on this many clients' own data at every evaluation "
           "(their local test split if partition.local_test_fraction > 0, else their training "
           "samples): the client_eval table, for per-client accuracy distributions"),
+    K_INT("eval.train_samples", eval.train_samples, "0", 0, 1000000000,
+          "also evaluate the global model on N of the clients' pooled training samples (a "
+          "uniform sample drawn once; all of them if N is larger) at every evaluation: the "
+          "federated training objective, rounds.global_train_loss and global_train_acc; 0: off"),
 
     K_INT("checkpoint.every", checkpoint.every, "0", 0, BIG,
           "also write the global model every N rounds (<name>-round-N.h5); 0: only the final "

@@ -189,9 +189,10 @@ typedef struct cfg {
     } privacy;
 
     struct {
-        int every;        /* evaluate on the central test set every N rounds (and the last) */
-        int test_samples; /* 0: the whole test set */
-        int clients;      /* per-client evaluation of this many clients (0: none) */
+        int every;         /* evaluate on the central test set every N rounds (and the last) */
+        int test_samples;  /* 0: the whole test set */
+        int clients;       /* per-client evaluation of this many clients (0: none) */
+        int train_samples; /* global model on this many pooled client training samples (0: off) */
     } eval;
 
     struct {

@@ -198,6 +198,12 @@ typedef struct run_state {
     int n_eval_cl;
     met_client_eval *cev; /* their results of this round, written with its row */
     int n_cev;
+    /* eval.train_samples: a fixed sample of the clients' pooled training samples, grouped by
+     * client (group g: client tev_cl[g], samples tev_idx[tev_off[g] .. tev_off[g + 1])) */
+    uint32_t *tev_idx, *tev_cl;
+    size_t *tev_off, n_tev_groups;
+    double *tev_lsum; /* (n_tev_groups) per-group sums of the evaluation in progress */
+    long *tev_hits;
     priv_state *pv; /* privacy.mode / privacy.secagg (engine/priv.h), else NULL */
     priv_stats pst; /* the round's privacy metrics */
     int sel_cap;    /* capacity of sr.c, sr.arrival, chunk_cl_sel */
@@ -227,6 +233,11 @@ static void state_free(run_state *s)
     free(s->chunk_cl_sel);
     free(s->eval_cl);
     free(s->cev);
+    free(s->tev_idx);
+    free(s->tev_cl);
+    free(s->tev_off);
+    free(s->tev_lsum);
+    free(s->tev_hits);
     free(s->ev);
     free(s->perm);
     free(s->sr.c);
@@ -700,8 +711,78 @@ static fs_err eval_clients_setup(run_state *s)
     return s->cev ? FS_OK : FS_ENOMEM;
 }
 
+/* eval.train_samples: min(N, pool) of the pool of all clients' training samples, by selection
+ * sampling (Knuth's algorithm S) over the pool in client order from (RNG_EVAL, 1, 0), so the
+ * sample is uniform, drawn once, and comes out grouped by client. */
+static fs_err eval_train_setup(run_state *s)
+{
+    const partition *p = &s->part;
+    const int want = s->c->eval.train_samples;
+    if (want <= 0) return FS_OK;
+    size_t pool = 0;
+    uint32_t holders = 0;
+    for (uint32_t c = 0; c < p->n_clients; c++) {
+        pool += part_size(p, c);
+        holders += part_size(p, c) > 0;
+    }
+    size_t need = (size_t)want < pool ? (size_t)want : pool;
+    s->tev_idx = FS_CALLOC(need ? need : 1, sizeof *s->tev_idx);
+    s->tev_cl = FS_CALLOC(holders ? holders : 1, sizeof *s->tev_cl);
+    s->tev_off = FS_CALLOC((size_t)holders + 1, sizeof *s->tev_off);
+    if (!s->tev_idx || !s->tev_cl || !s->tev_off) return FS_ENOMEM;
+    rng_t r;
+    rng_init(&r, s->c->seed, RNG_EVAL, 1, 0);
+    size_t left = pool, n = 0, g = 0;
+    for (uint32_t c = 0; c < p->n_clients && need > 0; c++) {
+        const uint32_t *idx = part_samples(p, c);
+        const size_t before = n;
+        for (uint32_t i = 0; i < part_size(p, c); i++, left--)
+            if (need == left || (double)left * rng_uniform(&r) < (double)need) {
+                s->tev_idx[n++] = idx[i];
+                need--;
+            }
+        if (n > before) {
+            s->tev_cl[g] = c;
+            s->tev_off[++g] = n;
+        }
+    }
+    s->n_tev_groups = g;
+    s->tev_lsum = FS_CALLOC(g ? g : 1, sizeof *s->tev_lsum);
+    s->tev_hits = FS_CALLOC(g ? g : 1, sizeof *s->tev_hits);
+    return s->tev_lsum && s->tev_hits ? FS_OK : FS_ENOMEM;
+}
+
+/* The global model's loss and accuracy on the eval.train_samples sample, each client's samples
+ * as that client sees them; in parallel by client, summed in client order (the same bits for
+ * any thread count). */
+static void eval_train(run_state *s, double *loss, double *acc)
+{
+    const size_t G = s->n_tev_groups;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(s->threads)
+    for (size_t g = 0; g < G; g++) {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        s->tev_lsum[g] = 0;
+        s->tev_hits[g] = 0;
+        fl_evaluate_client(&s->workers[t], s->global, &s->ds, &s->ds.train, &s->part, s->tev_cl[g],
+                           s->tev_idx + s->tev_off[g], s->tev_off[g + 1] - s->tev_off[g],
+                           &s->tev_lsum[g], &s->tev_hits[g]);
+    }
+    double lsum = 0, hits = 0;
+    for (size_t g = 0; g < G; g++) {
+        lsum += s->tev_lsum[g];
+        hits += (double)s->tev_hits[g];
+    }
+    const double n = G ? (double)s->tev_off[G] : 0;
+    *loss = n > 0 ? lsum / n : NAN;
+    *acc = n > 0 ? hits / (n * s->model.y_len) : NAN;
+}
+
 /* Evaluate the global model on each sampled client's own data (its local test split when the
- * partition has one, else its training samples), in parallel; results in client order. */
+ * partition has one, else its training samples) as the client sees it (with its feature
+ * transform), in parallel; results in client order. */
 static void eval_clients(run_state *s, int round)
 {
 #pragma omp parallel for schedule(dynamic, 4) num_threads(s->threads)
@@ -718,8 +799,12 @@ static void eval_clients(run_state *s, int round)
         ev->client = cl;
         ev->round = round;
         ev->n = n;
-        fl_evaluate_idx(&s->workers[t], s->global, &s->ds, &s->ds.train, idx, n, &ev->loss,
-                        &ev->acc);
+        double lsum = 0;
+        long hits = 0;
+        fl_evaluate_client(&s->workers[t], s->global, &s->ds, &s->ds.train, &s->part, cl, idx, n,
+                           &lsum, &hits);
+        ev->loss = n ? lsum / n : 0;
+        ev->acc = n ? (double)hits / ((double)n * s->model.y_len) : 0;
     }
     s->n_cev = s->n_eval_cl;
 }
@@ -798,6 +883,7 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
     if (!s) return fs_error(FS_ENOMEM, "out of memory");
     fs_err e = setup(s, c, o);
     if (!e) e = eval_clients_setup(s);
+    if (!e) e = eval_train_setup(s);
     if (e) {
         state_free(s);
         free(s);
@@ -918,11 +1004,12 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
         row.abandoned = s->sr.n_completed == 0;
         if (s->pv && !o->schedule_only) privacy_row(s, &row, &vtime);
     finish:
-        row.test_loss = row.test_acc = NAN;
+        row.test_loss = row.test_acc = row.global_train_loss = row.global_train_acc = NAN;
         if (!o->schedule_only && (r % c->eval.every == 0 || r == c->rounds.count)) {
             fl_evaluate(&s->eval_worker, s->global, &s->ds, &s->ds.test,
                         (size_t)c->eval.test_samples, &row.test_loss, &row.test_acc);
             eval_clients(s, r);
+            if (s->tev_idx) eval_train(s, &row.global_train_loss, &row.global_train_acc);
             last_acc = row.test_acc;
             out->final_acc = row.test_acc;
             out->final_loss = row.test_loss;

@@ -190,6 +190,13 @@ fs_err fl_train_clients(const fl_algorithm *a, const fl_round_ctx *ctx, const ui
 void fl_evaluate_idx(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,
                      const uint32_t *idx, size_t n, double *loss, double *acc);
 
+/* Sums over the samples idx[0..n) of split s held by `client`, as the client sees them (with
+ * the partition's per-client feature transform, docs/datasets.md): *lsum += loss x samples,
+ * *hits += correct predictions (characters for sequence models). */
+void fl_evaluate_client(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,
+                        const partition *p, uint32_t client, const uint32_t *idx, size_t n,
+                        double *lsum, long *hits);
+
 /* Loss and accuracy of params on (up to max_n, 0 = all) samples of split s, in batches. */
 void fl_evaluate(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,
                  size_t max_n, double *loss, double *acc);

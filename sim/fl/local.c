@@ -117,6 +117,22 @@ void fl_evaluate_idx(nn_worker *w, const float *params, const dataset *ds, const
     nn_evaluate_idx(w, params, ds, s, idx, n, loss, acc);
 }
 
+void fl_evaluate_client(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,
+                        const partition *p, uint32_t client, const uint32_t *idx, size_t n,
+                        double *lsum, long *hits)
+{
+    for (size_t start = 0; start < n;) {
+        const size_t b = n - start < (size_t)w->max_batch ? n - start : (size_t)w->max_batch;
+        ds_gather(ds, s, idx + start, b, nn_input(w), w->y);
+        part_transform(p, ds, client, idx + start, b, nn_input(w));
+        nn_infer(w, params, (int)b);
+        int c = 0;
+        *lsum += nn_loss_backward(w, params, w->y, (int)b, 0, &c) * (double)b;
+        *hits += c;
+        start += b;
+    }
+}
+
 void fl_evaluate(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,
                  size_t max_n, double *loss, double *acc)
 {

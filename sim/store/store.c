@@ -65,6 +65,8 @@ static const char *schema =
     "  secagg_bytes REAL NOT NULL DEFAULT 0,"
     "  secagg_time_s REAL NOT NULL DEFAULT 0,"
     "  secagg_abort TEXT,"
+    "  global_train_loss REAL,"
+    "  global_train_acc REAL,"
     "  PRIMARY KEY (run_id, round));"
     "CREATE TABLE IF NOT EXISTS client_events ("
     "  run_id INTEGER NOT NULL REFERENCES runs(id),"
@@ -90,13 +92,15 @@ static const char *schema =
  * before them get them (NULL) when opened for writing. */
 static const char *const runs_added[] = {"run_key TEXT", "sweep_id TEXT", "swept TEXT",
                                          "superseded_by INTEGER"};
-/* Likewise for `rounds` (the privacy columns, docs/privacy.md). */
+/* Likewise for `rounds` (the privacy columns, docs/privacy.md; eval.train_samples). */
 static const char *const rounds_added[] = {"epsilon REAL",
                                            "dp_clip REAL",
                                            "dp_clipped REAL",
                                            "secagg_bytes REAL NOT NULL DEFAULT 0",
                                            "secagg_time_s REAL NOT NULL DEFAULT 0",
-                                           "secagg_abort TEXT"};
+                                           "secagg_abort TEXT",
+                                           "global_train_loss REAL",
+                                           "global_train_acc REAL"};
 
 static fs_err sql_fail(met_store *s, const char *what)
 {
@@ -194,8 +198,8 @@ fs_err met_open(met_store *s, const char *path)
                   "flops_used, flops_wasted, train_loss, test_loss, test_acc, "
                   "wait_s, staleness_mean, staleness_max, state_bytes, "
                   "state_disk_bytes, epsilon, dp_clip, dp_clipped, secagg_bytes, "
-                  "secagg_time_s, secagg_abort) VALUES "
-                  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                  "secagg_time_s, secagg_abort, global_train_loss, global_train_acc) VALUES "
+                  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                   -1, &s->ins_round, NULL) != SQLITE_OK)
         e = sql_fail(s, "prepare round insert");
     if (!e && sqlite3_prepare_v2(s->db,
@@ -318,6 +322,8 @@ fs_err met_round(met_store *s, const met_round_row *r)
     sqlite3_bind_double(st, i++, r->secagg_bytes);
     sqlite3_bind_double(st, i++, r->secagg_time_s);
     sqlite3_bind_text(st, i++, r->secagg_abort, -1, SQLITE_TRANSIENT); /* NULL binds NULL */
+    bind_real(st, i++, r->global_train_loss);
+    bind_real(st, i++, r->global_train_acc);
     /* one transaction per round (met_begin/met_commit around the round's client events, or
      * autocommit): the round is in or it is not */
     if (sqlite3_step(st) != SQLITE_DONE) return sql_fail(s, "insert round");

@@ -54,6 +54,7 @@ typedef struct met_round_row {
     double flops_wasted; /* training FLOPs of dropped and late clients */
     double train_loss;   /* sample-weighted mean local training loss */
     double test_loss, test_acc;
+    double global_train_loss, global_train_acc; /* eval.train_samples (NaN: not evaluated) */
     double wait_s;         /* virtual time spent waiting for enough available clients */
     double staleness_mean; /* async: mean staleness of the aggregated updates (NaN for sync) */
     double staleness_max;

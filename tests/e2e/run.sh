@@ -155,6 +155,34 @@ check "client_eval: the local split is smaller than the training samples" \
     test "$(q "$TMP/ce3.db" 'SELECT sum(n) FROM client_eval WHERE round = 2')" -lt \
          "$(q "$TMP/ce1.db" 'SELECT sum(n) * 30 / 12 FROM client_eval WHERE round = 2')"
 
+# --- eval.train_samples: the global model on the clients' pooled training samples. With every
+# sample taken it is the sample-weighted mean of client_eval over every client (the same
+# batches, a different code path: the sample and its grouping by client)
+"$FEDSIM" run "$TINY" --db "$TMP/ge1.db" --quiet -j 1 --set eval.clients=30 \
+    --set eval.train_samples=1000000
+check "global_train_loss = sum n loss / sum n over client_eval (every client, every sample)" \
+    test "$(q "$TMP/ge1.db" 'SELECT count(*) FROM rounds r WHERE r.test_acc IS NOT NULL AND
+             abs(r.global_train_loss - (SELECT sum(n * loss) / sum(n) FROM client_eval c
+                                        WHERE c.round = r.round)) <= 1e-9 * r.global_train_loss
+             AND abs(r.global_train_acc - (SELECT sum(n * acc) / sum(n) FROM client_eval c
+                                           WHERE c.round = r.round)) <= 1e-12')" = 4
+check "global_train_*: NULL where the test set is not evaluated, and without the key" \
+    test "$(q "$TMP/ge1.db" 'SELECT count(*) FROM rounds WHERE (global_train_loss IS NULL) !=
+                                                               (test_acc IS NULL)')|$(
+           q "$TMP/ce1.db" 'SELECT count(global_train_loss) FROM rounds')" = "0|0"
+"$FEDSIM" run "$TINY" --db "$TMP/ge2.db" --quiet -j 1 --set eval.train_samples=50
+"$FEDSIM" run "$TINY" --db "$TMP/ge3.db" --quiet -j 2 --set eval.train_samples=50
+check "eval.train_samples=50: 1 vs 2 threads identical, and a different value than all samples" \
+    test "$(q "$TMP/ge2.db" 'SELECT group_concat(global_train_loss || ":" || global_train_acc)
+                           FROM rounds')" = \
+         "$(q "$TMP/ge3.db" 'SELECT group_concat(global_train_loss || ":" || global_train_acc)
+                           FROM rounds')" -a \
+         "$(q "$TMP/ge2.db" 'SELECT global_train_loss FROM rounds WHERE round = 8')" != \
+         "$(q "$TMP/ge1.db" 'SELECT global_train_loss FROM rounds WHERE round = 8')"
+check "eval.train_samples=50: accuracies are multiples of 1/50" \
+    test "$(q "$TMP/ge2.db" 'SELECT count(*) FROM rounds WHERE global_train_acc IS NOT NULL AND
+                                    abs(global_train_acc * 50 - round(global_train_acc * 50)) > 1e-9')" = 0
+
 # every column of the record is documented in docs/metrics.md
 for t in runs rounds client_events client_eval; do
     undoc=""

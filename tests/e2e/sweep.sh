@@ -307,7 +307,7 @@ sweep:
 EOF
 "$FEDSIM" sweep "$TMP/cs.yaml" --jobs 2 --db "$TMP/cs.db" --set data.path="$TMP/fm.h5" \
     --set model.name=logreg --set rounds.count=2 --set train.steps=2 --set eval.every=1 \
-    --set eval.test_samples=500 >/dev/null 2>&1
+    --set eval.test_samples=500 --set eval.train_samples=300 >/dev/null 2>&1
 check "results.sh: the small grid completed (8 runs)" \
     test "$(q "$TMP/cs.db" "SELECT count(*) FROM runs WHERE status = 'completed'")" = 8
 "$ROOT/scenarios/cross_silo/results.sh" "$TMP/cs.db" "$TMP/cs.md" >/dev/null
@@ -330,7 +330,14 @@ want5=$(q "$TMP/cs.db" "WITH f AS (SELECT (SELECT avg(x.test_acc) FROM rounds x 
 check "results.sh: fedavg/dir mean-of-last-evaluations cell == SQL ($want5)" \
     test "$(cell 'Mean test accuracy over the last 5 evaluations' fedavg 2)" = "$want5"
 check "results.sh: cells of algorithms that did not run are dashes" \
-    test "$(cell 'Final training loss' fedyogi 3)" = "—"
+    test "$(cell 'Final local training loss' fedyogi 3)" = "—"
+wantg=$(q "$TMP/cs.db" "WITH f AS (SELECT (SELECT x.global_train_loss FROM rounds x
+          WHERE x.run_id = r.id ORDER BY x.round DESC LIMIT 1) AS v FROM runs r
+          WHERE json_extract(r.params, '\$.\"algorithm.name\"') = 'fedavg'
+            AND json_extract(r.params, '\$.\"partition.kind\"') = 'iid')
+        SELECT printf('%.4f ± %.4f (n=2)', avg(v), sqrt((sum(v*v) - sum(v)*sum(v)/2) / 1)) FROM f")
+check "results.sh: fedavg/iid global training loss cell == SQL ($wantg)" \
+    test "$(cell 'Final global training loss' fedavg 1)" = "$wantg"
 check "results.sh: every run row listed" \
     test "$(grep -cE '^\| [0-9]+ \| (iid|dir\(0.5\)) \| fed(avg|prox) \| [12] \| completed' "$TMP/cs.md")" = 8
 

@@ -15,6 +15,7 @@
 #include "fl_testutil.h"
 
 #include "fl/algorithm.h"
+#include "nn/zoo.h"
 
 static void test_weighted_mean_exact(void **st)
 {
@@ -151,13 +152,64 @@ static void test_local_work(void **st)
     assert_int_equal(samples, 28);
 }
 
+/* fl_evaluate_client evaluates a client's samples as the client sees them: equal, bit for bit,
+ * to evaluating a copy of the data with the client's feature transform already applied (and,
+ * with noise, different from the raw samples); a client at transform level 0 sees raw data. */
+static void test_evaluate_client_transform(void **st)
+{
+    (void)st;
+    dataset ds;
+    make_data_n(&ds, 60);
+    const uint32_t sizes[3] = {20, 25, 15};
+    partition p;
+    make_part(&p, sizes, 3);
+    assert_int_equal(part_set_feature(&p, &ds, PART_FEAT_NOISE, 1.0, 7), FS_OK);
+    nn_model m;
+    assert_int_equal(nn_zoo_build(&m, "logreg", NULL, 0, ds.shape, 3), FS_OK);
+    float *params = calloc(m.n_params, sizeof *params);
+    rng_t r;
+    rng_init(&r, 3, RNG_INIT, 0, 0);
+    nn_model_init_params(&m, params, &r);
+    nn_worker w;
+    assert_int_equal(nn_worker_init(&w, &m, 8), FS_OK); /* 15 samples: batches 8 + 7 */
+    for (uint32_t c = 0; c < 3; c += 2) {
+        const uint32_t n = part_size(&p, c);
+        const uint32_t *idx = part_samples(&p, c);
+        dataset seen = ds; /* the client's samples, transformed, as samples 0..n-1 */
+        memset(&seen.train, 0, sizeof seen.train);
+        assert_int_equal(ds_split_alloc(&seen, &seen.train, n, 0), FS_OK);
+        ds_gather(&ds, &ds.train, idx, n, seen.train.x, seen.train.y);
+        part_transform(&p, &ds, c, idx, n, seen.train.x);
+        uint32_t *seq = calloc(n, sizeof *seq);
+        for (uint32_t i = 0; i < n; i++) seq[i] = i;
+        double want_loss, want_acc, raw_loss, raw_acc, lsum = 0;
+        long hits = 0;
+        fl_evaluate_idx(&w, params, &seen, &seen.train, seq, n, &want_loss, &want_acc);
+        fl_evaluate_idx(&w, params, &ds, &ds.train, idx, n, &raw_loss, &raw_acc);
+        fl_evaluate_client(&w, params, &ds, &ds.train, &p, c, idx, n, &lsum, &hits);
+        assert_true(lsum / n == want_loss);
+        assert_true((double)hits / n == want_acc);
+        if (c == 0)
+            assert_true(want_loss == raw_loss); /* level 0 */
+        else
+            assert_true(fabs(want_loss - raw_loss) > 1e-3); /* sd 1 noise changes the loss */
+        free(seq);
+        free(seen.train.x);
+        free(seen.train.y);
+        free(seen.train.client);
+    }
+    nn_worker_free(&w);
+    free(params);
+    part_free(&p);
+    ds_free(&ds);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_weighted_mean_exact),
-        cmocka_unit_test(test_fedavg_round),
-        cmocka_unit_test(test_fedsgd_single_client),
-        cmocka_unit_test(test_local_work),
+        cmocka_unit_test(test_weighted_mean_exact),       cmocka_unit_test(test_fedavg_round),
+        cmocka_unit_test(test_fedsgd_single_client),      cmocka_unit_test(test_local_work),
+        cmocka_unit_test(test_evaluate_client_transform),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
