@@ -838,7 +838,8 @@ int cmd_sweep(int argc, char **argv)
         if (n_keys_db > n_known)
             fprintf(stderr,
                     "fedsim: note: %s holds %" PRId64 " run(s) of sweep '%s' with parameters "
-                    "this sweep no longer has (the scenario changed); 'fedsim info' lists them\n",
+                    "this file does not list (another subset of the same sweep, or the scenario "
+                    "changed); 'fedsim info' lists them\n",
                     s.db, n_keys_db - n_known, s.plan.id);
     }
     if (s.n_todo == 0) {
