@@ -88,6 +88,10 @@ int cli_load_scenario(const run_args *a, cfg *c, char **text)
     fs_err e = cfg_load(a->file, a->overrides, a->n_overrides, c, &d, text);
     if (!e) e = cfg_validate(c, a->file, &d);
     if (e) {
+        if (text) { /* the text cfg_load handed over before validation failed */
+            free(*text);
+            *text = NULL;
+        }
         if (e == FS_EINPUT && d.msg[0])
             cfg_diag_print(&d, stderr);
         else
