@@ -186,10 +186,6 @@ fs_err fl_train_clients(const fl_algorithm *a, const fl_round_ctx *ctx, const ui
                         int n, fl_client_result *res, nn_worker *workers, int threads,
                         struct fl_cstate *cs, struct fl_cstate *opt_cs, fl_agg *agg);
 
-/* Loss and accuracy of params on the samples idx[0..n) of split s, in batches. */
-void fl_evaluate_idx(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,
-                     const uint32_t *idx, size_t n, double *loss, double *acc);
-
 /* Sums over the samples idx[0..n) of split s held by `client`, as the client sees them (with
  * the partition's per-client feature transform, docs/datasets.md): *lsum += loss x samples,
  * *hits += correct predictions (characters for sequence models). */

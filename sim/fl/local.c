@@ -111,12 +111,6 @@ void fl_server_apply(float *w, const double *mean, size_t n, double lr)
     for (size_t i = 0; i < n; i++) w[i] = (float)((double)w[i] + lr * mean[i]);
 }
 
-void fl_evaluate_idx(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,
-                     const uint32_t *idx, size_t n, double *loss, double *acc)
-{
-    nn_evaluate_idx(w, params, ds, s, idx, n, loss, acc);
-}
-
 void fl_evaluate_client(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,
                         const partition *p, uint32_t client, const uint32_t *idx, size_t n,
                         double *lsum, long *hits)
@@ -125,10 +119,7 @@ void fl_evaluate_client(nn_worker *w, const float *params, const dataset *ds, co
         const size_t b = n - start < (size_t)w->max_batch ? n - start : (size_t)w->max_batch;
         ds_gather(ds, s, idx + start, b, nn_input(w), w->y);
         part_transform(p, ds, client, idx + start, b, nn_input(w));
-        nn_infer(w, params, (int)b);
-        int c = 0;
-        *lsum += nn_loss_backward(w, params, w->y, (int)b, 0, &c) * (double)b;
-        *hits += c;
+        nn_eval_batch(w, params, (int)b, lsum, hits);
         start += b;
     }
 }

@@ -36,6 +36,14 @@ fs_err nn_central_epoch(nn_central *t, nn_worker *w, float *params, const datase
     return FS_OK;
 }
 
+void nn_eval_batch(nn_worker *w, const float *params, int b, double *lsum, long *hits)
+{
+    nn_infer(w, params, b);
+    int c = 0;
+    *lsum += nn_loss_backward(w, params, w->y, b, 0, &c) * (double)b;
+    *hits += c;
+}
+
 /* Sums over samples idx[0..n) of split s: loss (times samples) and argmax hits. */
 static void eval_sums(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,
                       const uint32_t *idx, size_t n, double *lsum, long *hits)
@@ -44,10 +52,7 @@ static void eval_sums(nn_worker *w, const float *params, const dataset *ds, cons
         size_t b = n - start;
         if (b > (size_t)w->max_batch) b = (size_t)w->max_batch;
         ds_gather(ds, s, idx + start, b, nn_input(w), w->y);
-        nn_infer(w, params, (int)b);
-        int c = 0;
-        *lsum += nn_loss_backward(w, params, w->y, (int)b, 0, &c) * (double)b;
-        *hits += c;
+        nn_eval_batch(w, params, (int)b, lsum, hits);
         start += b;
     }
 }

@@ -29,6 +29,11 @@ typedef struct nn_central {
 fs_err nn_central_epoch(nn_central *t, nn_worker *w, float *params, const dataset *ds,
                         const ds_split *s, int epoch, double *loss, long *steps);
 
+/* Score the b samples the caller put in w's input and labels (inference mode): *lsum += their
+ * summed loss, *hits += correct predictions (per target). The evaluations below and the
+ * per-client ones of sim/fl (which transform the gathered batch first) all go through it. */
+void nn_eval_batch(nn_worker *w, const float *params, int b, double *lsum, long *hits);
+
 /* Loss and accuracy of params on the samples idx[0..n) of split s, in batches of the worker's
  * size (inference mode). */
 void nn_evaluate_idx(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,

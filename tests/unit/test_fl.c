@@ -15,6 +15,7 @@
 #include "fl_testutil.h"
 
 #include "fl/algorithm.h"
+#include "nn/train.h"
 #include "nn/zoo.h"
 
 static void test_weighted_mean_exact(void **st)
@@ -184,8 +185,8 @@ static void test_evaluate_client_transform(void **st)
         for (uint32_t i = 0; i < n; i++) seq[i] = i;
         double want_loss, want_acc, raw_loss, raw_acc, lsum = 0;
         long hits = 0;
-        fl_evaluate_idx(&w, params, &seen, &seen.train, seq, n, &want_loss, &want_acc);
-        fl_evaluate_idx(&w, params, &ds, &ds.train, idx, n, &raw_loss, &raw_acc);
+        nn_evaluate_idx(&w, params, &seen, &seen.train, seq, n, &want_loss, &want_acc);
+        nn_evaluate_idx(&w, params, &ds, &ds.train, idx, n, &raw_loss, &raw_acc);
         fl_evaluate_client(&w, params, &ds, &ds.train, &p, c, idx, n, &lsum, &hits);
         assert_true(lsum / n == want_loss);
         assert_true((double)hits / n == want_acc);
