@@ -36,6 +36,11 @@ SELECT alg, part, count(v), avg(v),
 FROM fin WHERE v IS NOT NULL GROUP BY alg, part;"
 }
 
+last_of() { # a rounds column's value in the run's last round that has one
+    printf '(SELECT x.%s FROM rounds x WHERE x.run_id = r.id AND x.%s IS NOT NULL
+          ORDER BY x.round DESC LIMIT 1)' "$1" "$1"
+}
+
 table() { # title, column expression, printf format of mean and sd
     local rows
     rows=$(stats "$2")
@@ -68,9 +73,7 @@ table() { # title, column expression, printf format of mean and sd
     echo "weight decay 1e-5); update rules in docs/algorithms.md. Each cell: mean ± sample"
     echo "standard deviation over seeds 1-3 (n when fewer completed)."
     echo
-    table "Final test accuracy" \
-        "(SELECT x.test_acc FROM rounds x WHERE x.run_id = r.id AND x.test_acc IS NOT NULL
-          ORDER BY x.round DESC LIMIT 1)" "%.4f"
+    table "Final test accuracy" "$(last_of test_acc)" "%.4f"
     echo "Label-skewed runs oscillate from evaluation to evaluation (see the curves below), so"
     echo "the last evaluation alone is a noisy summary; the next two tables give the mean of the"
     echo "last five evaluations (rounds 30-50 at eval.every = 5) and the best evaluation."
@@ -84,18 +87,14 @@ table() { # title, column expression, printf format of mean and sd
     echo "local training (sample-weighted): how well each silo fits its own data, which label skew"
     echo "makes easy; it is not the global model's loss."
     echo
-    table "Final local training loss" \
-        "(SELECT x.train_loss FROM rounds x WHERE x.run_id = r.id AND x.train_loss IS NOT NULL
-          ORDER BY x.round DESC LIMIT 1)" "%.4f"
+    table "Final local training loss" "$(last_of train_loss)" "%.4f"
     if [ "$(sqlite3 -batch -noheader "$DB" "SELECT count(*) FROM pragma_table_info('rounds')
                                             WHERE name = 'global_train_loss'")" = 1 ] &&
        [ "$(sqlite3 -batch -noheader "$DB" "SELECT count(global_train_loss) FROM rounds")" != 0 ]; then
         echo "Global training loss: the global model on the clients' pooled training samples"
         echo "(\`eval.train_samples\`, docs/metrics.md), the objective federated training minimises."
         echo
-        table "Final global training loss" \
-            "(SELECT x.global_train_loss FROM rounds x WHERE x.run_id = r.id
-              AND x.global_train_loss IS NOT NULL ORDER BY x.round DESC LIMIT 1)" "%.4f"
+        table "Final global training loss" "$(last_of global_train_loss)" "%.4f"
     fi
     runs=$(sqlite3 -batch -noheader "$DB" "SELECT count(*), coalesce(sum(wall_s), 0) FROM runs
                                            WHERE status = 'completed' AND superseded_by IS NULL")
