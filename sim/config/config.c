@@ -157,6 +157,11 @@ const cfg_key cfg_keys[] = {
     K_FLT("algorithm.tau", algorithm.tau, "0.001", 0, 10, CFG_OPEN_MIN,
           "fedadam, fedyogi, fedadagrad: adaptivity tau in m / (sqrt(v) + tau); v starts at "
           "tau^2"),
+    K_ENUM("algorithm.weighting", algorithm.weighting, "uniform", "uniform|samples|samples_all",
+           "scaffold: aggregation weights; uniform: the paper's (Karimireddy et al. 2020); "
+           "samples: the model update weighted by client data size, control variates summed / N "
+           "(NIID-Bench, Li et al. 2022); samples_all: both weighted by data size (Flower's "
+           "niid_bench baseline)"),
     K_FLT("algorithm.state_memory_mb", algorithm.state_memory_mb, "1024", 0, 1e8, CFG_OPEN_MIN,
           "scaffold, feddyn, train.optimizer_state per_client: memory for per-client state "
           "vectors (MiB, for each of the two stores); the least recently used beyond it go to a "
@@ -314,6 +319,9 @@ const cfg_key cfg_keys[] = {
           "also evaluate the global model on N of the clients' pooled training samples (a "
           "uniform sample drawn once; all of them if N is larger) at every evaluation: the "
           "federated training objective, rounds.global_train_loss and global_train_acc; 0: off"),
+    K_ENUM("eval.confusion", eval.confusion, "true", "true|false",
+           "record the test set's confusion matrix at every evaluation (the confusion table, "
+           "nonzero cells; per-class accuracy in the class_acc view; docs/metrics.md)"),
 
     K_INT("checkpoint.every", checkpoint.every, "0", 0, BIG,
           "also write the global model every N rounds (<name>-round-N.h5); 0: only the final "

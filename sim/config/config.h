@@ -114,6 +114,7 @@ typedef struct cfg {
         double server_momentum;  /* FedAvgM */
         double beta1, beta2;     /* FedAdam, FedYogi, FedAdagrad */
         double tau;              /* FedAdam, FedYogi, FedAdagrad */
+        char weighting[16];      /* SCAFFOLD: uniform | samples | samples_all */
         double state_memory_mb;  /* SCAFFOLD, FedDyn: in-memory client state cap */
         char state_dir[CFG_STR]; /* spill file directory; "" : next to the database */
     } algorithm;
@@ -193,6 +194,7 @@ typedef struct cfg {
         int test_samples;  /* 0: the whole test set */
         int clients;       /* per-client evaluation of this many clients (0: none) */
         int train_samples; /* global model on this many pooled client training samples (0: off) */
+        char confusion[8]; /* true | false: the test set's confusion matrix at each evaluation */
     } eval;
 
     struct {

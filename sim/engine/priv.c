@@ -87,10 +87,12 @@ int priv_wanted(const cfg *c)
     return strcmp(c->privacy.mode, "none") != 0 || strcmp(c->privacy.secagg, "none") != 0;
 }
 
-static int unit_weights(const fl_algorithm *a)
+static int unit_weights(const fl_algorithm *a, const cfg *c)
 {
-    /* SCAFFOLD and FedDyn weigh every client 1 (their papers); every other algorithm n_k */
-    return strcmp(a->name, "scaffold") == 0 || strcmp(a->name, "feddyn") == 0;
+    /* SCAFFOLD (with algorithm.weighting uniform) and FedDyn weigh every client 1 (their
+     * papers); every other algorithm n_k */
+    return a->unit_weights &&
+           !(a->two_uploads && fl_weighting_parse(c->algorithm.weighting) != FL_WEIGHT_UNIFORM);
 }
 
 fs_err priv_new(const cfg *c, const partition *part, size_t n_params, const fl_algorithm *a,
@@ -127,7 +129,7 @@ fs_err priv_new(const cfg *c, const partition *part, size_t n_params, const fl_a
     uint32_t n_max = 1;
     for (uint32_t i = 0; i < N; i++)
         if (part_size(part, i) > n_max) n_max = part_size(part, i);
-    const int unit = p->mode != MODE_NONE ? p->uniform : unit_weights(a);
+    const int unit = p->mode != MODE_NONE ? p->uniform : unit_weights(a, c);
     p->w_max = unit ? 1.0 : (double)n_max;
 
     fs_err e = FS_OK;
@@ -344,7 +346,8 @@ static long encode(const priv_state *p, const fl_client_result *r, double w, int
     for (size_t i = 0; i < p->np; i++) x[i] = (float)(f * (double)r->update[i]);
     size_t at = p->np;
     if (p->two)
-        for (size_t i = 0; i < p->np; i++) x[at++] = (float)(f * (double)r->update2[i]);
+        for (size_t i = 0; i < p->np; i++) /* update2 carries its own weight (SCAFFOLD's dc) */
+            x[at++] = (float)(r->weight2 / p->w_max * (double)r->update2[i]);
     long out = 0; /* coordinates the fixed-point encoding will clip */
     for (size_t i = 0; i < at; i++) out += fabsf(x[i]) > (float)R;
     x[at++] = (float)(R * f);

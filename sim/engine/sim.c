@@ -198,6 +198,8 @@ typedef struct run_state {
     int n_eval_cl;
     met_client_eval *cev; /* their results of this round, written with its row */
     int n_cev;
+    long *conf;   /* eval.confusion: (K, K) test-set confusion of this round's evaluation */
+    int conf_now; /* 1 when conf holds this round's matrix, written with its row */
     /* eval.train_samples: a fixed sample of the clients' pooled training samples, grouped by
      * client (group g: client tev_cl[g], samples tev_idx[tev_off[g] .. tev_off[g + 1])) */
     uint32_t *tev_idx, *tev_cl;
@@ -219,6 +221,7 @@ static void state_free(run_state *s)
         for (int t = 0; t < s->threads; t++) nn_worker_free(&s->workers[t]);
     free(s->workers);
     nn_worker_free(&s->eval_worker);
+    free(s->conf);
     free(s->res);
     free(s->res_buf);
     free(s->global);
@@ -469,7 +472,8 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
                           .server_momentum = c->algorithm.server_momentum,
                           .beta1 = c->algorithm.beta1,
                           .beta2 = c->algorithm.beta2,
-                          .tau = c->algorithm.tau};
+                          .tau = c->algorithm.tau,
+                          .weighting = fl_weighting_parse(c->algorithm.weighting)};
     if ((e = fl_agg_init(&s->agg, np, s->algo->two_uploads)) ||
         (e = fl_server_init(&s->srv, s->algo, &fp, np, s->part.n_clients)))
         return e;
@@ -672,8 +676,10 @@ static fs_err ev_client(run_state *s, const sched_client *sc, double t0, int rou
 /* The round's row and, with output.client_events, its client events, in one transaction. */
 static fs_err write_round(run_state *s, const met_round_row *row)
 {
-    if (!s->client_events && !s->n_cev) return met_round(&s->store, row);
+    if (!s->client_events && !s->n_cev && !s->conf_now) return met_round(&s->store, row);
     fs_err e = met_begin(&s->store);
+    if (s->conf_now) e = met_confusion_add(&s->store, row->round, s->model.n_classes, s->conf);
+    s->conf_now = 0;
     for (size_t i = 0; i < s->n_ev && !e; i++) e = met_client_event_add(&s->store, &s->ev[i]);
     for (int i = 0; i < s->n_cev && !e; i++) e = met_client_eval_add(&s->store, &s->cev[i]);
     s->n_ev = 0;
@@ -883,6 +889,9 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
     if (!s) return fs_error(FS_ENOMEM, "out of memory");
     fs_err e = setup(s, c, o);
     if (!e) e = eval_clients_setup(s);
+    if (!e && strcmp(c->eval.confusion, "true") == 0 &&
+        !(s->conf = FS_CALLOC((size_t)s->model.n_classes * s->model.n_classes, sizeof *s->conf)))
+        e = FS_ENOMEM;
     if (!e) e = eval_train_setup(s);
     if (e) {
         state_free(s);
@@ -1006,8 +1015,12 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
     finish:
         row.test_loss = row.test_acc = row.global_train_loss = row.global_train_acc = NAN;
         if (!o->schedule_only && (r % c->eval.every == 0 || r == c->rounds.count)) {
+            if (s->conf) {
+                memset(s->conf, 0, (size_t)s->model.n_classes * s->model.n_classes * sizeof(long));
+                s->conf_now = 1;
+            }
             fl_evaluate(&s->eval_worker, s->global, &s->ds, &s->ds.test,
-                        (size_t)c->eval.test_samples, &row.test_loss, &row.test_acc);
+                        (size_t)c->eval.test_samples, &row.test_loss, &row.test_acc, s->conf);
             eval_clients(s, r);
             if (s->tev_idx) eval_train(s, &row.global_train_loss, &row.global_train_acc);
             last_acc = row.test_acc;

@@ -39,7 +39,18 @@ typedef struct fl_params {
     double server_momentum; /* FedAvgM: beta */
     double beta1, beta2;    /* FedOpt: moment decays */
     double tau;             /* FedOpt: adaptivity (v starts at tau^2) */
+    int weighting;          /* SCAFFOLD: FL_WEIGHT_* (docs/algorithms.md) */
 } fl_params;
+
+/* SCAFFOLD's aggregation weights (algorithm.weighting). */
+enum {
+    FL_WEIGHT_UNIFORM = 0, /* the paper: x and c averaged uniformly over the round's clients */
+    FL_WEIGHT_SAMPLES,     /* NIID-Bench: x weighted by n_k, c += sum_k dc_k / N */
+    FL_WEIGHT_SAMPLES_ALL, /* Flower's niid_bench baseline: x and c both weighted by n_k */
+};
+
+/* FL_WEIGHT_* of an algorithm.weighting value; -1 if unknown. */
+int fl_weighting_parse(const char *name);
 
 /* Defaults of the scenario keys (FedAvg with server_lr 1). */
 fl_params fl_params_default(void);
@@ -62,6 +73,7 @@ typedef struct fl_client_result {
     uint32_t client;
     uint32_t n_samples;
     double weight;     /* aggregation weight */
+    double weight2;    /* aggregation weight of update2 (SCAFFOLD's dc_k), when uploaded */
     double train_loss; /* mean minibatch loss over local training */
     long steps;        /* minibatch steps taken */
     float *update;     /* (n_params) out */
@@ -77,7 +89,7 @@ typedef struct fl_client_result {
 typedef struct fl_agg {
     size_t n;
     double *sum;    /* (n) sum_k weight_k update_k */
-    double *sum2;   /* (n) sum_k weight_k update2_k, or NULL */
+    double *sum2;   /* (n) sum_k weight2_k update2_k, or NULL */
     double wsum;    /* sum_k weight_k */
     double ssum;    /* sum_k weight_k scalar_k */
     double loss;    /* sum_k n_k train_loss_k */
@@ -103,10 +115,11 @@ struct fl_algorithm {
     const char *cite;
     void (*client_update)(const fl_round_ctx *ctx, uint32_t client, nn_worker *w,
                           fl_client_result *out);
-    int state_vecs;  /* per-client state vectors of n_params (0: stateless, else 1) */
-    int two_uploads; /* 1: the client also fills update2 */
-    int bcast;       /* 1: the server broadcasts one vector besides the model */
-    int server_vecs; /* server state vectors (0..3) */
+    int state_vecs;   /* per-client state vectors of n_params (0: stateless, else 1) */
+    int two_uploads;  /* 1: the client also fills update2 */
+    int bcast;        /* 1: the server broadcasts one vector besides the model */
+    int server_vecs;  /* server state vectors (0..3) */
+    int unit_weights; /* 1: every client's weight is 1 (SCAFFOLD by default, FedDyn), else n_k */
     /* After the server vectors are zeroed (may be NULL). */
     void (*server_init)(fl_server *s);
     /* Apply a non-empty aggregate to the global model; NULL: w <- w + server_lr * sum / wsum. */
@@ -193,8 +206,9 @@ void fl_evaluate_client(nn_worker *w, const float *params, const dataset *ds, co
                         const partition *p, uint32_t client, const uint32_t *idx, size_t n,
                         double *lsum, long *hits);
 
-/* Loss and accuracy of params on (up to max_n, 0 = all) samples of split s, in batches. */
+/* Loss and accuracy of params on (up to max_n, 0 = all) samples of split s, in batches; the
+ * confusion matrix (n_classes^2, row = true class, accumulated) into conf unless NULL. */
 void fl_evaluate(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,
-                 size_t max_n, double *loss, double *acc);
+                 size_t max_n, double *loss, double *acc, long *conf);
 
 #endif

@@ -55,5 +55,6 @@ const fl_algorithm fl_feddyn = {
     .client_update = feddyn_client,
     .state_vecs = 1,
     .server_vecs = 1,
+    .unit_weights = 1,
     .server_update = feddyn_server,
 };

@@ -125,7 +125,7 @@ void fl_evaluate_client(nn_worker *w, const float *params, const dataset *ds, co
 }
 
 void fl_evaluate(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,
-                 size_t max_n, double *loss, double *acc)
+                 size_t max_n, double *loss, double *acc, long *conf)
 {
-    nn_central_evaluate(w, params, ds, s, max_n, loss, acc);
+    nn_central_evaluate_conf(w, params, ds, s, max_n, loss, acc, conf);
 }

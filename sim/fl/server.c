@@ -26,6 +26,14 @@ fl_params fl_params_default(void)
                        .tau = 1e-3};
 }
 
+int fl_weighting_parse(const char *name)
+{
+    static const char *const names[] = {"uniform", "samples", "samples_all"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(name, names[i]) == 0) return i;
+    return -1;
+}
+
 fs_err fl_agg_init(fl_agg *a, size_t n, int two)
 {
     memset(a, 0, sizeof *a);
@@ -55,7 +63,8 @@ void fl_agg_add(fl_agg *a, const fl_client_result *res, int n_res)
         for (size_t i = 0; i < a->n; i++) a->sum[i] += wk * (double)u[i];
         if (a->sum2) {
             const float *u2 = res[k].update2;
-            for (size_t i = 0; i < a->n; i++) a->sum2[i] += wk * (double)u2[i];
+            const double w2 = res[k].weight2;
+            for (size_t i = 0; i < a->n; i++) a->sum2[i] += w2 * (double)u2[i];
         }
         a->wsum += wk;
         a->ssum += wk * res[k].scalar;

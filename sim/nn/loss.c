@@ -71,6 +71,17 @@ double nn_loss_seq_softmax_xent(float *dlogits, const float *logits, const int32
     return total / (double)M;
 }
 
+void nn_argmax_confusion(const float *logits, const int32_t *labels, int N, int K, long *conf)
+{
+    for (int i = 0; i < N; i++) {
+        const float *row = logits + (size_t)i * K;
+        int best = 0;
+        for (int k = 1; k < K; k++)
+            if (row[k] > row[best]) best = k;
+        if (labels[i] >= 0 && labels[i] < K) conf[(size_t)labels[i] * K + best]++;
+    }
+}
+
 int nn_argmax_correct(const float *logits, const int32_t *labels, int N, int K)
 {
     int correct = 0;

@@ -26,5 +26,9 @@ double nn_loss_seq_softmax_xent(float *dlogits, const float *logits, const int32
 /* Number of rows of logits (N, K) whose first maximum sits at labels[i]; labels outside
  * [0, K) (padding) never count. */
 int nn_argmax_correct(const float *logits, const int32_t *labels, int N, int K);
+/* The same argmax (first maximum) tallied into a confusion matrix: conf[label * K + argmax]
+ * += 1 for each row with a label in [0, K) (padding -1 is skipped). Its trace is what
+ * nn_argmax_correct counts. conf: (K, K), accumulated. */
+void nn_argmax_confusion(const float *logits, const int32_t *labels, int N, int K, long *conf);
 
 #endif

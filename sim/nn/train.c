@@ -1,5 +1,6 @@
 /* Central training loop (see train.h). */
 #include "nn/train.h"
+#include "nn/loss.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -36,23 +37,33 @@ fs_err nn_central_epoch(nn_central *t, nn_worker *w, float *params, const datase
     return FS_OK;
 }
 
-void nn_eval_batch(nn_worker *w, const float *params, int b, double *lsum, long *hits)
+void nn_eval_batch_conf(nn_worker *w, const float *params, int b, double *lsum, long *hits,
+                        long *conf)
 {
-    nn_infer(w, params, b);
+    const float *logits = nn_infer(w, params, b);
     int c = 0;
     *lsum += nn_loss_backward(w, params, w->y, b, 0, &c) * (double)b;
     *hits += c;
+    if (!conf) return;
+    const nn_model *m = w->m; /* sequence logits are time-major, their labels in w->yt */
+    nn_argmax_confusion(logits, m->seq_len ? w->yt : w->y, m->seq_len ? b * m->seq_len : b,
+                        m->n_classes, conf);
+}
+
+void nn_eval_batch(nn_worker *w, const float *params, int b, double *lsum, long *hits)
+{
+    nn_eval_batch_conf(w, params, b, lsum, hits, NULL);
 }
 
 /* Sums over samples idx[0..n) of split s: loss (times samples) and argmax hits. */
 static void eval_sums(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,
-                      const uint32_t *idx, size_t n, double *lsum, long *hits)
+                      const uint32_t *idx, size_t n, double *lsum, long *hits, long *conf)
 {
     for (size_t start = 0; start < n;) {
         size_t b = n - start;
         if (b > (size_t)w->max_batch) b = (size_t)w->max_batch;
         ds_gather(ds, s, idx + start, b, nn_input(w), w->y);
-        nn_eval_batch(w, params, (int)b, lsum, hits);
+        nn_eval_batch_conf(w, params, (int)b, lsum, hits, conf);
         start += b;
     }
 }
@@ -62,13 +73,20 @@ void nn_evaluate_idx(nn_worker *w, const float *params, const dataset *ds, const
 {
     double lsum = 0;
     long hits = 0;
-    eval_sums(w, params, ds, s, idx, n, &lsum, &hits);
+    eval_sums(w, params, ds, s, idx, n, &lsum, &hits, NULL);
     *loss = n ? lsum / (double)n : 0;
     *acc = n ? (double)hits / ((double)n * w->m->y_len) : 0; /* sequences: per character */
 }
 
 void nn_central_evaluate(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,
                          size_t max_n, double *loss, double *acc)
+{
+    nn_central_evaluate_conf(w, params, ds, s, max_n, loss, acc, NULL);
+}
+
+void nn_central_evaluate_conf(nn_worker *w, const float *params, const dataset *ds,
+                              const ds_split *s, size_t max_n, double *loss, double *acc,
+                              long *conf)
 {
     const size_t n = max_n && max_n < s->n ? max_n : s->n;
     uint32_t idx[1024];
@@ -77,7 +95,7 @@ void nn_central_evaluate(nn_worker *w, const float *params, const dataset *ds, c
     for (size_t start = 0; start < n; start += 1024) {
         size_t b = n - start < 1024 ? n - start : 1024;
         for (size_t i = 0; i < b; i++) idx[i] = (uint32_t)(start + i);
-        eval_sums(w, params, ds, s, idx, b, &lsum, &hits);
+        eval_sums(w, params, ds, s, idx, b, &lsum, &hits, conf);
     }
     *loss = n ? lsum / (double)n : 0;
     *acc = n ? (double)hits / ((double)n * w->m->y_len) : 0; /* sequences: per character */

@@ -33,6 +33,10 @@ fs_err nn_central_epoch(nn_central *t, nn_worker *w, float *params, const datase
  * summed loss, *hits += correct predictions (per target). The evaluations below and the
  * per-client ones of sim/fl (which transform the gathered batch first) all go through it. */
 void nn_eval_batch(nn_worker *w, const float *params, int b, double *lsum, long *hits);
+/* nn_eval_batch that also adds the batch's argmax predictions to conf (n_classes x n_classes,
+ * row = true class; sequence models count every labelled step), or not when conf is NULL. */
+void nn_eval_batch_conf(nn_worker *w, const float *params, int b, double *lsum, long *hits,
+                        long *conf);
 
 /* Loss and accuracy of params on the samples idx[0..n) of split s, in batches of the worker's
  * size (inference mode). */
@@ -42,6 +46,11 @@ void nn_evaluate_idx(nn_worker *w, const float *params, const dataset *ds, const
  * max_n samples of s (0: all), in batches of the worker's max_batch, inference mode. */
 void nn_central_evaluate(nn_worker *w, const float *params, const dataset *ds, const ds_split *s,
                          size_t max_n, double *loss, double *acc);
+
+/* nn_central_evaluate that also accumulates the confusion matrix into conf (may be NULL). */
+void nn_central_evaluate_conf(nn_worker *w, const float *params, const dataset *ds,
+                              const ds_split *s, size_t max_n, double *loss, double *acc,
+                              long *conf);
 
 void nn_central_free(nn_central *t);
 

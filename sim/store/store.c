@@ -86,7 +86,21 @@ static const char *schema =
     "  n INTEGER NOT NULL,"
     "  loss REAL NOT NULL,"
     "  acc REAL NOT NULL,"
-    "  PRIMARY KEY (run_id, round, client));";
+    "  PRIMARY KEY (run_id, round, client));"
+    /* the central test set's confusion matrix at each evaluation (eval.confusion), nonzero
+     * cells only; class_acc is its per-class view */
+    "CREATE TABLE IF NOT EXISTS confusion ("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id),"
+    "  round INTEGER NOT NULL,"
+    "  label INTEGER NOT NULL,"
+    "  pred INTEGER NOT NULL,"
+    "  n INTEGER NOT NULL,"
+    "  PRIMARY KEY (run_id, round, label, pred));"
+    "CREATE VIEW IF NOT EXISTS class_acc AS"
+    "  SELECT run_id, round, label AS class, sum(n) AS n,"
+    "         sum(CASE WHEN pred = label THEN n ELSE 0 END) AS hits,"
+    "         1.0 * sum(CASE WHEN pred = label THEN n ELSE 0 END) / sum(n) AS acc"
+    "  FROM confusion GROUP BY run_id, round, label;";
 
 /* Columns added to `runs` after its first release in this schema version: databases made
  * before them get them (NULL) when opened for writing. */
@@ -213,6 +227,11 @@ fs_err met_open(met_store *s, const char *path)
                                  "VALUES (?,?,?,?,?,?)",
                                  -1, &s->ins_eval, NULL) != SQLITE_OK)
         e = sql_fail(s, "prepare client eval insert");
+    if (!e && sqlite3_prepare_v2(s->db,
+                                 "INSERT INTO confusion (run_id, round, label, pred, n) "
+                                 "VALUES (?,?,?,?,?)",
+                                 -1, &s->ins_conf, NULL) != SQLITE_OK)
+        e = sql_fail(s, "prepare confusion insert");
     if (e) met_close(s);
     return e;
 }
@@ -371,6 +390,24 @@ fs_err met_client_eval_add(met_store *s, const met_client_eval *ev)
     return FS_OK;
 }
 
+fs_err met_confusion_add(met_store *s, int round, int k, const long *conf)
+{
+    sqlite3_stmt *st = s->ins_conf;
+    for (int a = 0; a < k; a++)
+        for (int b = 0; b < k; b++) {
+            const long n = conf[(size_t)a * k + b];
+            if (!n) continue;
+            sqlite3_reset(st);
+            sqlite3_bind_int64(st, 1, s->run_id);
+            sqlite3_bind_int(st, 2, round);
+            sqlite3_bind_int(st, 3, a);
+            sqlite3_bind_int(st, 4, b);
+            sqlite3_bind_int64(st, 5, n);
+            if (sqlite3_step(st) != SQLITE_DONE) return sql_fail(s, "insert confusion");
+        }
+    return FS_OK;
+}
+
 fs_err met_run_end(met_store *s, const char *status, double wall_s, const char *error)
 {
     char ts[32];
@@ -398,6 +435,7 @@ void met_close(met_store *s)
     if (s->ins_round) sqlite3_finalize(s->ins_round);
     if (s->ins_event) sqlite3_finalize(s->ins_event);
     if (s->ins_eval) sqlite3_finalize(s->ins_eval);
+    if (s->ins_conf) sqlite3_finalize(s->ins_conf);
     if (s->db) {
         /* fold the WAL back so the .db file alone is complete */
         sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
@@ -407,4 +445,5 @@ void met_close(met_store *s)
     s->ins_round = NULL;
     s->ins_event = NULL;
     s->ins_eval = NULL;
+    s->ins_conf = NULL;
 }

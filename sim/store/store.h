@@ -17,6 +17,7 @@ typedef struct met_store {
     sqlite3_stmt *ins_round;
     sqlite3_stmt *ins_event;
     sqlite3_stmt *ins_eval;
+    sqlite3_stmt *ins_conf;
     int64_t run_id;
     char path[1024];
 } met_store;
@@ -99,6 +100,9 @@ typedef struct met_client_eval {
 } met_client_eval;
 
 fs_err met_client_eval_add(met_store *s, const met_client_eval *ev);
+/* The central test set's confusion matrix conf (k x k, row = true class) after `round`: one
+ * `confusion` row per nonzero cell (per-class accuracy: the class_acc view). */
+fs_err met_confusion_add(met_store *s, int round, int k, const long *conf);
 /* status: completed | failed | interrupted */
 fs_err met_run_end(met_store *s, const char *status, double wall_s, const char *error);
 void met_close(met_store *s);

@@ -183,8 +183,23 @@ check "eval.train_samples=50: accuracies are multiples of 1/50" \
     test "$(q "$TMP/ge2.db" 'SELECT count(*) FROM rounds WHERE global_train_acc IS NOT NULL AND
                                     abs(global_train_acc * 50 - round(global_train_acc * 50)) > 1e-9')" = 0
 
+# --- eval.confusion (on by default): the test set's confusion matrix at each evaluation; its
+# trace over its total is the round's test accuracy, its rows sum to the samples evaluated
+check "confusion: one matrix per evaluation, trace / total = test_acc" \
+    test "$(q "$TMP/ge1.db" 'SELECT count(*) FROM rounds r WHERE r.test_acc IS NOT NULL AND
+             abs(r.test_acc - (SELECT 1.0 * sum(hits) / sum(n) FROM class_acc c
+                               WHERE c.round = r.round)) <= 1e-12')|$(
+           q "$TMP/ge1.db" 'SELECT count(DISTINCT round) FROM confusion')" = "4|4"
+check "confusion: every class of the test set, with the per-class accuracies in class_acc" \
+    test "$(q "$TMP/ge1.db" 'SELECT count(*) FROM class_acc WHERE round = 8 AND acc = 1.0 * hits / n')" = 10
+"$FEDSIM" run "$TINY" --db "$TMP/nc.db" --quiet -j 1 --set eval.confusion=false
+check "eval.confusion=false: no matrix, the same rounds" \
+    test "$(q "$TMP/nc.db" 'SELECT count(*) FROM confusion')|$(
+           q "$TMP/nc.db" 'SELECT group_concat(test_acc) FROM rounds')" = "0|$(
+           q "$TMP/ge2.db" 'SELECT group_concat(test_acc) FROM rounds')"
+
 # every column of the record is documented in docs/metrics.md
-for t in runs rounds client_events client_eval; do
+for t in runs rounds client_events client_eval confusion class_acc; do
     undoc=""
     for col in $(q "$TMP/a.db" "SELECT name FROM pragma_table_info('$t')"); do
         grep -q "\`$col\`" "$HERE/../../docs/metrics.md" || undoc="$undoc $col"

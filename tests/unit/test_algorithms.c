@@ -74,6 +74,26 @@ static const double REF_SCAFFOLD_C0[] = {-0.38642550048911894, 0.386425500489119
                                          -0.071652087109997376, 0.071652087109997403};
 static const double REF_SCAFFOLD_C1[] = {0.27562318078454606, -0.27562318078454606,
                                          0.55124636156909201, -0.55124636156909212};
+static const double REF_SCAFFOLD_SAMPLES_R1[] = {0.25844474852124466, -0.15844474852124465,
+                                                 -0.017757873372089394, 0.017757873372089367};
+static const double REF_SCAFFOLD_SAMPLES_R2[] = {0.27028137684521003, -0.17028137684521,
+                                                 -0.056332679608718267, 0.056332679608718253};
+static const double REF_SCAFFOLD_SAMPLES_C[] = {-0.049136880871571156, 0.049136880871571212,
+                                                0.14641258789127726, -0.14641258789127723};
+static const double REF_SCAFFOLD_SAMPLES_C0[] = {-0.4135158307343228, 0.41351583073432296,
+                                                 -0.092972612565386969, 0.092972612565386997};
+static const double REF_SCAFFOLD_SAMPLES_C1[] = {0.26610518811960931, -0.26610518811960931,
+                                                 0.53221037623921874, -0.53221037623921874};
+static const double REF_SCAFFOLD_SAMPLES_ALL_R1[] = {0.25844474852124466, -0.15844474852124465,
+                                                     -0.017757873372089394, 0.017757873372089367};
+static const double REF_SCAFFOLD_SAMPLES_ALL_R2[] = {0.25306907959409763, -0.15306907959409766,
+                                                     -0.071768202750048665, 0.071768202750048637};
+static const double REF_SCAFFOLD_SAMPLES_ALL_C[] = {0.023965980337316249, -0.02396598033731626,
+                                                    0.21213730942389586, -0.21213730942389583};
+static const double REF_SCAFFOLD_SAMPLES_ALL_C0[] = {-0.41731868267982269, 0.41731868267982286,
+                                                     -0.095713295987960412, 0.095713295987960439};
+static const double REF_SCAFFOLD_SAMPLES_ALL_C1[] = {0.26258279709887289, -0.262582797098873,
+                                                     0.52516559419774589, -0.52516559419774589};
 static const double REF_FEDNOVA_R1[] = {0.2753057748105, -0.1753057748105, -0.021570472076038932,
                                         0.021570472076038905};
 static const double REF_FEDNOVA_R2[] = {0.2631937259369988, -0.1631937259369988,
@@ -588,6 +608,42 @@ static void test_hand_scaffold(void **st)
     hand_free(&h);
 }
 
+/* The two data-size weightings (NIID-Bench's and Flower's) against the same hand problem: the
+ * clients hold 3 and 6 samples, so every weight differs from the uniform rule's. */
+static void test_hand_scaffold_weighting(void **st)
+{
+    (void)st;
+    const struct {
+        int w;
+        const double *r1, *r2, *c, *c0, *c1;
+    } cases[] = {
+        {FL_WEIGHT_SAMPLES, REF_SCAFFOLD_SAMPLES_R1, REF_SCAFFOLD_SAMPLES_R2,
+         REF_SCAFFOLD_SAMPLES_C, REF_SCAFFOLD_SAMPLES_C0, REF_SCAFFOLD_SAMPLES_C1},
+        {FL_WEIGHT_SAMPLES_ALL, REF_SCAFFOLD_SAMPLES_ALL_R1, REF_SCAFFOLD_SAMPLES_ALL_R2,
+         REF_SCAFFOLD_SAMPLES_ALL_C, REF_SCAFFOLD_SAMPLES_ALL_C0, REF_SCAFFOLD_SAMPLES_ALL_C1},
+    };
+    assert_int_equal(fl_weighting_parse("samples"), FL_WEIGHT_SAMPLES);
+    assert_int_equal(fl_weighting_parse("samples_all"), FL_WEIGHT_SAMPLES_ALL);
+    assert_int_equal(fl_weighting_parse("uniform"), FL_WEIGHT_UNIFORM);
+    assert_int_equal(fl_weighting_parse("size"), -1);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        fed f;
+        hand h;
+        fl_params p = fl_params_default();
+        p.server_lr = 0.8;
+        p.weighting = cases[k].w;
+        hand_run("scaffold", &p, 0, 0, cases[k].r1, cases[k].r2, &f, &h);
+        assert_ref_d(f.srv.v[0], cases[k].c, "c");
+        float s[4];
+        assert_int_equal(fl_cstate_get(f.cs, 0, s, NULL), FS_OK);
+        assert_ref(s, cases[k].c0, "c_0");
+        assert_int_equal(fl_cstate_get(f.cs, 1, s, NULL), FS_OK);
+        assert_ref(s, cases[k].c1, "c_1");
+        fed_free(&f);
+        hand_free(&h);
+    }
+}
+
 static void test_hand_fednova(void **st)
 {
     (void)st;
@@ -664,7 +720,7 @@ static void run_curve(const dataset *ds, const partition *part, const nn_model *
             for (int i = 0; i < k; i++) cl[i] = (uint32_t)i;
         fed_round(&f, &ctx, (uint32_t)t, g, cl, k, 2, MAXC);
         double acc;
-        fl_evaluate(&ev, g, ds, &ds->train, 0, &loss[t - 1], &acc);
+        fl_evaluate(&ev, g, ds, &ds->train, 0, &loss[t - 1], &acc, NULL);
         assert_true(isfinite(loss[t - 1]));
     }
     nn_worker_free(&ev);
@@ -797,6 +853,7 @@ int main(void)
         cmocka_unit_test(test_hand_fedavg_fedprox),
         cmocka_unit_test(test_hand_feddyn),
         cmocka_unit_test(test_hand_scaffold),
+        cmocka_unit_test(test_hand_scaffold_weighting),
         cmocka_unit_test(test_hand_fednova),
         cmocka_unit_test(test_hand_fedadam),
         cmocka_unit_test(test_behaviour_fedprox_synthetic),

@@ -146,13 +146,37 @@ static void test_argmax_correct(void **state)
     assert_int_equal(nn_argmax_correct(l, y, 4, 3), 2);
 }
 
+/* The confusion matrix uses the same argmax (first maximum): cell by cell, and its trace is
+ * nn_argmax_correct's count; padding and out-of-range labels are not tallied. */
+static void test_argmax_confusion(void **state)
+{
+    (void)state;
+    float l[5 * 3] = {
+        0.1f, 0.7f, 0.2f,  /* argmax 1 */
+        0.5f, 0.5f, 0.1f,  /* tie: first max, 0 */
+        -1.f, -2.f, -0.5f, /* argmax 2 */
+        3.0f, 1.0f, 2.0f,  /* argmax 0 */
+        0.0f, 0.0f, 9.0f,  /* argmax 2 */
+    };
+    int32_t y[5] = {1, 1, 0, -1, 7};
+    long conf[9] = {0};
+    nn_argmax_confusion(l, y, 5, 3, conf);
+    const long want[9] = {0, 0, 1, /* true 0: predicted 2 */
+                          1, 1, 0, /* true 1: predicted 1 and 0 */
+                          0, 0, 0};
+    for (int i = 0; i < 9; i++) assert_int_equal(conf[i], want[i]);
+    assert_int_equal(conf[0] + conf[4] + conf[8], nn_argmax_correct(l, y, 5, 3));
+    nn_argmax_confusion(l, y, 5, 3, conf); /* accumulates */
+    assert_int_equal(conf[3], 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradcheck_xent), cmocka_unit_test(test_gradcheck_seq_xent),
         cmocka_unit_test(test_hand_values),    cmocka_unit_test(test_bad_labels_and_padding),
         cmocka_unit_test(test_torch_xent),     cmocka_unit_test(test_torch_seq_xent),
-        cmocka_unit_test(test_argmax_correct),
+        cmocka_unit_test(test_argmax_correct), cmocka_unit_test(test_argmax_confusion),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
