@@ -40,8 +40,8 @@ static int parse_orders(const char *v, double *buf, int *n, char *label, size_t 
     *n = 0;
     if (strcmp(v, "default") == 0) {
         int nd;
-        dp_default_orders(&nd);
-        snprintf(label, cap, "default (%d orders, 1.25 .. 256)", nd);
+        const double *o = dp_default_orders(&nd);
+        snprintf(label, cap, "default (%d orders, %g .. %g)", nd, o[0], o[nd - 1]);
         return 0;
     }
     int lo = 0, hi = 0, used = 0;

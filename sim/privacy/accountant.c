@@ -10,13 +10,22 @@
 #include <gsl/gsl_sf_erf.h>
 #include <gsl/gsl_sf_gamma.h>
 
-/* Default orders: dense where DP-SGD/DP-FedAvg optima fall (eps of ~1-10 puts the best order
- * between 2 and 30), sparse up to 256 for tiny-eps regimes. Superset of TF Privacy's classic
- * 21-order list (1.25, 1.5, 1.75, 2, 2.5, 3, ... 32, 64, 256). */
+/* Default orders (169): the union of the default grids of the libraries users compare with,
+ * so that fedsim never reports a looser eps than they do on the same inputs -- dp_accounting's
+ * RdpAccountant and TF Privacy's DP-SGD (1.1 ... 10.9 by 0.1, 11 ... 63, 128, 256, 512, 1024),
+ * Opacus' DEFAULT_ALPHAS (1.1 ... 10.9, 12 ... 63), TF Privacy's classic list (1.25, 1.75,
+ * 2.25, ...) -- plus 2.75 and 64 ... 768 between their sparse high orders. */
 static const double default_orders[] = {
-    1.25, 1.5, 1.75, 2,  2.25, 2.5, 2.75, 3,  3.5, 4,  4.5, 5,  6,  7,  8,   9,   10,
-    11,   12,  14,   16, 18,   20,  24,   28, 32,  40, 48,  56, 64, 96, 128, 192, 256,
-};
+    1.1,  1.2, 1.25, 1.3,  1.4, 1.5, 1.6, 1.7, 1.75, 1.8,  1.9,  2,    2.1,  2.2,  2.25, 2.3,  2.4,
+    2.5,  2.6, 2.7,  2.75, 2.8, 2.9, 3,   3.1, 3.2,  3.3,  3.4,  3.5,  3.6,  3.7,  3.8,  3.9,  4,
+    4.1,  4.2, 4.3,  4.4,  4.5, 4.6, 4.7, 4.8, 4.9,  5,    5.1,  5.2,  5.3,  5.4,  5.5,  5.6,  5.7,
+    5.8,  5.9, 6,    6.1,  6.2, 6.3, 6.4, 6.5, 6.6,  6.7,  6.8,  6.9,  7,    7.1,  7.2,  7.3,  7.4,
+    7.5,  7.6, 7.7,  7.8,  7.9, 8,   8.1, 8.2, 8.3,  8.4,  8.5,  8.6,  8.7,  8.8,  8.9,  9,    9.1,
+    9.2,  9.3, 9.4,  9.5,  9.6, 9.7, 9.8, 9.9, 10,   10.1, 10.2, 10.3, 10.4, 10.5, 10.6, 10.7, 10.8,
+    10.9, 11,  12,   13,   14,  15,  16,  17,  18,   19,   20,   21,   22,   23,   24,   25,   26,
+    27,   28,  29,   30,   31,  32,  33,  34,  35,   36,   37,   38,   39,   40,   41,   42,   43,
+    44,   45,  46,   47,   48,  49,  50,  51,  52,   53,   54,   55,   56,   57,   58,   59,   60,
+    61,   62,  63,   64,   72,  80,  96,  112, 128,  160,  192,  256,  384,  512,  768,  1024};
 #define N_DEFAULT ((int)(sizeof default_orders / sizeof default_orders[0]))
 
 /* A fractional order's series stops once a term is below exp(-SERIES_LOG_TOL) of the sum. */

@@ -34,7 +34,7 @@ typedef enum dp_conversion {
 /* Largest finite order accepted (integer orders cost a + 1 terms). */
 #define DP_ORDER_MAX 100000.0
 
-/* The default order list (34 orders, 1.25 ... 256, listed in docs/privacy-accountant.md).
+/* The default order list (169 orders, 1.1 ... 1024, listed in docs/privacy-accountant.md).
  * Returns the static array; *n gets its length. */
 const double *dp_default_orders(int *n);
 
