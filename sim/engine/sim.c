@@ -356,7 +356,7 @@ static void plan_client(run_state *s, sched_client *sc, uint32_t round, double t
     dev_profile_of(&s->dev, sc->client, &p);
     const double model_bytes = (double)s->model.n_params * sizeof(float);
     long steps, samples;
-    fl_local_work(&s->tc, part_size(&s->part, sc->client), &steps, &samples);
+    fl_algo_work(s->algo, &s->tc, part_size(&s->part, sc->client), &steps, &samples);
     /* vectors on the wire: the model (+ SCAFFOLD's c) down, the update (+ its Delta c) up */
     sc->bytes_down = model_bytes * (1 + s->algo->bcast);
     /* frozen layers (model.freeze) are not uploaded: their update is exactly zero */
@@ -456,6 +456,18 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
                                            "starting with an embedding)");
     s->algo = fl_find(c->algorithm.name);
     if (!s->algo) return fs_error(FS_EINPUT, "unknown algorithm.name '%s'", c->algorithm.name);
+    if (s->algo->one_pass && !o->quiet) {
+        const cfg_origin *oe = &c->origin[cfg_key_index("train.epochs")],
+                         *os = &c->origin[cfg_key_index("train.steps")];
+        if ((oe->line > 0 || oe->set_index > 0) && c->train.epochs != 1)
+            log_warn("train.epochs = %d does not apply to %s: a client computes one full-batch "
+                     "gradient per round, charged as one pass over its data (ignored)",
+                     c->train.epochs, c->algorithm.name);
+        if ((os->line > 0 || os->set_index > 0) && c->train.steps != 0)
+            log_warn("train.steps = %d does not apply to %s: one full-batch gradient per round "
+                     "(ignored)",
+                     c->train.steps, c->algorithm.name);
+    }
     s->tc = (fl_train_cfg){c->train.epochs,
                            c->train.steps,
                            c->train.batch_size,
@@ -521,7 +533,7 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
     s->workers = FS_CALLOC((size_t)s->threads, sizeof *s->workers);
     if (!s->workers) return FS_ENOMEM;
     int max_batch = c->train.batch_size;
-    if (strcmp(c->algorithm.name, "fedsgd") == 0 && max_batch < 256) max_batch = 256;
+    if (s->algo->one_pass && max_batch < 256) max_batch = 256; /* batches only bound memory */
     for (int t = 0; t < s->threads; t++)
         if ((e = nn_worker_init(&s->workers[t], &s->model, max_batch))) return e;
     /* sequence models cache every step of every sample: evaluate in smaller batches */
@@ -649,7 +661,7 @@ static fs_err ev_client(run_state *s, const sched_client *sc, double t0, int rou
 {
     if (!s->client_events) return FS_OK;
     long steps, samples;
-    fl_local_work(&s->tc, part_size(&s->part, sc->client), &steps, &samples);
+    fl_algo_work(s->algo, &s->tc, part_size(&s->part, sc->client), &steps, &samples);
     const double b[4] = {t0, t0 + sc->d_down, t0 + sc->d_down + sc->d_comp,
                          t0 + sc->d_down + sc->d_comp + sc->d_up};
     static const char *const phase[3] = {"download", "compute", "upload"};

@@ -120,6 +120,8 @@ struct fl_algorithm {
     int bcast;        /* 1: the server broadcasts one vector besides the model */
     int server_vecs;  /* server state vectors (0..3) */
     int unit_weights; /* 1: every client's weight is 1 (SCAFFOLD by default, FedDyn), else n_k */
+    int one_pass;     /* 1: the client makes one pass over its data whatever train.epochs and
+                       * train.steps say (FedSGD's full-batch gradient), else local SGD */
     /* After the server vectors are zeroed (may be NULL). */
     void (*server_init)(fl_server *s);
     /* Apply a non-empty aggregate to the global model; NULL: w <- w + server_lr * sum / wsum. */
@@ -138,6 +140,10 @@ const fl_algorithm *const *fl_all(int *n);
 
 /* Local work of a client with n samples: minibatch steps and samples processed. */
 void fl_local_work(const fl_train_cfg *tc, uint32_t n, long *steps, long *samples);
+/* The work algorithm a's client does, what the engine charges (time, FLOPs): fl_local_work's
+ * local SGD, or one pass over the n samples (one step) when a->one_pass. */
+void fl_algo_work(const fl_algorithm *a, const fl_train_cfg *tc, uint32_t n, long *steps,
+                  long *samples);
 
 /* Called after the gradient of each minibatch and before the SGD step: adds an algorithm's
  * term to grad (n) at the local model params (n). */

@@ -36,4 +36,5 @@ const fl_algorithm fl_fedsgd = {
     .cite = "McMahan et al., Communication-Efficient Learning of Deep Networks from "
             "Decentralized Data, AISTATS 2017 (FedSGD baseline)",
     .client_update = fedsgd_client,
+    .one_pass = 1,
 };

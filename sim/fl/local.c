@@ -19,6 +19,17 @@ void fl_local_work(const fl_train_cfg *tc, uint32_t n, long *steps, long *sample
     }
 }
 
+void fl_algo_work(const fl_algorithm *a, const fl_train_cfg *tc, uint32_t n, long *steps,
+                  long *samples)
+{
+    if (!a->one_pass) {
+        fl_local_work(tc, n, steps, samples);
+        return;
+    }
+    *steps = n ? 1 : 0;
+    *samples = n;
+}
+
 static int ensure_order(nn_worker *w, uint32_t n)
 {
     if (w->order_cap >= n) return 0;

@@ -183,6 +183,20 @@ check "eval.train_samples=50: accuracies are multiples of 1/50" \
     test "$(q "$TMP/ge2.db" 'SELECT count(*) FROM rounds WHERE global_train_acc IS NOT NULL AND
                                     abs(global_train_acc * 50 - round(global_train_acc * 50)) > 1e-9')" = 0
 
+# --- FedSGD computes one full-batch gradient per round: train.epochs changes nothing, not even
+# the FLOPs and virtual time charged (it used to scale them); setting it says so
+"$FEDSIM" run "$TINY" --db "$TMP/sgd1.db" --quiet -j 1 --set algorithm.name=fedsgd --set train.epochs=1
+"$FEDSIM" run "$TINY" --db "$TMP/sgd5.db" -j 1 --set algorithm.name=fedsgd --set train.epochs=5 \
+    2> "$TMP/sgd5.err" > /dev/null
+"$FEDSIM" run "$TINY" --db "$TMP/avg1.db" --quiet -j 1 --set train.epochs=1
+sgd_cols='SELECT group_concat(flops_used || ":" || vtime_s || ":" || test_loss) FROM rounds'
+check "fedsgd: epochs 1 and 5 give the same FLOPs, virtual time and losses" \
+    test "$(q "$TMP/sgd1.db" "$sgd_cols")" = "$(q "$TMP/sgd5.db" "$sgd_cols")"
+check "fedsgd: charged one pass over the data (FedAvg's one epoch)" \
+    test "$(q "$TMP/sgd5.db" 'SELECT sum(flops_used) FROM rounds')" = \
+         "$(q "$TMP/avg1.db" 'SELECT sum(flops_used) FROM rounds')"
+check "fedsgd: train.epochs = 5 is reported as ignored" grep -q "train.epochs = 5 does not apply to fedsgd" "$TMP/sgd5.err"
+
 # --- eval.confusion (on by default): the test set's confusion matrix at each evaluation; its
 # trace over its total is the round's test accuracy, its rows sum to the samples evaluated
 check "confusion: one matrix per evaluation, trace / total = test_acc" \
