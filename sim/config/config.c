@@ -72,6 +72,10 @@ const cfg_key cfg_keys[] = {
           "Synthetic: fraction of every client's samples held out for the test set"),
     K_INT("data.synthetic_min_size", data.synthetic_min_size, "50", 1, 1000000,
           "Synthetic: added to each client's lognormal size (Li et al.'s generator: 50)"),
+    K_ENUM("data.synthetic_iid", data.synthetic_iid, "false", "false|true",
+           "Synthetic: Li et al.'s synthetic_iid instead: one model W, b and one input "
+           "distribution for every client (alpha and beta unused); the variant a single global "
+           "model can learn at any population size"),
     K_ENUM("data.synthetic_lazy", data.synthetic_lazy, "false", "false|true",
            "Synthetic: generate a client's samples when it trains instead of up front (for "
            "millions of clients; the test set then comes from 1,000 evenly spaced clients)"),

@@ -62,6 +62,7 @@ typedef struct cfg {
         double synthetic_test_fraction;
         int synthetic_min_size; /* added to every client's lognormal size */
         char synthetic_lazy[8]; /* false | true: generate client data when it trains */
+        char synthetic_iid[8];  /* false | true: one shared model (synthetic_iid) */
     } data;
 
     struct {

@@ -53,6 +53,7 @@ fs_err sim_load_data(const cfg *c, dataset *ds)
                        .size_sigma = c->data.synthetic_size_sigma,
                        .min_size = c->data.synthetic_min_size,
                        .lazy = strcmp(c->data.synthetic_lazy, "true") == 0,
+                       .iid = strcmp(c->data.synthetic_iid, "true") == 0,
                        .test_fraction = c->data.synthetic_test_fraction,
                        .seed = c->seed};
         return synth_generate(&s, ds);
