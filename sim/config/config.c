@@ -209,7 +209,7 @@ const cfg_key cfg_keys[] = {
            "device profiles: one lognormal population, a mixture of tiers, or a CSV trace"),
     K_STR("devices.tiers_file", devices.tiers_file, "\"\"",
           "CSV of tiers (name,weight,flops,flops_sigma,down_bps,down_sigma,up_bps,up_sigma,"
-          "latency_s,latency_sigma); empty: the built-in tiers of docs/devices.md"),
+          "latency_s,latency_sigma); empty: the built-in tiers of docs/systems.md"),
     K_STR("devices.trace", devices.trace, "\"\"",
           "CSV device trace client,flops,down_bps,up_bps,latency_s; cycled over the population"),
 

@@ -9,7 +9,7 @@
 
 #include "util/rng.h"
 
-/* Order-of-magnitude defaults; docs/devices.md gives the sources. Sustained training FLOP/s,
+/* Order-of-magnitude defaults; docs/systems.md gives the sources. Sustained training FLOP/s,
  * not peak. Bandwidths in bit/s. */
 static const dev_tier builtin[] = {
     {"phone-low", 0.30, {0.5e9, 0.5}, {10e6, 0.7}, {2e6, 0.8}, {0.08, 0.5}},

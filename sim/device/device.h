@@ -1,10 +1,10 @@
 /* Device and network models. A client's profile is a deterministic function of (seed, client):
  *   lognormal  compute, bandwidths and latency each lognormal around a median;
  *   tiers      a mixture: the client's tier drawn by weight (RNG_TIER, client), then each
- *              quantity lognormal around the tier's median (built-in tiers: docs/devices.md);
+ *              quantity lognormal around the tier's median (built-in tiers: docs/systems.md);
  *   trace      row (client mod rows) of a CSV trace client,flops,down_bps,up_bps,latency_s.
  * Profiles are recomputed on demand from the client's stream, so the population needs no
- * per-client storage. Phase durations (DESIGN.md):
+ * per-client storage. Phase durations (docs/systems.md):
  *   download = latency + 8 bytes / down_bps,  upload = latency + 8 bytes / up_bps,
  *   compute  = samples processed * FLOPs per training sample / device FLOP/s. */
 #ifndef FEDSIM_DEVICE_H
@@ -44,7 +44,7 @@ typedef struct dev_model {
     uint32_t n_trace;
 } dev_model;
 
-/* The built-in tiers (documented with sources in docs/devices.md). */
+/* The built-in tiers (documented with sources in docs/systems.md). */
 const dev_tier *dev_builtin_tiers(int *n);
 
 /* Tiers: from a CSV (NULL or "": the built-in ones). Trace: from a CSV. Errors name file:line. */

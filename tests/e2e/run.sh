@@ -212,6 +212,25 @@ check "eval.confusion=false: no matrix, the same rounds" \
            q "$TMP/nc.db" 'SELECT group_concat(test_acc) FROM rounds')" = "0|$(
            q "$TMP/ge2.db" 'SELECT group_concat(test_acc) FROM rounds')"
 
+# every command answers --help and -h with its usage, exit 0 (`sweep --help` was an error)
+for c in $("$FEDSIM" help | sed -n 's/^  \([a-z-]*\) .*/\1/p' | grep -vx 'help\|version' | sort -u); do
+    out=$("$FEDSIM" "$c" --help 2>&1); rc=$?
+    out2=$("$FEDSIM" "$c" -h 2>&1); rc2=$?
+    check "fedsim $c --help / -h: usage, exit 0" \
+        test $rc -eq 0 -a $rc2 -eq 0 -a "${out%%$'\n'*}" = "usage:" -a "$out" = "$out2"
+done
+"$FEDSIM" help nosuch > /dev/null 2>&1
+check "fedsim help NOSUCH: exit 2" test $? -eq 2
+
+# every project file a document, a scenario or the code cites exists (a devices page and a
+# DESIGN.md were cited and never existed)
+missing=""
+for f in $(cd "$HERE/../.." && grep -rhoE "(^|[^A-Za-z0-9_/.:])(docs|scenarios|analysis|tests)/[A-Za-z0-9_./-]+\.(md|png|yaml|sh|py|c|h)" \
+               sim docs README.md scenarios analysis tests Makefile | sed -E 's/^[^a-z]//' | sort -u); do
+    [ -e "$HERE/../../$f" ] || missing="$missing $f"
+done
+check "every cited project file exists${missing:+ (missing:$missing)}" test -z "$missing"
+
 # every column of the record is documented in docs/metrics.md
 for t in runs rounds client_events client_eval confusion class_acc; do
     undoc=""
