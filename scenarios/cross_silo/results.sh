@@ -13,20 +13,33 @@ DB=${1:-results/cross_silo.db}
 OUT=${2:-docs/results.md}
 [ -f "$DB" ] || { echo "results.sh: no database $DB (run scenarios/cross_silo/run_all.sh)" >&2; exit 2; }
 
-ALGS="fedavg fedsgd fedprox feddyn scaffold fednova fedavgm fedadam fedyogi fedadagrad"
 PARTS="iid dir(0.5) 1-label 2-label 3-label"
+FEDSIM=${FEDSIM:-build/fedsim}        # for the label draws of the per-class table
+CS_DATA=${CS_DATA:-datasets/fashion-mnist.h5}
+
+# The row label of a run: the algorithm, with FedProx's mu and SCAFFOLD's weighting, which the
+# studies vary (issue 13: mu tuned over NIID-Bench's grid; SCAFFOLD by data size).
+ALG_SQL="CASE json_extract(r.params, '\$.\"algorithm.name\"')
+  WHEN 'fedprox' THEN 'fedprox mu=' || json_extract(r.params, '\$.\"algorithm.mu\"')
+  WHEN 'scaffold' THEN 'scaffold ' || coalesce(json_extract(r.params, '\$.\"algorithm.weighting\"'), 'uniform')
+  ELSE json_extract(r.params, '\$.\"algorithm.name\"') END"
+PART_SQL="CASE json_extract(r.params, '\$.\"partition.kind\"')
+  WHEN 'iid' THEN 'iid'
+  WHEN 'dirichlet' THEN 'dir(' || json_extract(r.params, '\$.\"partition.alpha\"') || ')'
+  WHEN 'labels' THEN json_extract(r.params, '\$.\"partition.labels_per_client\"') || '-label'
+  ELSE json_extract(r.params, '\$.\"partition.kind\"') END"
+# the rows present, in the grid's order of algorithms
+ORDER="fedavg fedsgd fedprox feddyn scaffold fednova fedavgm fedadam fedyogi fedadagrad"
+ALGS=$(sqlite3 -batch -noheader "$DB" "SELECT DISTINCT $ALG_SQL FROM runs r WHERE status = 'completed'" |
+       awk -v order="$ORDER" 'BEGIN { n = split(order, o, " "); for (i = 1; i <= n; i++) rank[o[i]] = i }
+            { split($0, w, " "); print (w[1] in rank ? rank[w[1]] : 99) "\t" $0 }' |
+       sort -t$'\t' -k1,1n -k2,2 | cut -f2 | tr ' ' '~')
 
 # alg|part|n|mean|sd per statistic; the partition label from the resolved parameters
 stats() { # column expression over the run's last evaluated round (acc) or last round (loss)
     sqlite3 -batch -noheader "$DB" "
 WITH fin AS (
-  SELECT json_extract(r.params, '\$.\"algorithm.name\"') AS alg,
-         CASE json_extract(r.params, '\$.\"partition.kind\"')
-           WHEN 'iid' THEN 'iid'
-           WHEN 'dirichlet' THEN 'dir(' || json_extract(r.params, '\$.\"partition.alpha\"') || ')'
-           WHEN 'labels' THEN json_extract(r.params, '\$.\"partition.labels_per_client\"') || '-label'
-           ELSE json_extract(r.params, '\$.\"partition.kind\"') END AS part,
-         $1 AS v
+  SELECT replace($ALG_SQL, ' ', '~') AS alg, $PART_SQL AS part, $1 AS v
   FROM runs r
   WHERE r.status = 'completed' AND r.superseded_by IS NULL)
 SELECT alg, part, count(v), avg(v),
@@ -49,7 +62,7 @@ table() { # title, column expression, printf format of mean and sd
     printf '| algorithm |'; for p in $PARTS; do printf ' %s |' "$p"; done; echo
     printf '|---|'; for _ in $PARTS; do printf '%s' '---|'; done; echo
     for a in $ALGS; do
-        printf '| %s |' "$a"
+        printf '| %s |' "${a//\~/ }"
         for p in $PARTS; do
             local line
             line=$(awk -F'|' -v a="$a" -v p="$p" '$1 == a && $2 == p' <<< "$rows")
@@ -60,6 +73,58 @@ table() { # title, column expression, printf format of mean and sd
         done
         echo
     done
+    echo
+}
+
+CLASSES="T-shirt Trouser Pullover Dress Coat Sandal Shirt Sneaker Bag Boot"
+# Per-class accuracy at the last evaluation of every completed label-skewed run (the confusion
+# table, eval.confusion), each class with the number of silos that hold it in that run's draw
+# (fedsim data stats on the run's partition and seed): which classes the federation misses and
+# whether they are the ones few silos hold or that share a silo with a confusable class.
+per_class() {
+    local ids
+    ids=$(sqlite3 -batch -noheader "$DB" "SELECT r.id FROM runs r WHERE r.status = 'completed'
+            AND r.superseded_by IS NULL AND json_extract(r.params, '\$.\"partition.kind\"') = 'labels'
+            AND EXISTS (SELECT 1 FROM confusion c WHERE c.run_id = r.id) ORDER BY r.id")
+    [ -n "$ids" ] || return 0
+    echo "### Per-class test accuracy of the label-skewed runs"
+    echo
+    echo "Final evaluation; in brackets, how many of the 10 silos hold the class in that run's"
+    echo "label draw (\`fedsim data stats\` on the run's partition and seed); the last column"
+    echo "lists the silos' label pairs."
+    echo
+    printf '| run | cell | algorithm | seed |'; for c in $CLASSES; do printf ' %s |' "$c"; done
+    echo ' silos |'
+    printf '|---:|---|---|---:|'; for _ in $CLASSES; do printf '%s' '---:|'; done; echo '---|'
+    local tmp
+    tmp=$(mktemp -d)
+    for id in $ids; do
+        IFS='|' read -r part alg seed k <<< "$(sqlite3 -batch -noheader "$DB" "SELECT $PART_SQL, $ALG_SQL,
+            r.seed, json_extract(r.params, '\$.\"partition.labels_per_client\"') FROM runs r WHERE r.id = $id")"
+        local held="" pairs=""
+        if [ -x "$FEDSIM" ] && "$FEDSIM" data stats "$(dirname "$0")/cross_silo.yaml" \
+                --set data.path="$CS_DATA" --set partition.kind=labels --set partition.labels_per_client="$k" \
+                --set seed="$seed" --matrix "$tmp/m.csv" > /dev/null 2>&1; then
+            held=$(awk -F, 'NR > 1 { for (c = 5; c <= 14; c++) if ($c > 0) h[c - 5]++ }
+                            END { for (c = 0; c < 10; c++) printf "%d ", h[c] + 0 }' "$tmp/m.csv")
+            pairs=$(awk -F, 'NR > 1 { s = ""; for (c = 5; c <= 14; c++) if ($c > 0) s = s (s ? "+" : "") (c - 5);
+                                      printf "%s%s", (NR > 2 ? " " : ""), s }' "$tmp/m.csv")
+        fi
+        local accs
+        accs=$(sqlite3 -batch -noheader "$DB" "SELECT class, printf('%.2f', acc) FROM class_acc
+                 WHERE run_id = $id AND round = (SELECT max(round) FROM confusion WHERE run_id = $id)")
+        printf '| %s | %s | %s | %s |' "$id" "$part" "$alg" "$seed"
+        read -r -a h <<< "$held"
+        for c in 0 1 2 3 4 5 6 7 8 9; do
+            a=$(awk -F'|' -v c=$c '$1 == c { print $2 }' <<< "$accs")
+            printf ' %s%s |' "${a:-—}" "${h[$c]:+ (${h[$c]})}"
+        done
+        echo " ${pairs:-—} |"
+    done
+    rm -rf "$tmp"
+    echo
+    echo "Classes: 0 T-shirt/top, 1 Trouser, 2 Pullover, 3 Dress, 4 Coat, 5 Sandal, 6 Shirt,"
+    echo "7 Sneaker, 8 Bag, 9 Ankle boot."
     echo
 }
 
@@ -100,6 +165,7 @@ table() { # title, column expression, printf format of mean and sd
                                            WHERE status = 'completed' AND superseded_by IS NULL")
     echo "${runs%%|*} completed runs, $(awk -v s="${runs##*|}" 'BEGIN { printf "%.1f", s / 3600 }') hours of wall time."
     echo
+    per_class
     echo "## Runs in the database"
     echo
     echo "Every run row, including failed, interrupted and superseded ones (\`commit\` is the"
@@ -108,12 +174,8 @@ table() { # title, column expression, printf format of mean and sd
     echo "| run | partition | algorithm | seed | status | rounds | wall (h) | commit | last test acc | last train loss |"
     echo "|---:|---|---|---:|---|---:|---:|---|---:|---:|"
     sqlite3 -batch -noheader -separator ' | ' "$DB" "
-SELECT r.id,
-       CASE json_extract(r.params, '\$.\"partition.kind\"')
-         WHEN 'dirichlet' THEN 'dir(' || json_extract(r.params, '\$.\"partition.alpha\"') || ')'
-         WHEN 'labels' THEN json_extract(r.params, '\$.\"partition.labels_per_client\"') || '-label'
-         ELSE json_extract(r.params, '\$.\"partition.kind\"') END,
-       json_extract(r.params, '\$.\"algorithm.name\"'), r.seed,
+SELECT r.id, $PART_SQL,
+       $ALG_SQL, r.seed,
        r.status || CASE WHEN r.superseded_by IS NOT NULL THEN ' (rerun as ' || r.superseded_by || ')' ELSE '' END,
        (SELECT count(*) FROM rounds x WHERE x.run_id = r.id),
        printf('%.2f', coalesce(r.wall_s, 0) / 3600.0), r.git_rev,
@@ -137,7 +199,9 @@ FROM runs r ORDER BY r.id;" | sed 's/^/| /; s/$/ |/'
         done
         echo
     done
-    # the hand-kept log of how and where the runs were made (commands, machine, incidents)
+    # the runs whose database was lost, then the hand-kept log (commands, machine, incidents)
+    EARLIER=$(dirname "$0")/earlier.md
+    if [ -f "$EARLIER" ]; then echo; cat "$EARLIER"; fi
     LOG=$(dirname "$0")/runlog.md
     if [ -f "$LOG" ]; then echo; cat "$LOG"; fi
 } > "$OUT"

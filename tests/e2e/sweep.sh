@@ -301,7 +301,7 @@ cat >> "$TMP/cs.yaml" <<'EOF'
 sweep:
   name: cs
   grid:
-    partition.kind: [iid, dirichlet]
+    partition.kind: [labels, dirichlet]
     algorithm.name: [fedavg, fedprox]
   seeds: [1, 2]
 EOF
@@ -310,7 +310,7 @@ EOF
     --set eval.test_samples=500 --set eval.train_samples=300 >/dev/null 2>&1
 check "results.sh: the small grid completed (8 runs)" \
     test "$(q "$TMP/cs.db" "SELECT count(*) FROM runs WHERE status = 'completed'")" = 8
-"$ROOT/scenarios/cross_silo/results.sh" "$TMP/cs.db" "$TMP/cs.md" >/dev/null
+FEDSIM="$FEDSIM" CS_DATA="$TMP/fm.h5" "$ROOT/scenarios/cross_silo/results.sh" "$TMP/cs.db" "$TMP/cs.md" >/dev/null
 cell() { # table title, algorithm, partition column -> the cell text
     awk -v t="### $1" -v a="| $2 |" -v c="$3" '$0 == t { on = 1; next }
         on && index($0, a) == 1 { split($0, f, "|"); gsub(/^ +| +$/, "", f[c + 2]); print f[c + 2]; exit }' "$TMP/cs.md"
@@ -318,10 +318,10 @@ cell() { # table title, algorithm, partition column -> the cell text
 want=$(q "$TMP/cs.db" "WITH f AS (SELECT (SELECT x.test_acc FROM rounds x WHERE x.run_id = r.id
          AND x.test_acc IS NOT NULL ORDER BY x.round DESC LIMIT 1) AS v FROM runs r
          WHERE json_extract(r.params, '\$.\"algorithm.name\"') = 'fedprox'
-           AND json_extract(r.params, '\$.\"partition.kind\"') = 'iid')
+           AND json_extract(r.params, '\$.\"partition.kind\"') = 'labels')
        SELECT printf('%.4f ± %.4f', avg(v), sqrt((sum(v*v) - sum(v)*sum(v)/2) / 1)) FROM f")
-check "results.sh: fedprox/iid accuracy cell == SQL mean ± sd ($want)" \
-    test "$(cell 'Final test accuracy' fedprox 1)" = "$want (n=2)"
+check "results.sh: fedprox (mu=0.01)/1-label accuracy cell == SQL mean ± sd ($want)" \
+    test "$(cell 'Final test accuracy' 'fedprox mu=0.01' 3)" = "$want (n=2)"
 want5=$(q "$TMP/cs.db" "WITH f AS (SELECT (SELECT avg(x.test_acc) FROM rounds x WHERE x.run_id = r.id
           AND x.test_acc IS NOT NULL) AS v FROM runs r
           WHERE json_extract(r.params, '\$.\"algorithm.name\"') = 'fedavg'
@@ -329,16 +329,27 @@ want5=$(q "$TMP/cs.db" "WITH f AS (SELECT (SELECT avg(x.test_acc) FROM rounds x 
         SELECT printf('%.4f ± %.4f (n=2)', avg(v), sqrt((sum(v*v) - sum(v)*sum(v)/2) / 1)) FROM f")
 check "results.sh: fedavg/dir mean-of-last-evaluations cell == SQL ($want5)" \
     test "$(cell 'Mean test accuracy over the last 5 evaluations' fedavg 2)" = "$want5"
-check "results.sh: cells of algorithms that did not run are dashes" \
-    test "$(cell 'Final local training loss' fedyogi 3)" = "—"
+check "results.sh: cells of partitions that did not run are dashes, algorithms that did not are absent" \
+    test "$(cell 'Final local training loss' fedavg 4)" = "—" -a -z "$(grep '^| fedyogi' "$TMP/cs.md")"
 wantg=$(q "$TMP/cs.db" "WITH f AS (SELECT (SELECT x.global_train_loss FROM rounds x
           WHERE x.run_id = r.id ORDER BY x.round DESC LIMIT 1) AS v FROM runs r
           WHERE json_extract(r.params, '\$.\"algorithm.name\"') = 'fedavg'
-            AND json_extract(r.params, '\$.\"partition.kind\"') = 'iid')
+            AND json_extract(r.params, '\$.\"partition.kind\"') = 'labels')
         SELECT printf('%.4f ± %.4f (n=2)', avg(v), sqrt((sum(v*v) - sum(v)*sum(v)/2) / 1)) FROM f")
-check "results.sh: fedavg/iid global training loss cell == SQL ($wantg)" \
-    test "$(cell 'Final global training loss' fedavg 1)" = "$wantg"
+check "results.sh: fedavg/1-label global training loss cell == SQL ($wantg)" \
+    test "$(cell 'Final global training loss' fedavg 3)" = "$wantg"
 check "results.sh: every run row listed" \
-    test "$(grep -cE '^\| [0-9]+ \| (iid|dir\(0.5\)) \| fed(avg|prox) \| [12] \| completed' "$TMP/cs.md")" = 8
+    test "$(sed '/^## Earlier runs/,$d' "$TMP/cs.md" |
+            grep -cE '^\| [0-9]+ \| (1-label|dir\(0.5\)) \| (fedavg|fedprox mu=0.01) \| [12] \| completed')" = 8
+# the per-class table: one row per label-skewed run; each class's accuracy is class_acc's at the
+# last evaluation, and with 1 label per silo each class is held by exactly one silo
+check "results.sh: per-class table, one row per 1-label run" \
+    test "$(grep -cE '^\| [0-9]+ \| 1-label \| (fedavg|fedprox mu=0.01) \| [12] \| [0-9.]+ \(1\) \|' "$TMP/cs.md")" = 4
+pc_id=$(q "$TMP/cs.db" "SELECT min(id) FROM runs WHERE json_extract(params, '\$.\"partition.kind\"') = 'labels'")
+pc_want=$(q "$TMP/cs.db" "SELECT printf('%.2f (1)', acc) FROM class_acc WHERE run_id = $pc_id AND class = 3
+             AND round = (SELECT max(round) FROM confusion WHERE run_id = $pc_id)")
+pc_got=$(awk -v id="| $pc_id | 1-label" 'index($0, id) == 1 { split($0, f, "|"); gsub(/^ +| +$/, "", f[9]); print f[9]; exit }' "$TMP/cs.md")
+check "results.sh: per-class cell (run $pc_id, class 3) == class_acc, held by one silo ($pc_want)" \
+    test "$pc_got" = "$pc_want"
 
 summary sweep
