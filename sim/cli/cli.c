@@ -8,12 +8,16 @@
 #include "engine/sim.h"
 #include "util/log.h"
 
-volatile sig_atomic_t cli_stop_flag = 0;
-
+/* The first SIGINT/SIGTERM asks the run to stop (fs_stop_flag, polled in every long loop); a
+ * second one ends the process at once, as if no handler had been installed. */
 static void on_signal(int sig)
 {
-    (void)sig;
-    cli_stop_flag = 1;
+    if (fs_stop_flag) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    fs_stop_flag = 1;
 }
 
 void cli_catch_signals(void)
@@ -108,19 +112,23 @@ int cmd_run(int argc, char **argv)
     if (rc) return rc;
     cfg c;
     char *text = NULL;
+    cli_catch_signals();
     if ((rc = cli_load_scenario(&a, &c, &text))) return rc;
     if (a.quiet) log_set_level(LOG_WARN);
-    cli_catch_signals();
     sim_opts o = {.db_path = a.db,
                   .scenario_text = text,
                   .quiet = a.quiet,
                   .threads = a.threads,
-                  .stop = &cli_stop_flag,
+                  .stop = &fs_stop_flag,
                   .sweep_id = a.sweep_id,
                   .swept_json = a.swept};
     sim_summary s;
     fs_err e = sim_run(&c, &o, &s);
     free(text);
+    if (e == FS_EINTR && !s.recorded) {
+        fprintf(stderr, "fedsim: interrupted during set-up; nothing written\n");
+        return 130;
+    }
     if (e == FS_EINTR) {
         fprintf(stderr, "fedsim: interrupted after %d rounds; run marked 'interrupted' in %s\n",
                 s.rounds_done, s.db_path);

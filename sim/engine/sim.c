@@ -435,8 +435,9 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
     memset(s, 0, sizeof *s);
     s->c = c;
     fs_err e = sim_load_data(c, &s->ds);
-    if (e) return e;
-    e = sim_make_partition(c, &s->ds, &s->part);
+    if (!e) e = fs_stopped();
+    if (!e) e = sim_make_partition(c, &s->ds, &s->part);
+    if (!e) e = fs_stopped();
     if (e) return e;
     if ((uint32_t)c->rounds.clients_per_round > s->part.n_clients)
         return fs_error(FS_EINPUT, "rounds.clients_per_round = %d exceeds the %u clients",
@@ -459,6 +460,7 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
                            {c->train.lr, c->train.momentum, c->train.weight_decay,
                             strcmp(c->train.nesterov, "true") == 0, c->train.clip_norm}};
     e = make_devices(s, c);
+    if (!e) e = fs_stopped();
     if (e) return e;
     const size_t np = s->model.n_params;
     s->global = FS_ALIGNED(np, sizeof(float));
@@ -493,6 +495,7 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
     rng_t r;
     rng_init(&r, c->seed, RNG_INIT, 0, 0);
     nn_model_init_params(&s->model, s->global, &r);
+    if ((e = fs_stopped())) return e;
     if (c->model.init_from[0]) {
         nn_ckpt_meta meta;
         if ((e = nn_ckpt_load_params(c->model.init_from, &s->model, s->global, &meta))) {
@@ -562,6 +565,7 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
     s->sr.arrival = FS_CALLOC((size_t)m, sizeof *s->sr.arrival);
     if (!s->sr.c || !s->sr.arrival) return FS_ENOMEM;
     s->sel_cap = m;
+    if ((e = fs_stopped())) return e;
     if (priv_wanted(c)) { /* differential privacy, secure aggregation: docs/privacy.md */
         if (strcmp(c->protocol, "sync") != 0)
             return fs_error(FS_EINPUT, "privacy.mode and privacy.secagg need protocol: sync");
@@ -881,9 +885,12 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
     const double t_start = time_now();
     run_state *s = calloc(1, sizeof *s);
     if (!s) return fs_error(FS_ENOMEM, "out of memory");
+    /* set-up writes nothing, so a signal during it (polled by every long set-up loop) ends the
+     * run with FS_EINTR and no database */
     fs_err e = setup(s, c, o);
     if (!e) e = eval_clients_setup(s);
     if (!e) e = eval_train_setup(s);
+    if (!e) e = fs_stopped();
     if (e) {
         state_free(s);
         free(s);
@@ -929,6 +936,7 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
         free(s);
         return e;
     }
+    out->recorded = 1;
 
     const int tty = !o->quiet && isatty(STDERR_FILENO);
     double vtime = 0, last_acc = NAN, train_wall = 0;
