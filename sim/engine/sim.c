@@ -1054,7 +1054,9 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
     out->vtime_s = vtime;
     out->wall_s = time_now() - t_start;
     out->train_wall_s = train_wall;
-    if ((e == FS_OK || e == FS_EINTR) && !o->schedule_only && out->rounds_done > 0) {
+    /* the final model, also of a run interrupted before its first round ended (the model as
+     * initialised, round 0) */
+    if ((e == FS_OK || e == FS_EINTR) && !o->schedule_only) {
         char ck[2048];
         fs_err ec = save_checkpoint(s, o, db, run_key, "final", out->rounds_done, ck, sizeof ck);
         if (ec && !e) e = ec;

@@ -3,6 +3,8 @@
 #   - SIGTERM/SIGINT during set-up (a long synthetic generation) exit 130 at once, nothing written;
 #   - a run killed with SIGKILL leaves a `running` row that info shows as abandoned;
 #   - an interrupted run with no finished round still writes its final checkpoint;
+#   - seeds >= 2^63 are stored exactly; info on a corrupt database fails, on a read-only
+#     directory it reads;
 # Ends with the line "stops: N passed, M failed".
 set -u
 FEDSIM=${1:-build/fedsim}
@@ -23,12 +25,13 @@ wait_handler() {
 }
 # Wait for process $1 for at most $2 s (then SIGKILL it); sets rc to its exit status.
 wait_at_most() {
-    ( sleep "$2"; kill -KILL "$1" 2>/dev/null ) &
-    local dog=$!
+    for _ in $(seq 1 $(($2 * 10))); do
+        kill -0 "$1" 2> /dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$1" 2> /dev/null
     wait "$1"
     rc=$?
-    kill "$dog" 2>/dev/null
-    wait "$dog" 2>/dev/null
 }
 
 # A synthetic scenario whose generation takes minutes: 300 clients with a 500 x 20,000 model each.
@@ -61,5 +64,81 @@ for sig in TERM INT; do
     check "SIG$sig during set-up: says so" grep -q "interrupted during set-up" "$TMP/err.txt"
     check "SIG$sig during set-up: no database" test ! -e "$TMP/heavy.db"
 done
+
+TINY=$HERE/tiny.yaml
+
+# --- kill -9: the row stays `running`; info shows it abandoned (its process is gone), and a
+# live run as running
+"$FEDSIM" run "$TINY" --db "$TMP/k.db" --quiet -j 1 --set rounds.count=100000 \
+    --set eval.every=1000 &
+pid=$!
+for _ in $(seq 1 100); do
+    n=$(q "$TMP/k.db" 'SELECT count(*) FROM rounds' 2>/dev/null || echo 0)
+    [ "${n:-0}" -ge 2 ] && break
+    sleep 0.1
+done
+"$FEDSIM" info "$TMP/k.db" > "$TMP/live.txt"
+check "a live run is shown running" grep -q "1 running" "$TMP/live.txt"
+kill -KILL $pid
+wait $pid 2> /dev/null
+check "kill -9 leaves the row running" test "$(q "$TMP/k.db" 'SELECT status FROM runs')" = running
+check "the row names its process" test "$(q "$TMP/k.db" 'SELECT pid FROM runs')" = $pid
+"$FEDSIM" info "$TMP/k.db" > "$TMP/info.txt"
+rc=$?
+check "info after kill -9: exit 0" test $rc -eq 0
+check "info after kill -9: counted abandoned, not running" \
+    grep -q "0 running, 0 failed, 0 interrupted, 1 abandoned" "$TMP/info.txt"
+check "info after kill -9: the run is listed abandoned, with its pid" \
+    grep -q "run 1 abandoned: .*pid $pid" "$TMP/info.txt"
+
+# --- an interrupted run with no finished round still writes its final checkpoint (round 0)
+"$FEDSIM" run "$TINY" --db "$TMP/z.db" --quiet -j 1 --set train.epochs=10000 \
+    --set model.name=mlp --set model.hidden=[256,256] &
+pid=$!
+for _ in $(seq 1 100); do
+    [ "$(q "$TMP/z.db" 'SELECT count(*) FROM runs' 2> /dev/null)" = 1 ] && break
+    sleep 0.1
+done
+kill -TERM $pid
+wait_at_most $pid 20
+check "SIGTERM in round 1: exit 130" test $rc -eq 130
+check "SIGTERM in round 1: interrupted with 0 rounds" \
+    test "$(q "$TMP/z.db" "SELECT status || ':' || (SELECT count(*) FROM rounds) FROM runs")" = \
+    "interrupted:0"
+check "SIGTERM in round 1: final checkpoint written" test -f "$TMP/z-ckpt/tiny-final.h5"
+
+# --- seeds of 2^63 and above are stored exactly
+"$FEDSIM" run "$TINY" --db "$TMP/s.db" --quiet --set rounds.count=1 --set seed=18446744073709551615
+check "seed 2^64-1 stored exactly" \
+    test "$(q "$TMP/s.db" 'SELECT CAST(seed AS TEXT) FROM runs')" = 18446744073709551615
+check "info shows seed 2^64-1" grep -q " 18446744073709551615 " <("$FEDSIM" info "$TMP/s.db")
+
+# --- a corrupt database: info fails with one line naming it (not exit 0 with wrong counts)
+cp "$TMP/s.db" "$TMP/bad.db"
+python3 -c "
+f = open('$TMP/bad.db', 'r+b'); f.seek(4096 + 8); f.write(bytes(range(256)) * 8); f.close()"
+"$FEDSIM" info "$TMP/bad.db" > /dev/null 2> "$TMP/err.txt"
+rc=$?
+check "info on a corrupt database: exit 1 (got $rc)" test $rc -eq 1
+check "info on a corrupt database: says corrupt" grep -q "bad.db: corrupt database" "$TMP/err.txt"
+
+# --- a valid database on a read-only file system (a directory the reader cannot write, where
+# SQLite cannot create the WAL index): read, not "not a fedsim metrics database"
+mkdir "$TMP/ro"
+cp "$TMP/s.db" "$TMP/ro/s.db"
+chmod 555 "$TMP/ro"
+chmod 755 "$TMP"
+if [ "$(id -u)" = 0 ]; then
+    as_reader() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+else
+    as_reader() { "$@"; }
+fi
+if [ "$(id -u)" != 0 ] || command -v setpriv > /dev/null; then
+    as_reader "$FEDSIM" info "$TMP/ro/s.db" > "$TMP/ro.txt" 2> "$TMP/err.txt"
+    rc=$?
+    check "info on a read-only directory: exit 0 (got $rc: $(cat "$TMP/err.txt"))" test $rc -eq 0
+    check "info on a read-only directory: lists the run" grep -q "1 completed" "$TMP/ro.txt"
+fi
+chmod 755 "$TMP/ro"
 
 summary stops
