@@ -4,7 +4,7 @@
 #   - a run killed with SIGKILL leaves a `running` row that info shows as abandoned;
 #   - an interrupted run with no finished round still writes its final checkpoint;
 #   - seeds >= 2^63 are stored exactly; info on a corrupt database fails, on a read-only
-#     directory it reads;
+#     directory it reads; a full disk gives one error line, not HDF5's error stack;
 # Ends with the line "stops: N passed, M failed".
 set -u
 FEDSIM=${1:-build/fedsim}
@@ -140,5 +140,22 @@ if [ "$(id -u)" != 0 ] || command -v setpriv > /dev/null; then
     check "info on a read-only directory: lists the run" grep -q "1 completed" "$TMP/ro.txt"
 fi
 chmod 755 "$TMP/ro"
+
+# --- a full disk under the client-state spill: one error line (no HDF5 error stack), run failed.
+# Needs a private mount namespace for a 64 KiB tmpfs (root, or skipped)
+mkdir "$TMP/full"
+if unshare -m sh -c "mount -t tmpfs -o size=64k tmpfs '$TMP/full'" 2> /dev/null; then
+    unshare -m sh -c "mount -t tmpfs -o size=64k tmpfs '$TMP/full' && exec '$FEDSIM' run '$TINY' \
+        --db '$TMP/full.db' --quiet --set algorithm.name=scaffold \
+        --set algorithm.state_memory_mb=0.0001 --set algorithm.state_dir='$TMP/full' \
+        --set model.name=mlp --set model.hidden=[64]" > "$TMP/out.txt" 2>&1
+    rc=$?
+    check "full disk: exit 1 (got $rc)" test $rc -eq 1
+    check "full disk: one line, no HDF5 stack ($(wc -l < "$TMP/out.txt") lines)" \
+        test "$(wc -l < "$TMP/out.txt")" = 1 -a "$(grep -c HDF5-DIAG "$TMP/out.txt")" = 0
+    check "full disk: run marked failed" test "$(q "$TMP/full.db" 'SELECT status FROM runs')" = failed
+else
+    echo "skip full disk (cannot mount a tmpfs here)"
+fi
 
 summary stops
