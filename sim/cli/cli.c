@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/dataset.h"
 #include "engine/sim.h"
 #include "util/log.h"
 
@@ -159,6 +160,9 @@ int cmd_validate(int argc, char **argv)
     rc = cli_load_scenario(&a, &c, &text);
     free(text);
     if (rc) return rc;
+    fs_err e =
+        strcmp(c.data.dataset, "synthetic") ? ds_check_kind(c.data.path, c.data.dataset) : FS_OK;
+    if (e) return cli_fail(e);
     printf("%s: ok (scenario '%s')\n", a.file, c.name);
     return 0;
 }

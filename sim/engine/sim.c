@@ -57,7 +57,9 @@ fs_err sim_load_data(const cfg *c, dataset *ds)
                        .seed = c->seed};
         return synth_generate(&s, ds);
     }
-    fs_err e = ds_load(c->data.path, ds);
+    fs_err e = ds_check_kind(c->data.path, c->data.dataset);
+    if (e) return e;
+    e = ds_load(c->data.path, ds);
     const int fm = strcmp(c->data.dataset, "fashion-mnist") == 0;
     if (e == FS_EINPUT && (fm || strcmp(c->data.dataset, "kjv") == 0)) {
         char msg[512]; /* fs_error writes the buffer fs_errmsg returns: copy it first */

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# End-to-end tests of stopping and of records that outlive their process (docs/metrics.md):
+# End-to-end tests of stopping, of records that outlive their process (docs/metrics.md), and of
+# inputs that used to be misread silently:
 #   - SIGTERM/SIGINT during set-up (a long synthetic generation) exit 130 at once, nothing written;
 #   - a run killed with SIGKILL leaves a `running` row that info shows as abandoned;
 #   - an interrupted run with no finished round still writes its final checkpoint;
 #   - seeds >= 2^63 are stored exactly; info on a corrupt database fails, on a read-only
 #     directory it reads; a full disk gives one error line, not HDF5's error stack;
+#   - data.dataset is checked against the kind of data the file holds;
 # Ends with the line "stops: N passed, M failed".
 set -u
 FEDSIM=${1:-build/fedsim}
@@ -140,6 +142,20 @@ if [ "$(id -u)" != 0 ] || command -v setpriv > /dev/null; then
     check "info on a read-only directory: lists the run" grep -q "1 completed" "$TMP/ro.txt"
 fi
 chmod 755 "$TMP/ro"
+
+# --- data.dataset is checked against the kind the file records: kjv pointing at a
+# 'fashion-mnist' file is refused by validate and run, exit 2, nothing written
+printf 'x1,label\n0.5,0\n1.5,1\n2.5,1\n0.1,0\n' > "$TMP/fashion-mnist.csv"
+"$FEDSIM" data import csv "$TMP/fashion-mnist.csv" --label label --out "$TMP/fm.h5" > /dev/null
+for cmd in validate run; do
+    "$FEDSIM" $cmd "$TINY" --set data.dataset=kjv --set data.path="$TMP/fm.h5" \
+        --set partition.kind=iid --db "$TMP/kind.db" > /dev/null 2> "$TMP/err.txt"
+    rc=$?
+    check "$cmd: kjv scenario on a fashion-mnist file: exit 2 (got $rc)" test $rc -eq 2
+    check "$cmd: says which dataset the file holds" \
+        grep -q "data.dataset is kjv but .*fm.h5 holds the dataset 'fashion-mnist'" "$TMP/err.txt"
+done
+check "no database written" test ! -e "$TMP/kind.db"
 
 # --- a full disk under the client-state spill: one error line (no HDF5 error stack), run failed.
 # Needs a private mount namespace for a 64 KiB tmpfs (root, or skipped)
