@@ -192,7 +192,7 @@ const cfg_key cfg_keys[] = {
     K_INT("async.max_staleness", async.max_staleness, "1000", 0, 1000000000,
           "updates staler than this many server steps are discarded"),
 
-    K_FLT("devices.flops.median", devices.flops.median, "2e9", 0, 1e18, CFG_OPEN_MIN,
+    K_FLT("devices.flops.median", devices.flops.median, "2e9", 1, 1e18, 0,
           "device training speed, FLOP/s: median of a lognormal"),
     K_FLT("devices.flops.sigma", devices.flops.sigma, "0.8", 0, 10, 0,
           "device training speed: sigma of log(FLOP/s)"),
@@ -204,11 +204,11 @@ const cfg_key cfg_keys[] = {
     K_STR("devices.trace", devices.trace, "\"\"",
           "CSV device trace client,flops,down_bps,up_bps,latency_s; cycled over the population"),
 
-    K_FLT("network.down_bps.median", network.down_bps.median, "20e6", 0, 1e12, CFG_OPEN_MIN,
+    K_FLT("network.down_bps.median", network.down_bps.median, "20e6", 1, 1e12, 0,
           "download bandwidth, bits/s: median of a lognormal"),
     K_FLT("network.down_bps.sigma", network.down_bps.sigma, "0.8", 0, 10, 0,
           "download bandwidth: sigma of log(bits/s)"),
-    K_FLT("network.up_bps.median", network.up_bps.median, "5e6", 0, 1e12, CFG_OPEN_MIN,
+    K_FLT("network.up_bps.median", network.up_bps.median, "5e6", 1, 1e12, 0,
           "upload bandwidth, bits/s: median of a lognormal"),
     K_FLT("network.up_bps.sigma", network.up_bps.sigma, "0.9", 0, 10, 0,
           "upload bandwidth: sigma of log(bits/s)"),

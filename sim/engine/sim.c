@@ -1014,6 +1014,13 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
         row.abandoned = s->sr.n_completed == 0;
         if (s->pv && !o->schedule_only) privacy_row(s, &row, &vtime);
     finish:
+        if (!isfinite(vtime)) { /* devices or links so slow (tiers, traces) that time overflows */
+            e = fs_error(FS_EINPUT,
+                         "round %d: virtual time overflowed (%g s): device FLOP/s or bandwidths "
+                         "too small (devices.*, network.*, tier or trace files)",
+                         r, vtime);
+            break;
+        }
         row.test_loss = row.test_acc = row.global_train_loss = row.global_train_acc = NAN;
         if (!o->schedule_only && (r % c->eval.every == 0 || r == c->rounds.count)) {
             fl_evaluate(&s->eval_worker, s->global, &s->ds, &s->ds.test,

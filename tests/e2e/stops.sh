@@ -157,6 +157,21 @@ for cmd in validate run; do
 done
 check "no database written" test ! -e "$TMP/kind.db"
 
+# --- values whose arithmetic used to overflow into NaN and an internal SQLite error
+# (NOT NULL constraint failed: rounds.bytes_up): bounded in the key table, or a clear error
+"$FEDSIM" run "$TINY" --db "$TMP/slow.db" --quiet --set devices.flops.median=1e-300 2> "$TMP/err.txt"
+rc=$?
+check "devices.flops.median=1e-300: exit 2, out of range (got $rc)" \
+    test $rc -eq 2 -a ! -e "$TMP/slow.db"
+check "devices.flops.median=1e-300: says out of range" grep -q "is out of range" "$TMP/err.txt"
+printf 'client,flops,down_bps,up_bps,latency_s\n0,1e-305,1e6,1e6,0.01\n' > "$TMP/trace.csv"
+"$FEDSIM" run "$TINY" --db "$TMP/slow.db" --quiet --set devices.model=trace \
+    --set devices.trace="$TMP/trace.csv" 2> "$TMP/err.txt"
+rc=$?
+check "a trace of 1e-305 FLOP/s: exit 2 (got $rc)" test $rc -eq 2
+check "a trace of 1e-305 FLOP/s: virtual time overflow named, no SQLite error" \
+    test "$(grep -c "virtual time overflowed" "$TMP/err.txt")|$(grep -c "constraint" "$TMP/err.txt")" = "1|0"
+
 # --- a full disk under the client-state spill: one error line (no HDF5 error stack), run failed.
 # Needs a private mount namespace for a 64 KiB tmpfs (root, or skipped)
 mkdir "$TMP/full"
