@@ -6,6 +6,7 @@
  * diagnostic object and node is freed on every path. No global state: thread-safe. */
 #include "config/config.h"
 #include "config/ytree.h"
+#include "privacy/secagg.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -1671,6 +1672,27 @@ static fs_err validate_privacy(const cfg *c, const char *file, cfg_diag *d)
                  m);
         diag_hint(d, "use privacy.secagg: secagg_plus (Bell et al. 2020: log n neighbours)");
         return diag_done(d);
+    }
+    /* a count threshold above the share holders of a full round (engine/priv.c's choice of k)
+     * failed only in round 1, after the run row was written */
+    const double thr = c->privacy.secagg_threshold;
+    if (sa && thr >= 1) {
+        int k = 0;
+        if (strcmp(c->privacy.secagg, "secagg_plus") == 0) {
+            k = c->privacy.secagg_neighbours > 0 ? c->privacy.secagg_neighbours : sa_plus_degree(m);
+            k += k & 1;
+            if (k >= m - 1) k = 0;
+        }
+        const int holders = k ? k + 1 : m;
+        if ((int)thr > holders) {
+            at_key(d, c, file, "privacy.secagg_threshold");
+            diag_msg(d,
+                     "privacy.secagg_threshold = %g exceeds the %d share holders of each client "
+                     "(%s, up to %d clients per round)",
+                     thr, holders, k ? "secagg_plus: k + 1" : "the complete graph", m);
+            diag_hint(d, "use at most %d, a fraction in (0, 1), or 0 for the default", holders);
+            return diag_done(d);
+        }
     }
     if (sa && c->privacy.secagg_scale_bits > 0 && c->privacy.secagg_clip > 0 &&
         (double)m * ceil(c->privacy.secagg_clip * ldexp(1.0, c->privacy.secagg_scale_bits)) >

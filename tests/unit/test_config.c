@@ -464,6 +464,26 @@ static void test_validate(void **state)
     assert_int_equal(cfg_validate(&c, "f.yml", &d), FS_EINPUT);
     expect_at(&d, 1, 23, "data.path is empty but data.dataset = file reads a file", NULL);
 
+    /* a secure-aggregation threshold above the share holders of a full round: caught here, not
+     * in round 1 after the run row exists */
+    parse_ok("name: v\nrounds: {clients_per_round: 10, overcommit: 0}\n"
+             "privacy: {secagg: secagg, secagg_threshold: 11}\n",
+             &c);
+    assert_int_equal(cfg_validate(&c, "v.yaml", &d), FS_EINPUT);
+    expect_at(&d, 3, 27,
+              "privacy.secagg_threshold = 11 exceeds the 10 share holders of each client (the "
+              "complete graph, up to 10 clients per round)",
+              "use at most 10");
+    parse_ok("name: v\nrounds: {clients_per_round: 10, overcommit: 0}\n"
+             "privacy: {secagg: secagg, secagg_threshold: 10}\n",
+             &c);
+    assert_int_equal(cfg_validate(&c, "v.yaml", &d), FS_OK);
+    parse_ok("name: v\nrounds: {clients_per_round: 10, overcommit: 0}\n"
+             "privacy: {secagg: secagg_plus, secagg_neighbours: 4, secagg_threshold: 6}\n",
+             &c);
+    assert_int_equal(cfg_validate(&c, "v.yaml", &d), FS_EINPUT);
+    assert_non_null(strstr(d.msg, "exceeds the 5 share holders"));
+
     /* No name anywhere: line 0, printed without a position. */
     parse_ok("", &c);
     assert_int_equal(cfg_validate(&c, "n.yaml", &d), FS_EINPUT);
