@@ -290,6 +290,11 @@ const cfg_key cfg_keys[] = {
     K_FLT("privacy.secagg_threshold", privacy.secagg_threshold, "0", 0, 1e6, 0,
           "secure aggregation threshold t: in (0, 1) a fraction of each client's share holders, "
           ">= 1 a count; 0: 2/3 (secagg) or a strict majority of the k+1 holders (secagg_plus)"),
+    K_ENUM("privacy.secagg_randomness", privacy.secagg_randomness, "keyed", "keyed|system",
+           "secure aggregation secrets (key seeds, self-mask seeds, Shamir coefficients): keyed "
+           "streams of the scenario seed (reproducible; anyone with the seed can recompute the "
+           "masks) or libsodium's randombytes_buf (secret; the protocol's values differ run to "
+           "run, the aggregate does not)"),
     K_INT("privacy.secagg_neighbours", privacy.secagg_neighbours, "0", 0, 1000000,
           "secagg_plus: neighbours k per client; 0: 2 ceil(log2 n)"),
     K_FLT("privacy.secagg_clip", privacy.secagg_clip, "0", 0, 1e6, 0,

@@ -7,6 +7,7 @@
 #   - seeds >= 2^63 are stored exactly; info on a corrupt database fails, on a read-only
 #     directory it reads; a full disk gives one error line, not HDF5's error stack;
 #   - data.dataset is checked against the kind of data the file holds;
+#   - privacy.secagg_randomness: system gives the keyed run's aggregate; t = 1 is warned about;
 # Ends with the line "stops: N passed, M failed".
 set -u
 FEDSIM=${1:-build/fedsim}
@@ -171,6 +172,26 @@ rc=$?
 check "a trace of 1e-305 FLOP/s: exit 2 (got $rc)" test $rc -eq 2
 check "a trace of 1e-305 FLOP/s: virtual time overflow named, no SQLite error" \
     test "$(grep -c "virtual time overflowed" "$TMP/err.txt")|$(grep -c "constraint" "$TMP/err.txt")" = "1|0"
+
+# --- privacy.secagg_randomness: system draws the protocol's secrets from libsodium: the masks
+# cancel all the same (the metrics equal the keyed run's), the log and the parameters say so;
+# a threshold t = 1 is warned about
+SA="--set privacy.secagg=secagg --set rounds.count=3"
+"$FEDSIM" run "$TINY" --db "$TMP/sak.db" -j 1 $SA > /dev/null 2>&1
+"$FEDSIM" run "$TINY" --db "$TMP/sas.db" -j 1 $SA --set privacy.secagg_randomness=system \
+    > /dev/null 2> "$TMP/err.txt"
+rc=$?
+check "secagg_randomness=system: exit 0 (got $rc)" test $rc -eq 0
+sa_metrics() { q "$1" 'SELECT round, vtime_s, completed, bytes_up, quote(train_loss), quote(test_acc)
+                      FROM rounds ORDER BY round'; }
+check "secagg_randomness=system: same aggregate as keyed" \
+    test "$(sa_metrics "$TMP/sas.db")" = "$(sa_metrics "$TMP/sak.db")" -a -n "$(sa_metrics "$TMP/sak.db")"
+check "secagg_randomness=system: said so in the log and in the run row" \
+    test "$(grep -c "not reproducible" "$TMP/err.txt")|$(q "$TMP/sas.db" \
+        "SELECT json_extract(params, '\$.\"privacy.secagg_randomness\"') FROM runs")" = "1|system"
+"$FEDSIM" run "$TINY" --db "$TMP/sa1.db" -j 1 $SA --set privacy.secagg_threshold=1 \
+    > /dev/null 2> "$TMP/err.txt"
+check "secagg threshold t = 1 is warned about" grep -q "threshold t = 1" "$TMP/err.txt"
 
 # --- a full disk under the client-state spill: one error line (no HDF5 error stack), run failed.
 # Needs a private mount namespace for a 64 KiB tmpfs (root, or skipped)
