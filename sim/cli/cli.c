@@ -9,15 +9,20 @@
 #include "engine/sim.h"
 #include "util/log.h"
 
-/* The first SIGINT/SIGTERM asks the run to stop (fs_stop_flag, polled in every long loop); a
- * second one ends the process at once, as if no handler had been installed. */
+/* The first SIGINT/SIGTERM asks the run to stop (fs_stop_flag, polled in every long loop); the
+ * same signal again ends the process at once, as if no handler had been installed. Only the
+ * same signal: a sweep worker gets Ctrl-C's SIGINT from the terminal and then its parent's
+ * SIGTERM, and should still finish its round. */
+static volatile sig_atomic_t first_signal = 0;
+
 static void on_signal(int sig)
 {
-    if (fs_stop_flag) {
+    if (fs_stop_flag && sig == first_signal) {
         signal(sig, SIG_DFL);
         raise(sig);
         return;
     }
+    if (!fs_stop_flag) first_signal = sig;
     fs_stop_flag = 1;
 }
 

@@ -10,7 +10,8 @@
 #include "config/config.h"
 #include "util/err.h"
 
-/* SIGINT/SIGTERM set fs_stop_flag (util/err.h) from then on; a second signal ends the process. */
+/* SIGINT/SIGTERM set fs_stop_flag (util/err.h) from then on; the same signal again ends the
+ * process. */
 void cli_catch_signals(void);
 
 /* Print "fedsim: error: <last message>" and return the exit status for e. */
