@@ -193,6 +193,8 @@ def load_runs(con, sweep=None, where=None, status="completed", run_ids=None):
     sql += " ORDER BY id"
     runs = []
     for rid, sid, key, name, st, seed, swept, params in con.execute(sql, args):
+        # seeds are uint64: schema 2 stores those >= 2^63 as text, schema 1 stored them negative
+        seed = int(seed) % (1 << 64) if seed is not None else None
         r = Run(rid, sid, key, name, st, seed, json.loads(swept) if swept else {},
                 json.loads(params) if params else {})
         if run_ids and rid not in run_ids:

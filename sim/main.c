@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "util/h5.h"
 
 #ifndef FEDSIM_GIT_REV
 #define FEDSIM_GIT_REV "unknown"
@@ -108,6 +109,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    h5_silence(); /* HDF5 failures are reported as one line each, by fedsim */
     const char *cmd = argv[1];
     for (size_t i = 0; i < N_COMMANDS; i++)
         if (strcmp(cmd, commands[i].name) == 0)

@@ -5,15 +5,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/dataset.h"
 #include "engine/sim.h"
 #include "util/log.h"
 
-volatile sig_atomic_t cli_stop_flag = 0;
+/* The first SIGINT/SIGTERM asks the run to stop (fs_stop_flag, polled in every long loop); the
+ * same signal again ends the process at once, as if no handler had been installed. Only the
+ * same signal: a sweep worker gets Ctrl-C's SIGINT from the terminal and then its parent's
+ * SIGTERM, and should still finish its round. */
+static volatile sig_atomic_t first_signal = 0;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    cli_stop_flag = 1;
+    if (fs_stop_flag && sig == first_signal) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    if (!fs_stop_flag) first_signal = sig;
+    fs_stop_flag = 1;
 }
 
 void cli_catch_signals(void)
@@ -108,19 +118,23 @@ int cmd_run(int argc, char **argv)
     if (rc) return rc;
     cfg c;
     char *text = NULL;
+    cli_catch_signals();
     if ((rc = cli_load_scenario(&a, &c, &text))) return rc;
     if (a.quiet) log_set_level(LOG_WARN);
-    cli_catch_signals();
     sim_opts o = {.db_path = a.db,
                   .scenario_text = text,
                   .quiet = a.quiet,
                   .threads = a.threads,
-                  .stop = &cli_stop_flag,
+                  .stop = &fs_stop_flag,
                   .sweep_id = a.sweep_id,
                   .swept_json = a.swept};
     sim_summary s;
     fs_err e = sim_run(&c, &o, &s);
     free(text);
+    if (e == FS_EINTR && !s.recorded) {
+        fprintf(stderr, "fedsim: interrupted during set-up; nothing written\n");
+        return 130;
+    }
     if (e == FS_EINTR) {
         fprintf(stderr, "fedsim: interrupted after %d rounds; run marked 'interrupted' in %s\n",
                 s.rounds_done, s.db_path);
@@ -151,6 +165,9 @@ int cmd_validate(int argc, char **argv)
     rc = cli_load_scenario(&a, &c, &text);
     free(text);
     if (rc) return rc;
+    fs_err e =
+        strcmp(c.data.dataset, "synthetic") ? ds_check_kind(c.data.path, c.data.dataset) : FS_OK;
+    if (e) return cli_fail(e);
     printf("%s: ok (scenario '%s')\n", a.file, c.name);
     return 0;
 }

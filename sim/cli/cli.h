@@ -10,8 +10,8 @@
 #include "config/config.h"
 #include "util/err.h"
 
-/* Set by SIGINT/SIGTERM once cli_catch_signals() ran. */
-extern volatile sig_atomic_t cli_stop_flag;
+/* SIGINT/SIGTERM set fs_stop_flag (util/err.h) from then on; the same signal again ends the
+ * process. */
 void cli_catch_signals(void);
 
 /* Print "fedsim: error: <last message>" and return the exit status for e. */

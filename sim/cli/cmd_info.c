@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "store/store.h"
 
 typedef struct db_args {
     const char *db;
@@ -83,7 +84,26 @@ static int has_column(sqlite3 *db, const char *table, const char *col)
     return n > 0;
 }
 
-/* Open read-only and check it is a fedsim database. Returns NULL after printing why. */
+/* The first line of `PRAGMA quick_check` ("ok" for a sound file) into out; the SQLite result
+ * code of the check. */
+static int quick_check(sqlite3 *db, char *out, size_t cap)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &st, NULL);
+    out[0] = '\0';
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+        for (char *p = out; *p; p++)
+            if (*p == '\n') *p = ' '; /* one line */
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_OK) snprintf(out, cap, "%s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Open read-only and check it is a sound fedsim database (PRAGMA quick_check). Returns NULL
+ * after printing why. */
 static sqlite3 *open_db(const char *path, int *sweep_cols)
 {
     struct stat sb;
@@ -92,11 +112,41 @@ static sqlite3 *open_db(const char *path, int *sweep_cols)
         return NULL;
     }
     sqlite3 *db = NULL;
+    char check[512];
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
         db_fail(db, path, "cannot open");
         return NULL;
     }
     sqlite3_busy_timeout(db, 10000);
+    int rc = quick_check(db, check, sizeof check);
+    if (rc == SQLITE_CANTOPEN || rc == SQLITE_READONLY) {
+        /* a WAL database where the -shm file cannot be created (a read-only file system or
+         * directory): nobody can be writing it, so read it as immutable (fedsim folds the WAL
+         * back into the file when a run closes) */
+        sqlite3_close(db);
+        db = NULL;
+        char *uri = sqlite3_mprintf("file:%s?immutable=1", path);
+        const int ok =
+            uri && strpbrk(path, "?#%") == NULL && /* characters a URI would need escaped */
+            sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) == SQLITE_OK;
+        sqlite3_free(uri);
+        if (!ok) {
+            db_fail(db, path, "cannot read it (read-only file system?)");
+            return NULL;
+        }
+        rc = quick_check(db, check, sizeof check);
+    }
+    if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT || (rc == SQLITE_OK && strcmp(check, "ok"))) {
+        fprintf(stderr, "fedsim: error: %s: %s: %s\n", path,
+                rc == SQLITE_NOTADB ? "not a fedsim metrics database" : "corrupt database", check);
+        sqlite3_close(db);
+        return NULL;
+    }
+    if (rc != SQLITE_OK) {
+        fprintf(stderr, "fedsim: error: %s: cannot read it: %s\n", path, check);
+        sqlite3_close(db);
+        return NULL;
+    }
     if (!has_column(db, "runs", "status") || !has_column(db, "rounds", "test_acc")) {
         fprintf(stderr,
                 "fedsim: error: %s: not a fedsim metrics database (no runs/rounds "
@@ -106,6 +156,7 @@ static sqlite3 *open_db(const char *path, int *sweep_cols)
         return NULL;
     }
     *sweep_cols = has_column(db, "runs", "sweep_id") && has_column(db, "runs", "swept");
+    met_register_owner_fn(db);
     return db;
 }
 
@@ -242,6 +293,14 @@ int cmd_info(int argc, char **argv)
     int nk = sweep_cols ? swept_keys(db, &a, filter, &keys) : 0;
     if (nk < 0) return db_fail(db, a.db, "read the swept keys");
 
+    /* a `running` row whose process is provably gone (kill -9, full disk, crash) is shown as
+     * abandoned (met_owner_alive); rows without an owner (schema 1) stay running */
+    const char *stx = has_column(db, "runs", "proc_start")
+                          ? "(CASE WHEN status = 'running' AND fedsim_owner_gone(host, pid, "
+                            "proc_start) THEN 'abandoned' ELSE status END)"
+                          : "status";
+    const char *owner_cols = has_column(db, "runs", "proc_start") ? "host, pid" : "NULL, NULL";
+
     /* every count over all rows, for the header */
     sqlite3_stmt *st = NULL;
     printf("%s: fedsim metrics database", a.db);
@@ -251,10 +310,11 @@ int cmd_info(int argc, char **argv)
     sqlite3_finalize(st);
     putchar('\n');
     char *sql = sqlite3_mprintf(
-        "SELECT %s, count(*), sum(status='completed'), sum(status='running'), "
-        "sum(status='failed'), sum(status='interrupted'), %s FROM runs GROUP BY 1 ORDER BY min(id)",
-        sweep_cols ? "coalesce(sweep_id, '')" : "''",
-        sweep_cols ? "sum(superseded_by IS NOT NULL)" : "0");
+        "SELECT %s, count(*), sum(status='completed'), sum(%s='running'), "
+        "sum(status='failed'), sum(status='interrupted'), %s, sum(%s='abandoned') FROM runs "
+        "GROUP BY 1 ORDER BY min(id)",
+        sweep_cols ? "coalesce(sweep_id, '')" : "''", stx,
+        sweep_cols ? "sum(superseded_by IS NOT NULL)" : "0", stx);
     rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
     sqlite3_free(sql);
     if (rc != SQLITE_OK) {
@@ -262,19 +322,25 @@ int cmd_info(int argc, char **argv)
         return db_fail(db, a.db, "count the runs");
     }
     int hidden = 0, any_sweep = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *sw = (const char *)sqlite3_column_text(st, 0);
         if (sw[0]) any_sweep = 1;
         printf("  %s%s%s: %d runs: %d completed, %d running, %d failed, %d interrupted",
                sw[0] ? "sweep '" : "single runs", sw, sw[0] ? "'" : "", sqlite3_column_int(st, 1),
                sqlite3_column_int(st, 2), sqlite3_column_int(st, 3), sqlite3_column_int(st, 4),
                sqlite3_column_int(st, 5));
+        if (sqlite3_column_int(st, 7))
+            printf(", %d abandoned (their process is gone)", sqlite3_column_int(st, 7));
         int sup = sqlite3_column_int(st, 6);
         if (sup) printf(" (%d superseded by a rerun)", sup);
         if (!a.all) hidden += sup;
         putchar('\n');
     }
     sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        free_keys(keys, nk);
+        return db_fail(db, a.db, "count the runs");
+    }
 
     /* one row per run */
     char *cols = sqlite3_mprintf("%s", "");
@@ -284,16 +350,16 @@ int cmd_info(int argc, char **argv)
         cols = c;
     }
     sql = sqlite3_mprintf(
-        "SELECT r.id, %s, r.status, r.seed, r.name, "
+        "SELECT r.id, %s, %s, r.seed, r.name, "
         "(SELECT count(*) FROM rounds x WHERE x.run_id = r.id), "
         "json_extract(r.params, '$.\"rounds.count\"'), "
         "(SELECT test_acc FROM rounds x WHERE x.run_id = r.id AND test_acc IS NOT NULL "
         " ORDER BY round DESC LIMIT 1), "
         "(SELECT max(test_acc) FROM rounds x WHERE x.run_id = r.id), "
         "(SELECT vtime_s FROM rounds x WHERE x.run_id = r.id ORDER BY round DESC LIMIT 1), "
-        "r.wall_s, coalesce(r.error, ''), %s %s FROM runs r WHERE %s ORDER BY r.id",
-        sweep_cols ? "coalesce(r.sweep_id, '')" : "''", sweep_cols ? "r.superseded_by" : "NULL",
-        cols ? cols : "", filter);
+        "r.wall_s, coalesce(r.error, ''), %s, %s %s FROM runs r WHERE %s ORDER BY r.id",
+        sweep_cols ? "coalesce(r.sweep_id, '')" : "''", stx,
+        sweep_cols ? "r.superseded_by" : "NULL", owner_cols, cols ? cols : "", filter);
     sqlite3_free(cols);
     rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
     sqlite3_free(sql);
@@ -328,7 +394,7 @@ int cmd_info(int argc, char **argv)
     size_t errsize = 0;
     FILE *ef = open_memstream(&errors, &errsize);
     int n_runs = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         char buf[64];
         c = 0;
         row[c++] = col_text(st, 0, NULL, 1);
@@ -341,8 +407,13 @@ int cmd_info(int argc, char **argv)
         else
             snprintf(buf, sizeof buf, "%s", status);
         row[c++] = strdup(buf);
-        row[c++] = col_text(st, 3, NULL, 1);
-        for (int j = 0; j < nk; j++) row[c++] = col_text(st, 13 + j, NULL, 1);
+        if (sqlite3_column_type(st, 3) == SQLITE_INTEGER) { /* seeds are uint64 (schema 1: < 0) */
+            snprintf(buf, sizeof buf, "%llu", (unsigned long long)sqlite3_column_int64(st, 3));
+            row[c++] = strdup(buf);
+        } else {
+            row[c++] = col_text(st, 3, NULL, 1);
+        }
+        for (int j = 0; j < nk; j++) row[c++] = col_text(st, 15 + j, NULL, 1);
         if (sqlite3_column_type(st, 6) != SQLITE_NULL)
             snprintf(buf, sizeof buf, "%d/%d", sqlite3_column_int(st, 5),
                      sqlite3_column_int(st, 6));
@@ -359,9 +430,23 @@ int cmd_info(int argc, char **argv)
         const char *err = (const char *)sqlite3_column_text(st, 11);
         if (ef && err[0] && strcmp(status, "completed") != 0)
             fprintf(ef, "  run %lld %s: %s\n", (long long)sqlite3_column_int64(st, 0), status, err);
+        if (ef && strcmp(status, "abandoned") == 0)
+            fprintf(ef,
+                    "  run %lld abandoned: its row says running, but its process (pid %lld on "
+                    "%s) is gone\n",
+                    (long long)sqlite3_column_int64(st, 0), (long long)sqlite3_column_int64(st, 14),
+                    (const char *)sqlite3_column_text(st, 13));
         n_runs++;
     }
     sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        if (ef) fclose(ef);
+        free(errors);
+        table_free(&t);
+        free(row);
+        free_keys(keys, nk);
+        return db_fail(db, a.db, "list the runs");
+    }
     if (ef) fclose(ef);
     if (!any_sweep) t.hide = 1; /* no sweep column for a database of single runs */
     putchar('\n');

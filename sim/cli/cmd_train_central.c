@@ -245,7 +245,7 @@ int cmd_train_central(int argc, char **argv)
             snprintf(path, sizeof path, "%.*s-epoch-%d.h5", (int)n, out, ep);
             e = save_ckpt(r, path, ep);
         }
-        if (!e && cli_stop_flag) e = fs_error(FS_EINTR, "interrupted");
+        if (!e) e = fs_stopped();
     }
     if ((!e || e == FS_EINTR) && done > 0) {
         fs_err es = save_ckpt(r, out, done);

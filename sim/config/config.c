@@ -6,6 +6,7 @@
  * diagnostic object and node is freed on every path. No global state: thread-safe. */
 #include "config/config.h"
 #include "config/ytree.h"
+#include "privacy/secagg.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -201,7 +202,7 @@ const cfg_key cfg_keys[] = {
     K_INT("async.max_staleness", async.max_staleness, "1000", 0, 1000000000,
           "updates staler than this many server steps are discarded"),
 
-    K_FLT("devices.flops.median", devices.flops.median, "2e9", 0, 1e18, CFG_OPEN_MIN,
+    K_FLT("devices.flops.median", devices.flops.median, "2e9", 1, 1e18, 0,
           "device training speed, FLOP/s: median of a lognormal"),
     K_FLT("devices.flops.sigma", devices.flops.sigma, "0.8", 0, 10, 0,
           "device training speed: sigma of log(FLOP/s)"),
@@ -213,11 +214,11 @@ const cfg_key cfg_keys[] = {
     K_STR("devices.trace", devices.trace, "\"\"",
           "CSV device trace client,flops,down_bps,up_bps,latency_s; cycled over the population"),
 
-    K_FLT("network.down_bps.median", network.down_bps.median, "20e6", 0, 1e12, CFG_OPEN_MIN,
+    K_FLT("network.down_bps.median", network.down_bps.median, "20e6", 1, 1e12, 0,
           "download bandwidth, bits/s: median of a lognormal"),
     K_FLT("network.down_bps.sigma", network.down_bps.sigma, "0.8", 0, 10, 0,
           "download bandwidth: sigma of log(bits/s)"),
-    K_FLT("network.up_bps.median", network.up_bps.median, "5e6", 0, 1e12, CFG_OPEN_MIN,
+    K_FLT("network.up_bps.median", network.up_bps.median, "5e6", 1, 1e12, 0,
           "upload bandwidth, bits/s: median of a lognormal"),
     K_FLT("network.up_bps.sigma", network.up_bps.sigma, "0.9", 0, 10, 0,
           "upload bandwidth: sigma of log(bits/s)"),
@@ -298,6 +299,11 @@ const cfg_key cfg_keys[] = {
     K_FLT("privacy.secagg_threshold", privacy.secagg_threshold, "0", 0, 1e6, 0,
           "secure aggregation threshold t: in (0, 1) a fraction of each client's share holders, "
           ">= 1 a count; 0: 2/3 (secagg) or a strict majority of the k+1 holders (secagg_plus)"),
+    K_ENUM("privacy.secagg_randomness", privacy.secagg_randomness, "keyed", "keyed|system",
+           "secure aggregation secrets (key seeds, self-mask seeds, Shamir coefficients): keyed "
+           "streams of the scenario seed (reproducible; anyone with the seed can recompute the "
+           "masks) or libsodium's randombytes_buf (secret; the protocol's values differ run to "
+           "run, the aggregate does not)"),
     K_INT("privacy.secagg_neighbours", privacy.secagg_neighbours, "0", 0, 1000000,
           "secagg_plus: neighbours k per client; 0: 2 ceil(log2 n)"),
     K_FLT("privacy.secagg_clip", privacy.secagg_clip, "0", 0, 1e6, 0,
@@ -1683,6 +1689,27 @@ static fs_err validate_privacy(const cfg *c, const char *file, cfg_diag *d)
                  m);
         diag_hint(d, "use privacy.secagg: secagg_plus (Bell et al. 2020: log n neighbours)");
         return diag_done(d);
+    }
+    /* a count threshold above the share holders of a full round (engine/priv.c's choice of k)
+     * failed only in round 1, after the run row was written */
+    const double thr = c->privacy.secagg_threshold;
+    if (sa && thr >= 1) {
+        int k = 0;
+        if (strcmp(c->privacy.secagg, "secagg_plus") == 0) {
+            k = c->privacy.secagg_neighbours > 0 ? c->privacy.secagg_neighbours : sa_plus_degree(m);
+            k += k & 1;
+            if (k >= m - 1) k = 0;
+        }
+        const int holders = k ? k + 1 : m;
+        if ((int)thr > holders) {
+            at_key(d, c, file, "privacy.secagg_threshold");
+            diag_msg(d,
+                     "privacy.secagg_threshold = %g exceeds the %d share holders of each client "
+                     "(%s, up to %d clients per round)",
+                     thr, holders, k ? "secagg_plus: k + 1" : "the complete graph", m);
+            diag_hint(d, "use at most %d, a fraction in (0, 1), or 0 for the default", holders);
+            return diag_done(d);
+        }
     }
     if (sa && c->privacy.secagg_scale_bits > 0 && c->privacy.secagg_clip > 0 &&
         (double)m * ceil(c->privacy.secagg_clip * ldexp(1.0, c->privacy.secagg_scale_bits)) >

@@ -188,6 +188,7 @@ typedef struct cfg {
         double secagg_clip;          /* R: per-coordinate bound of the fixed-point encoding */
         int secagg_scale_bits;       /* f: fixed point with scale 2^f */
         double secagg_ref_flops;     /* FLOP/s of the machine the crypto costs were measured on */
+        char secagg_randomness[8];   /* keyed | system */
     } privacy;
 
     struct {

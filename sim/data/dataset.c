@@ -303,6 +303,30 @@ static fs_err load_split(hid_t f, const char *grp, dataset *ds, ds_split *s, con
     return e;
 }
 
+fs_err ds_check_kind(const char *path, const char *kind)
+{
+    if (strcmp(kind, "fashion-mnist") != 0 && strcmp(kind, "kjv") != 0) return FS_OK;
+    FILE *probe = fopen(path, "rb");
+    if (!probe) return FS_OK;
+    fclose(probe);
+    h5_quiet q = h5_quiet_on();
+    char name[64] = "", fmt[64] = "";
+    hid_t f = H5Fis_hdf5(path) > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
+    if (f >= 0) {
+        if (get_str(f, "format", fmt, sizeof fmt, path) || strcmp(fmt, DS_FORMAT_NAME) != 0 ||
+            get_str(f, "name", name, sizeof name, path))
+            name[0] = '\0'; /* not a fedsim dataset: ds_load says so */
+        H5Fclose(f);
+    }
+    h5_quiet_off(q);
+    fs_error_clear();
+    if (!name[0] || strcmp(name, kind) == 0) return FS_OK;
+    return fs_error(FS_EINPUT,
+                    "data.dataset is %s but %s holds the dataset '%s' (hint: point data.path at a "
+                    "%s file, or set data.dataset: file to train on '%s')",
+                    kind, path, name, kind, name);
+}
+
 fs_err ds_load(const char *path, dataset *ds)
 {
     memset(ds, 0, sizeof *ds);

@@ -67,6 +67,13 @@ typedef struct dataset {
 /* Load a fedsim HDF5 dataset. Fails with FS_EDATA naming the file and the problem when the
  * file is not a fedsim dataset, has the wrong version, or arrays disagree in size. */
 fs_err ds_load(const char *path, dataset *ds);
+/* Is the dataset file at path of the kind a scenario names (data.dataset)? A fedsim dataset
+ * records its kind in its `name` attribute ("fashion-mnist", "kjv" from their importers); for
+ * kind fashion-mnist or kjv a file of another kind is FS_EINPUT naming both (kjv pointing at the
+ * Fashion-MNIST file trained on Fashion-MNIST without complaint). Other kinds (file, synthetic)
+ * take any file. Reads only the attributes; a missing or unreadable file is left to ds_load
+ * (FS_OK here). Used by `run` (sim_load_data) and `validate`. */
+fs_err ds_check_kind(const char *path, const char *kind);
 /* Save to path (written to path.tmp, then renamed: never half-written). */
 fs_err ds_save(const char *path, const dataset *ds);
 void ds_free(dataset *ds);

@@ -13,7 +13,8 @@
  * Client k draws from its own streams (RNG_SYNTH, k), so clients are independent of each other
  * and of how many there are. The last test_fraction of each client's samples form the test set.
  * Lazy mode generates a client's training samples when it trains (same values as eager mode)
- * and keeps the test samples of at most 1,000 evenly spaced clients. */
+ * and keeps the test samples of at most 1,000 evenly spaced clients. Generation polls the stop
+ * flag once per client (FS_EINTR). */
 #include "data/synthetic.h"
 
 #include <gsl/gsl_randist.h>
@@ -160,6 +161,7 @@ static fs_err generate_lazy(const synth_cfg *c, dataset *ds)
         size_t cap = 0;
 #pragma omp for schedule(dynamic, 16)
         for (int i = 0; i < n_tc; i++) {
+            if (fs_stop_flag) continue; /* a signal: skip the rest, reported below */
             size_t nk, nt;
             client_sizes(c, i * stride, &nk, &nt);
             if (nk > cap) {
@@ -181,7 +183,8 @@ static fs_err generate_lazy(const synth_cfg *c, dataset *ds)
         free(yt);
     }
     free(at);
-    return failed ? fs_error(FS_ENOMEM, "synthetic: out of memory generating the test set") : e;
+    if (failed) return fs_error(FS_ENOMEM, "synthetic: out of memory generating the test set");
+    return e ? e : fs_stopped();
 }
 
 fs_err synth_generate(const synth_cfg *c, dataset *ds)
@@ -209,6 +212,7 @@ fs_err synth_generate(const synth_cfg *c, dataset *ds)
     if (!e) e = ds_split_alloc(ds, &ds->test, n_test, 0);
     size_t it = 0, ie = 0;
     for (int k = 0; !e && k < c->clients; k++) {
+        if ((e = fs_stopped())) break;
         client_samples(c, k, nk[k], nt[k], (float *)ds->train.x + it * (size_t)c->dim,
                        ds->train.y + it, (float *)ds->test.x + ie * (size_t)c->dim,
                        ds->test.y + ie);

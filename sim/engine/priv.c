@@ -52,6 +52,7 @@ struct priv_state {
     double R;        /* secure aggregation: coordinate bound of the encoding */
     long sa_clipped; /* coordinates the encoding clipped, this round */
     int warned;
+    int warned_t1; /* a threshold of t = 1 was warned about */
     double w_max;  /* largest weight a client can have (sensitivity factor, secagg scale) */
     double expect; /* expected updates per round: q N */
     double sigma_b, quantile, lr;
@@ -208,8 +209,11 @@ fs_err priv_new(const cfg *c, const partition *part, size_t n_params, const fl_a
     else
         len = snprintf(p->desc, sizeof p->desc, "privacy: no DP");
     if (p->secagg && len > 0 && (size_t)len < sizeof p->desc)
-        snprintf(p->desc + len, sizeof p->desc - (size_t)len, "; secure aggregation %s",
-                 p->secagg == 1 ? "(SecAgg)" : "(SecAgg+)");
+        snprintf(p->desc + len, sizeof p->desc - (size_t)len, "; secure aggregation %s%s",
+                 p->secagg == 1 ? "(SecAgg)" : "(SecAgg+)",
+                 strcmp(c->privacy.secagg_randomness, "system") == 0
+                     ? ", secrets from the system's randomness (not reproducible)"
+                     : "");
     *out = p;
     return FS_OK;
 }
@@ -321,6 +325,7 @@ fs_err priv_round_begin(priv_state *p, uint32_t round, const sched_round *sr)
     sp.threshold = p->c->privacy.secagg_threshold;
     if (sp.threshold == 0) /* Bonawitz et al.: 2/3; SecAgg+: a strict majority of k+1 holders */
         sp.threshold = k ? (double)((k + 1) / 2 + 1) : 2.0 / 3.0;
+    sp.system_random = strcmp(p->c->privacy.secagg_randomness, "system") == 0;
     fs_err e = sa_round_new(&sp, n, p->dim, p->c->seed, round, &p->sa);
     if (e) {
         char msg[512];
@@ -329,6 +334,13 @@ fs_err priv_round_begin(priv_state *p, uint32_t round, const sched_round *sr)
     }
     p->sa_n = n;
     p->sa_t = sa_round_threshold(p->sa);
+    if (p->sa_t == 1 && !p->warned_t1) { /* Bonawitz et al.: t must exceed what one party holds */
+        log_warn("secure aggregation: round %u has threshold t = 1: any single share holder can "
+                 "reconstruct a client's secrets and unmask its update (raise "
+                 "privacy.secagg_threshold; warned once)",
+                 round);
+        p->warned_t1 = 1;
+    }
     p->sa_ran = 1;
     p->snap[0] = FS_CALLOC((size_t)n, sizeof *p->snap[0]);
     p->snap[1] = FS_CALLOC((size_t)n, sizeof *p->snap[1]);

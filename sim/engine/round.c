@@ -11,7 +11,7 @@ static double frac(double done, double lat, double total)
     /* share of a transfer's bytes moved after `done` seconds: none during the latency */
     if (total <= lat) return done >= total ? 1.0 : 0.0;
     double f = (done - lat) / (total - lat);
-    return f < 0 ? 0 : f > 1 ? 1 : f;
+    return f > 1 ? 1 : f > 0 ? f : 0; /* total: NaN (inf / inf) counts as nothing moved */
 }
 
 void sched_account(double t0, sched_client *c, double t)
@@ -21,7 +21,7 @@ void sched_account(double t0, sched_client *c, double t)
     c->moved_down = c->bytes_down * frac(el, c->lat_down, c->d_down);
     double after_down = el - c->d_down;
     double cf = c->d_comp > 0 ? after_down / c->d_comp : (after_down >= 0 ? 1 : 0);
-    c->flops_done = c->flops * (cf < 0 ? 0 : cf > 1 ? 1 : cf);
+    c->flops_done = c->flops * (cf > 1 ? 1 : cf > 0 ? cf : 0);
     c->moved_up = c->bytes_up * frac(after_down - c->d_comp, c->lat_up, c->d_up);
 }
 

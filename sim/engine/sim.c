@@ -58,7 +58,9 @@ fs_err sim_load_data(const cfg *c, dataset *ds)
                        .seed = c->seed};
         return synth_generate(&s, ds);
     }
-    fs_err e = ds_load(c->data.path, ds);
+    fs_err e = ds_check_kind(c->data.path, c->data.dataset);
+    if (e) return e;
+    e = ds_load(c->data.path, ds);
     const int fm = strcmp(c->data.dataset, "fashion-mnist") == 0;
     if (e == FS_EINPUT && (fm || strcmp(c->data.dataset, "kjv") == 0)) {
         char msg[512]; /* fs_error writes the buffer fs_errmsg returns: copy it first */
@@ -439,8 +441,9 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
     memset(s, 0, sizeof *s);
     s->c = c;
     fs_err e = sim_load_data(c, &s->ds);
-    if (e) return e;
-    e = sim_make_partition(c, &s->ds, &s->part);
+    if (!e) e = fs_stopped();
+    if (!e) e = sim_make_partition(c, &s->ds, &s->part);
+    if (!e) e = fs_stopped();
     if (e) return e;
     if ((uint32_t)c->rounds.clients_per_round > s->part.n_clients)
         return fs_error(FS_EINPUT, "rounds.clients_per_round = %d exceeds the %u clients",
@@ -475,6 +478,7 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
                            {c->train.lr, c->train.momentum, c->train.weight_decay,
                             strcmp(c->train.nesterov, "true") == 0, c->train.clip_norm}};
     e = make_devices(s, c);
+    if (!e) e = fs_stopped();
     if (e) return e;
     const size_t np = s->model.n_params;
     s->global = FS_ALIGNED(np, sizeof(float));
@@ -510,6 +514,7 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
     rng_t r;
     rng_init(&r, c->seed, RNG_INIT, 0, 0);
     nn_model_init_params(&s->model, s->global, &r);
+    if ((e = fs_stopped())) return e;
     if (c->model.init_from[0]) {
         nn_ckpt_meta meta;
         if ((e = nn_ckpt_load_params(c->model.init_from, &s->model, s->global, &meta))) {
@@ -579,6 +584,7 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
     s->sr.arrival = FS_CALLOC((size_t)m, sizeof *s->sr.arrival);
     if (!s->sr.c || !s->sr.arrival) return FS_ENOMEM;
     s->sel_cap = m;
+    if ((e = fs_stopped())) return e;
     if (priv_wanted(c)) { /* differential privacy, secure aggregation: docs/privacy.md */
         if (strcmp(c->protocol, "sync") != 0)
             return fs_error(FS_EINPUT, "privacy.mode and privacy.secagg need protocol: sync");
@@ -900,12 +906,15 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
     const double t_start = time_now();
     run_state *s = calloc(1, sizeof *s);
     if (!s) return fs_error(FS_ENOMEM, "out of memory");
+    /* set-up writes nothing, so a signal during it (polled by every long set-up loop) ends the
+     * run with FS_EINTR and no database */
     fs_err e = setup(s, c, o);
     if (!e) e = eval_clients_setup(s);
     if (!e && strcmp(c->eval.confusion, "true") == 0 &&
         !(s->conf = FS_CALLOC((size_t)s->model.n_classes * s->model.n_classes, sizeof *s->conf)))
         e = FS_ENOMEM;
     if (!e) e = eval_train_setup(s);
+    if (!e) e = fs_stopped();
     if (e) {
         state_free(s);
         free(s);
@@ -951,6 +960,7 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
         free(s);
         return e;
     }
+    out->recorded = 1;
 
     const int tty = !o->quiet && isatty(STDERR_FILENO);
     double vtime = 0, last_acc = NAN, train_wall = 0;
@@ -1026,6 +1036,13 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
         row.abandoned = s->sr.n_completed == 0;
         if (s->pv && !o->schedule_only) privacy_row(s, &row, &vtime);
     finish:
+        if (!isfinite(vtime)) { /* devices or links so slow (tiers, traces) that time overflows */
+            e = fs_error(FS_EINPUT,
+                         "round %d: virtual time overflowed (%g s): device FLOP/s or bandwidths "
+                         "too small (devices.*, network.*, tier or trace files)",
+                         r, vtime);
+            break;
+        }
         row.test_loss = row.test_acc = row.global_train_loss = row.global_train_acc = NAN;
         if (!o->schedule_only && (r % c->eval.every == 0 || r == c->rounds.count)) {
             if (s->conf) {
@@ -1072,7 +1089,9 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
     out->vtime_s = vtime;
     out->wall_s = time_now() - t_start;
     out->train_wall_s = train_wall;
-    if ((e == FS_OK || e == FS_EINTR) && !o->schedule_only && out->rounds_done > 0) {
+    /* the final model, also of a run interrupted before its first round ended (the model as
+     * initialised, round 0) */
+    if ((e == FS_OK || e == FS_EINTR) && !o->schedule_only) {
         char ck[2048];
         fs_err ec = save_checkpoint(s, o, db, run_key, "final", out->rounds_done, ck, sizeof ck);
         if (ec && !e) e = ec;

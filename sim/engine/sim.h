@@ -27,10 +27,11 @@ typedef struct sim_summary {
     long updates, dropped, late;
     char status[16];
     char db_path[1024];
+    int recorded; /* 1 once the run row exists (0: stopped or failed during set-up) */
 } sim_summary;
 
-/* Run the scenario. FS_EINPUT/FS_EDATA before anything is written; once the run row exists,
- * failures and interruptions are recorded in it. */
+/* Run the scenario. FS_EINPUT/FS_EDATA (or FS_EINTR on a signal during set-up) before anything
+ * is written; once the run row exists, failures and interruptions are recorded in it. */
 fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out);
 
 /* Load (or generate) the dataset a scenario names. */

@@ -200,7 +200,8 @@ size_t fl_server_bytes(const fl_server *s);
  * buffer) keeps each client's SGD momentum buffer across its runs: loaded into res[k].opt
  * (allocated by the caller, aligned) before training, trained on in place of the worker's
  * buffer, stored back after (only once the client has taken a step, so its first run that
- * steps is torch.optim.SGD's first step). */
+ * steps is torch.optim.SGD's first step). A signal (fs_stop_flag) cuts local training short:
+ * then FS_EINTR, and nothing is stored or added. */
 fs_err fl_train_clients(const fl_algorithm *a, const fl_round_ctx *ctx, const uint32_t *clients,
                         int n, fl_client_result *res, nn_worker *workers, int threads,
                         struct fl_cstate *cs, struct fl_cstate *opt_cs, fl_agg *agg);

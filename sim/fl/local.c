@@ -70,7 +70,8 @@ double fl_local_train_post(const fl_round_ctx *ctx, uint32_t client, nn_worker *
     fl_local_work(tc, n, &total_steps, &samples);
     uint32_t cursor = n; /* forces a shuffle first */
     const uint32_t b_full = n < (uint32_t)tc->batch ? n : (uint32_t)tc->batch;
-    for (long s = 0; s < total_steps; s++) {
+    for (long s = 0; s < total_steps && !fs_stop_flag; s++) { /* a signal: fl_train_clients
+                                                               * discards the result */
         uint32_t b;
         if (tc->steps > 0) {
             if (cursor + b_full > n) {

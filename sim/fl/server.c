@@ -144,7 +144,7 @@ fs_err fl_train_clients(const fl_algorithm *a, const fl_round_ctx *ctx, const ui
 {
     fs_err e = FS_OK;
     FS_CHECK(!a->state_vecs || cs);
-    for (int k = 0; k < n && !e; k++) {
+    for (int k = 0; k < n && !(e = fs_stopped()); k++) { /* client states, from disk maybe */
         res[k].client = clients[k];
         res[k].scalar = 0;
         if (a->state_vecs) e = fl_cstate_get(cs, clients[k], res[k].state, NULL);
@@ -172,6 +172,8 @@ fs_err fl_train_clients(const fl_algorithm *a, const fl_round_ctx *ctx, const ui
         w->opt = own;
         w->opt_resume = 0;
     }
+    /* a signal cuts local training short (fl_local_train_post): drop the chunk, store nothing */
+    if ((e = fs_stopped())) return e;
     for (int k = 0; k < n; k++)
         if (!isfinite(res[k].train_loss))
             return fs_error(FS_EINTERNAL,

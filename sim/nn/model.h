@@ -26,7 +26,9 @@
 #include "util/err.h"
 #include "util/rng.h"
 
-#define NN_MAX_LAYERS 32
+/* 34: an mlp with the most hidden layers a scenario list holds (CFG_LIST_MAX = 16) needs
+ * flatten + 16 x (dense, relu) + dense; nn/zoo.c asserts it */
+#define NN_MAX_LAYERS 34
 #define NN_NAME       32
 #define NN_PAD_SAME   (-1) /* conv2d padding: "same" (stride 1, odd kernel) */
 

@@ -7,6 +7,13 @@
 
 #include "config/config.h"
 
+/* One limit on hidden layers: the scenario's list length (model.hidden, model.lstm_units hold up
+ * to CFG_LIST_MAX values); every list `validate` accepts builds (16 entries passed validate but
+ * failed in `run` when the layer table held 32) */
+_Static_assert(2 * CFG_LIST_MAX + 2 <= NN_MAX_LAYERS, "an mlp of CFG_LIST_MAX hidden layers fits");
+_Static_assert(CFG_LIST_MAX + 2 <= NN_MAX_LAYERS, "a char_lstm of CFG_LIST_MAX layers fits");
+_Static_assert(CFG_LAYERS_MAX <= NN_MAX_LAYERS, "every model.layers list fits");
+
 const char nn_zoo_names[] = "logreg | mlp | lenet | cnn | char_lstm";
 
 static nn_layer_spec sp(nn_kind k)

@@ -119,6 +119,7 @@ void sa_params_default(sa_params *p)
     p->clip = 1.0;
     p->scale_bits = 16;
     p->rounding = SA_ROUND_STOCHASTIC;
+    p->system_random = 0;
 }
 
 int sa_plus_degree(int n)
@@ -450,6 +451,16 @@ void sa_quantize(const sa_params *p, uint64_t seed, uint64_t round, int client, 
 
 /* ---- rounds 0 and 1 ------------------------------------------------------------------------ */
 
+/* KEY secret bytes for client c: from its keyed stream, or from the system's CSPRNG with
+ * privacy.secagg_randomness: system. */
+static void secret_bytes(const sa_round *r, struct sa_client *c, uint8_t *out)
+{
+    if (r->p.system_random)
+        randombytes_buf(out, KEY);
+    else
+        draw_bytes(&c->rng, out, KEY);
+}
+
 /* Round 0 for client i: two X25519 key pairs from 32-byte seeds drawn from its stream. */
 static int client_advertise(sa_round *r, int i)
 {
@@ -457,9 +468,9 @@ static int client_advertise(sa_round *r, int i)
     struct sa_client *c = &r->cl[i];
     rng_init(&c->rng, r->seed, RNG_SECAGG, (uint64_t)i, r->round);
     uint8_t ks[KEY];
-    draw_bytes(&c->rng, ks, KEY);
+    secret_bytes(r, c, ks);
     int rc = crypto_kx_seed_keypair(r->c_pk + (size_t)i * KEY, c->c_sk, ks);
-    draw_bytes(&c->rng, ks, KEY);
+    secret_bytes(r, c, ks);
     rc |= crypto_kx_seed_keypair(r->s_pk + (size_t)i * KEY, c->s_sk, ks);
     sodium_memzero(ks, KEY);
     sa_cost *cs = &r->cost[i];
@@ -478,13 +489,16 @@ static int client_share(sa_round *r, int i, uint64_t *xs, uint64_t *shares)
     struct sa_client *c = &r->cl[i];
     sa_cost *cs = &r->cost[i];
     int d = r->deg, rc = 0;
-    draw_bytes(&c->rng, c->b, KEY);
+    secret_bytes(r, c, c->b);
     uint64_t secret[SHARE_ELEMS];
     sh_pack_bytes(c->s_sk, KEY, secret);
     sh_pack_bytes(c->b, KEY, secret + SECRET_ELEMS);
     for (int s = 0; s < d; s++) xs[s] = (uint64_t)nb(r, i, s) + 1;
     xs[d] = (uint64_t)i + 1;
-    sh_split(secret, SHARE_ELEMS, r->t, d + 1, xs, &c->rng, shares);
+    if (r->p.system_random)
+        rc |= sh_split_system(secret, SHARE_ELEMS, r->t, d + 1, xs, shares);
+    else
+        sh_split(secret, SHARE_ELEMS, r->t, d + 1, xs, &c->rng, shares);
     cs->shamir_elems += (uint64_t)SHARE_ELEMS * (uint64_t)(d + 1);
     memcpy(c->own_share, shares + (size_t)d * SHARE_ELEMS, sizeof c->own_share);
     const uint8_t *my_pk = r->c_pk + (size_t)i * KEY;

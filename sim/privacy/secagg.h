@@ -52,6 +52,10 @@ typedef struct sa_params {
     double clip;      /* R: every coordinate is clipped to [-R, R] */
     int scale_bits;   /* f: fixed point with scale 2^f */
     sa_rounding rounding;
+    int system_random; /* 1: X25519 key seeds, self-mask seeds b_i and Shamir coefficients from
+                        * libsodium's randombytes_buf, not from the keyed (seed, RNG_SECAGG)
+                        * streams: nobody can recompute the masks from the scenario seed, and
+                        * the protocol's secrets differ run to run (privacy.secagg_randomness) */
 } sa_params;
 
 /* t = 2/3, k = 0, R = 1, f = 16, stochastic rounding. */

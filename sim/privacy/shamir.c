@@ -1,6 +1,8 @@
 /* Shamir secret sharing over GF(2^61 - 1). See shamir.h for the contract. */
 #include "privacy/shamir.h"
 
+#include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 uint64_t sh_reduce(uint64_t a)
@@ -58,6 +60,29 @@ void sh_unpack_bytes(const uint64_t *elems, size_t len, uint8_t *bytes)
 {
     for (size_t i = 0; i < len; i++)
         bytes[i] = (uint8_t)(elems[i / SH_CHUNK] >> (8 * (i % SH_CHUNK)));
+}
+
+int sh_split_system(const uint64_t *secret, int m, int t, int n, const uint64_t *xs,
+                    uint64_t *shares)
+{
+    uint64_t *coef = malloc((size_t)(t > 1 ? t - 1 : 1) * sizeof *coef);
+    if (!coef) return -1;
+    for (int e = 0; e < m; e++) {
+        for (int d = 0; d < t - 1; d++) { /* uniform in [0, p): 61 random bits, p = 2^61 - 1 */
+            do {
+                randombytes_buf(&coef[d], sizeof coef[d]);
+                coef[d] &= SH_P;
+            } while (coef[d] == SH_P);
+        }
+        for (int h = 0; h < n; h++) {
+            uint64_t v = 0; /* Horner, highest degree first, as sh_split */
+            for (int d = t - 1; d >= 1; d--) v = sh_add(sh_mul(v, xs[h]), coef[t - 1 - d]);
+            shares[(size_t)h * m + e] = sh_add(sh_mul(v, xs[h]), secret[e]);
+        }
+    }
+    sodium_memzero(coef, (size_t)(t > 1 ? t - 1 : 1) * sizeof *coef);
+    free(coef);
+    return 0;
 }
 
 void sh_split(const uint64_t *secret, int m, int t, int n, const uint64_t *xs, rng_t *r,

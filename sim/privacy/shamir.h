@@ -42,6 +42,12 @@ void sh_unpack_bytes(const uint64_t *elems, size_t len, uint8_t *bytes);
 void sh_split(const uint64_t *secret, int m, int t, int n, const uint64_t *xs, rng_t *r,
               uint64_t *shares);
 
+/* sh_split with the coefficients from libsodium's randombytes_buf (privacy.secagg_randomness:
+ * system): shares nobody can recompute from the scenario seed. Returns 0, or -1 when out of
+ * memory. */
+int sh_split_system(const uint64_t *secret, int m, int t, int n, const uint64_t *xs,
+                    uint64_t *shares);
+
 /* Lagrange coefficients at 0 for the k points xs[0..k): lambda[j] = prod_{l != j} x_l/(x_l - x_j).
  * Returns 0, or -1 if two xs coincide or one is zero. One inversion (batched). */
 int sh_lagrange0(const uint64_t *xs, int k, uint64_t *lambda);

@@ -1,6 +1,7 @@
 /* The metrics record: one SQLite database per run (or per sweep). WAL mode and one transaction
  * per round, so a run killed at any point leaves a readable database whose `runs` row says
- * running/interrupted/failed/completed. Schema version in PRAGMA user_version; see
+ * running/interrupted/failed/completed, and names its process so that readers can tell a
+ * live run from an abandoned one (met_owner_alive). Schema version in PRAGMA user_version; see
  * docs/metrics.md for every column. */
 #ifndef FEDSIM_STORE_H
 #define FEDSIM_STORE_H
@@ -10,7 +11,8 @@
 
 #include "util/err.h"
 
-#define MET_SCHEMA_VERSION 1
+/* 2: runs.seed lossless for seeds >= 2^63, runs.host/pid/proc_start name a run's process */
+#define MET_SCHEMA_VERSION 2
 
 typedef struct met_store {
     sqlite3 *db;
@@ -106,5 +108,13 @@ fs_err met_confusion_add(met_store *s, int round, int k, const long *conf);
 /* status: completed | failed | interrupted */
 fs_err met_run_end(met_store *s, const char *status, double wall_s, const char *error);
 void met_close(met_store *s);
+
+/* Is the process that owns a run row (runs.host, pid, proc_start) still alive? 1 yes, 0 provably
+ * gone (no such process, its pid now another process's, or the machine rebooted since), -1
+ * cannot tell (another host, or no owner recorded: a row of schema version 1). A `running` row
+ * whose owner is gone was abandoned (kill -9, full disk, crash). */
+int met_owner_alive(const char *host, int64_t pid, const char *proc_start);
+/* Registers the SQL function fedsim_owner_gone(host, pid, proc_start) (1: gone) on db. */
+int met_register_owner_fn(sqlite3 *db);
 
 #endif

@@ -8,6 +8,13 @@
 
 static _Thread_local char errmsg[1024];
 
+volatile sig_atomic_t fs_stop_flag = 0;
+
+fs_err fs_stopped(void)
+{
+    return fs_stop_flag ? fs_error(FS_EINTR, "interrupted") : FS_OK;
+}
+
 fs_err fs_error(fs_err code, const char *fmt, ...)
 {
     va_list ap;

@@ -4,6 +4,7 @@
 #ifndef FEDSIM_ERR_H
 #define FEDSIM_ERR_H
 
+#include <signal.h>
 #include <stddef.h>
 
 typedef enum fs_err {
@@ -23,6 +24,14 @@ const char *fs_errmsg(void);
 void fs_error_clear(void);
 /* Exit status main() uses for a code. */
 int fs_exit_status(fs_err code);
+
+/* Set by the command's SIGINT/SIGTERM handler (cli_catch_signals). Long loops (data generation,
+ * import, partitioning, model and client set-up, training chunks) poll it through fs_stopped()
+ * and give up with FS_EINTR, so a signal stops a run within a fraction of a second, set-up
+ * included. */
+extern volatile sig_atomic_t fs_stop_flag;
+/* FS_EINTR (message "interrupted") once a stop was asked, else FS_OK. */
+fs_err fs_stopped(void);
 
 /* Checked allocation: returns NULL and records FS_ENOMEM with the caller's location. */
 #define FS_CALLOC(n, size) fs_calloc_at((n), (size), __FILE__, __LINE__)

@@ -80,3 +80,8 @@ void h5_quiet_off(h5_quiet q)
 {
     H5Eset_auto2(H5E_DEFAULT, q.fn, q.data);
 }
+
+void h5_silence(void)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}

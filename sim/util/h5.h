@@ -25,5 +25,9 @@ typedef struct h5_quiet {
 
 h5_quiet h5_quiet_on(void);
 void h5_quiet_off(h5_quiet q);
+/* Silence HDF5's error printing for the whole process (the fedsim command does it first thing):
+ * every HDF5 failure is reported by fedsim as one `fedsim: error:` line, never as HDF5's stack
+ * (a write on a full disk printed dozens of lines). */
+void h5_silence(void);
 
 #endif

@@ -27,7 +27,7 @@ check "tiny run writes 8 rounds" test "$(q "$TMP/a.db" 'SELECT count(*) FROM rou
 check "run marked completed" test "$(q "$TMP/a.db" 'SELECT status FROM runs')" = completed
 check "test metrics every 2 rounds" \
     test "$(q "$TMP/a.db" 'SELECT count(*) FROM rounds WHERE test_acc IS NOT NULL')" = 4
-check "schema version set" test "$(q "$TMP/a.db" 'PRAGMA user_version')" = 1
+check "schema version set" test "$(q "$TMP/a.db" 'PRAGMA user_version')" = 2
 check "scenario text stored" \
     test "$(q "$TMP/a.db" "SELECT instr(scenario, 'name: tiny') > 0 FROM runs")" = 1
 check "resolved params stored as JSON" \

@@ -201,6 +201,16 @@ static void test_build_from_cfg(void **state)
     assert_int_equal(m.n_layers, 4);
     assert_int_equal(m.layers[0].s.units, 4);
     assert_int_equal(m.layers[2].s.units, 16);
+    /* the longest model.hidden the key table takes (CFG_LIST_MAX entries) validates and builds:
+     * one limit (16 passed validate and failed in run) */
+    char yaml[256] = "name: t\nmodel: {name: mlp, hidden: [4";
+    for (int i = 1; i < CFG_LIST_MAX; i++) strcat(yaml, ", 4");
+    strcat(yaml, "]}\n");
+    assert_int_equal(parse(yaml, &c, &d), FS_OK);
+    assert_int_equal(c.model.hidden.n, CFG_LIST_MAX);
+    assert_int_equal(cfg_validate(&c, "m.yaml", &d), FS_OK);
+    assert_int_equal(nn_zoo_from_cfg(&m, &c, img, 10), FS_OK);
+    assert_int_equal(m.n_layers, 2 * CFG_LIST_MAX + 2);
 }
 
 int main(void)

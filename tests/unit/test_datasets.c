@@ -651,6 +651,28 @@ static void test_store_corrupt(void **st)
     ds_free(&ds);
 }
 
+/* The recorded kind (name attribute) must match data.dataset fashion-mnist or kjv: a kjv
+ * scenario pointing at the Fashion-MNIST file is refused naming both; file takes anything */
+static void test_kind(void **st)
+{
+    (void)st;
+    dataset ds;
+    small_dataset(&ds, 40);
+    snprintf(ds.name, sizeof ds.name, "fashion-mnist");
+    const char *path = tmp_path("kind.h5");
+    assert_int_equal(ds_save(path, &ds), FS_OK);
+    ds_free(&ds);
+    assert_int_equal(ds_check_kind(path, "fashion-mnist"), FS_OK);
+    assert_int_equal(ds_check_kind(path, "file"), FS_OK);
+    assert_int_equal(ds_check_kind(path, "kjv"), FS_EINPUT);
+    assert_msg_has("data.dataset is kjv but");
+    assert_msg_has("holds the dataset 'fashion-mnist'");
+    /* missing or not a dataset: left to ds_load, which names the problem */
+    assert_int_equal(ds_check_kind(tmp_path("none.h5"), "kjv"), FS_OK);
+    write_text(tmp_path("junk.h5"), "not hdf5");
+    assert_int_equal(ds_check_kind(tmp_path("junk.h5"), "fashion-mnist"), FS_OK);
+}
+
 static int setup(void **st)
 {
     (void)st;
@@ -675,6 +697,7 @@ int main(void)
         cmocka_unit_test(test_tff_emnist),   cmocka_unit_test(test_tff_uint8_hwc),
         cmocka_unit_test(test_tff_snippets), cmocka_unit_test(test_tff_corrupt),
         cmocka_unit_test(test_csv),          cmocka_unit_test(test_store_corrupt),
+        cmocka_unit_test(test_kind),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

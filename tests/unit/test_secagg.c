@@ -423,10 +423,10 @@ static void test_secagg_plus(void **state)
 
 /* ---- determinism --------------------------------------------------------------------------- */
 
-static void masked_of(uint64_t round, int client, const float *x, size_t dim, uint32_t *out)
+static void masked_of_p(const sa_params *pp, uint64_t round, int client, const float *x, size_t dim,
+                        uint32_t *out)
 {
-    sa_params p;
-    sa_params_default(&p);
+    sa_params p = *pp;
     sa_round *r;
     sa_status st;
     assert_int_equal(sa_round_new(&p, 8, dim, SEED, round, &r), FS_OK);
@@ -437,6 +437,62 @@ static void masked_of(uint64_t round, int client, const float *x, size_t dim, ui
     memcpy(out, sa_masked_words(m, &d), sizeof *out * dim);
     sa_masked_input_free(m);
     sa_round_free(r);
+}
+
+static void masked_of(uint64_t round, int client, const float *x, size_t dim, uint32_t *out)
+{
+    sa_params p;
+    sa_params_default(&p);
+    masked_of_p(&p, round, client, x, dim, out);
+}
+
+/* privacy.secagg_randomness: system: the masks cannot be recomputed (two runs of the same round
+ * mask differently, and differently from the keyed masks), the unmasked sum is still exact, and
+ * system Shamir shares reconstruct with t shares and not with t - 1 */
+static void test_system_randomness(void **state)
+{
+    const size_t D = 2000;
+    float **x = make_inputs(1, D, 7);
+    uint32_t a[2000], b[2000], c[2000];
+    sa_params p;
+    sa_params_default(&p);
+    masked_of_p(&p, 11, 5, x[0], D, c);
+    p.system_random = 1;
+    masked_of_p(&p, 11, 5, x[0], D, a);
+    masked_of_p(&p, 11, 5, x[0], D, b);
+    assert_memory_not_equal(a, b, sizeof a);
+    assert_memory_not_equal(a, c, sizeof a);
+    free_inputs(x, 1);
+
+    const int n = 12;
+    float **xs = make_inputs(n, 500, 1);
+    uint32_t got[500], want[500];
+    float sum[500];
+    assert_int_equal(run_round(&p, n, 500, xs, NULL, NULL, NULL, got, sum), SA_OK);
+    expected_qsum(&p, xs, n, 500, NULL, 7, want);
+    assert_memory_equal(got, want, sizeof got);
+    /* clients 3 and 8 drop after masking: their masks are reconstructed from shares */
+    uint8_t masks[12];
+    memset(masks, 1, sizeof masks);
+    masks[3] = masks[8] = 0;
+    assert_int_equal(run_round(&p, n, 500, xs, NULL, masks, NULL, got, sum), SA_OK);
+    expected_qsum(&p, xs, n, 500, masks, 7, want);
+    assert_memory_equal(got, want, sizeof got);
+    free_inputs(xs, n);
+
+    enum { N = 5, T = 3, M = SH_ELEMS(32) };
+    uint64_t sec[M], xv[N], sh[N * M], lam[T], out[M];
+    for (int e = 0; e < M; e++) sec[e] = (uint64_t)(1000 + e);
+    for (int h = 0; h < N; h++) xv[h] = (uint64_t)h + 1;
+    assert_int_equal(sh_split_system(sec, M, T, N, xv, sh), 0);
+    uint64_t px[T] = {xv[0], xv[2], xv[4]}, ps[T * M];
+    for (int j = 0; j < T; j++) memcpy(ps + j * M, sh + (2 * j) * M, sizeof(uint64_t) * M);
+    assert_int_equal(sh_lagrange0(px, T, lam), 0);
+    sh_combine(lam, ps, T, M, out);
+    assert_memory_equal(out, sec, sizeof sec);
+    assert_int_equal(sh_lagrange0(px, T - 1, lam), 0);
+    sh_combine(lam, ps, T - 1, M, out);
+    assert_memory_not_equal(out, sec, sizeof sec);
 }
 
 static void test_determinism(void **state)
@@ -553,6 +609,7 @@ int main(void)
         cmocka_unit_test(test_abort_below_threshold),
         cmocka_unit_test(test_secagg_plus),
         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_system_randomness),
         cmocka_unit_test(test_bytes),
         cmocka_unit_test(test_misuse),
     };
