@@ -22,75 +22,118 @@ enum {
 #define PUB_TABLE_BUDGET ((size_t)32 << 20) /* bytes: the public encryptor's table */
 #define KEY_TABLE_BUDGET ((size_t)16 << 20) /* bytes: each of the key holder's two tables */
 
-/* ---- fixed-base tables ------------------------------------------------------------------
- * Entry (i, j), j in [1, 2^w), is g^(j 2^(w i)) mod m, stored as `limbs` limbs (zero-padded)
- * in one allocation. g^x for x < 2^ebits is the product over windows i of entry (i, x_i),
- * x_i the i-th w-bit digit of x: at most ceil(ebits / w) multiplications mod m. */
+/* ---- fixed-base tables: the Lim-Lee comb ------------------------------------------------
+ * Lim and Lee, "More flexible exponentiation with precomputation", CRYPTO 1994. An exponent x
+ * of t bits is h rows of a = ceil(t/h) bits, each row v columns of b = ceil(a/v) bits. For
+ * column j and every nonempty subset u of the rows the table holds
+ *   G[j][u] = prod_{i in u} g^(2^(i a + j b)) mod m,
+ * and g^x takes b - 1 squarings and at most a multiplications: for k = b-1 .. 0, square, then
+ * for each column j multiply by G[j][u] with u the rows whose bit j b + k is set. Entries are
+ * `limbs` limbs (zero-padded) in one allocation. (h, v) minimise the operations per
+ * exponentiation plus the build's multiplications amortised over 4096 of them,
+ * a + b + v 2^h / 4096, within a byte budget. */
 typedef struct fb_table {
-    int w;           /* window bits */
-    size_t nwin;     /* windows: ceil(ebits / w) */
+    int h, v;        /* rows, columns */
+    size_t a, b;     /* row and column lengths in bits */
     size_t ebits;    /* exponents below 2^ebits */
     mp_size_t limbs; /* limbs per entry */
-    mp_limb_t *t;    /* nwin (2^w - 1) entries */
+    size_t bytes;    /* of t */
+    mp_limb_t *t;    /* v (2^h - 1) entries, G[j][u] at j (2^h - 1) + u - 1 */
     mpz_t mod;
 } fb_table;
 
-static size_t fb_size(size_t ebits, int w, size_t modbits)
+enum { FB_MAX_ROWS = 12 };
+
+enum { FB_AMORTISE = 4096 };
+
+/* The comb shape of least cost (see above; ties: the smaller table) within budget. */
+static void fb_shape(fb_table *fb, size_t ebits, size_t limbs, size_t budget)
 {
-    size_t nwin = (ebits + (size_t)w - 1) / (size_t)w;
-    size_t limbs = (modbits + GMP_NUMB_BITS - 1) / GMP_NUMB_BITS;
-    return nwin * (((size_t)1 << w) - 1) * limbs * sizeof(mp_limb_t);
+    size_t best = SIZE_MAX, best_bytes = SIZE_MAX;
+    for (int h = 1; h <= FB_MAX_ROWS; h++) {
+        size_t a = (ebits + (size_t)h - 1) / (size_t)h;
+        for (size_t v = 1; v <= a; v++) {
+            size_t bytes = v * (((size_t)1 << h) - 1) * limbs * sizeof(mp_limb_t);
+            if (bytes > budget) break;
+            size_t b = (a + v - 1) / v, ops = a + b + (v << h) / FB_AMORTISE;
+            if (ops < best || (ops == best && bytes < best_bytes)) {
+                best = ops;
+                best_bytes = bytes;
+                fb->h = h;
+                fb->v = (int)v;
+                fb->a = a;
+                fb->b = b;
+                fb->bytes = bytes;
+            }
+        }
+    }
+    FS_CHECK(best != SIZE_MAX);
 }
 
-/* The widest window in [1, 8] whose table fits the budget. */
-static int fb_window(size_t ebits, size_t modbits, size_t budget)
+static mp_limb_t *fb_entry(const fb_table *fb, int j, unsigned u)
 {
-    int w = 8;
-    while (w > 1 && fb_size(ebits, w, modbits) > budget) w--;
-    return w;
+    size_t per = ((size_t)1 << fb->h) - 1;
+    return fb->t + ((size_t)j * per + (u - 1)) * (size_t)fb->limbs;
 }
 
-static mp_limb_t *fb_entry(const fb_table *fb, size_t i, unsigned j)
+static void fb_store(fb_table *fb, int j, unsigned u, const mpz_t v)
 {
-    return fb->t + ((size_t)i * (((size_t)1 << fb->w) - 1) + (j - 1)) * (size_t)fb->limbs;
-}
-
-static void fb_store(fb_table *fb, size_t i, unsigned j, const mpz_t v)
-{
-    mp_limb_t *dst = fb_entry(fb, i, j);
+    mp_limb_t *dst = fb_entry(fb, j, u);
     size_t sz = mpz_size(v);
     FS_CHECK(sz <= (size_t)fb->limbs);
     if (sz) memcpy(dst, mpz_limbs_read(v), sz * sizeof(mp_limb_t));
     memset(dst + sz, 0, ((size_t)fb->limbs - sz) * sizeof(mp_limb_t));
 }
 
+static void fb_read(const fb_table *fb, int j, unsigned u, mpz_t out)
+{
+    mpz_t e;
+    mpz_roinit_n(e, fb_entry(fb, j, u), fb->limbs);
+    mpz_set(out, e);
+}
+
+static void mulmod(mpz_t r, const mpz_t x, const mpz_t y, const mpz_t m, mpz_t tmp)
+{
+    mpz_mul(tmp, x, y);
+    mpz_tdiv_r(r, tmp, m);
+}
+
 static fs_err fb_build(fb_table *fb, const mpz_t g, const mpz_t mod, size_t ebits, size_t budget)
 {
     memset(fb, 0, sizeof *fb);
-    size_t modbits = mpz_sizeinbase(mod, 2);
-    fb->w = fb_window(ebits, modbits, budget);
+    size_t limbs = (mpz_sizeinbase(mod, 2) + GMP_NUMB_BITS - 1) / GMP_NUMB_BITS;
+    fb_shape(fb, ebits, limbs, budget);
     fb->ebits = ebits;
-    fb->nwin = (ebits + (size_t)fb->w - 1) / (size_t)fb->w;
-    fb->limbs = (mp_size_t)((modbits + GMP_NUMB_BITS - 1) / GMP_NUMB_BITS);
-    fb->t = FS_ALIGNED(fb_size(ebits, fb->w, modbits), 1);
+    fb->limbs = (mp_size_t)limbs;
+    fb->t = FS_ALIGNED(fb->bytes, 1);
     if (!fb->t) return FS_ENOMEM;
     mpz_init_set(fb->mod, mod);
-    mpz_t base, cur, tmp;
-    mpz_inits(base, cur, tmp, NULL);
-    mpz_mod(base, g, mod);
-    unsigned top = (1u << fb->w) - 1;
-    for (size_t i = 0; i < fb->nwin; i++) {
-        mpz_set(cur, base);
-        fb_store(fb, i, 1, cur);
-        for (unsigned j = 2; j <= top; j++) {
-            mpz_mul(tmp, cur, base);
-            mpz_tdiv_r(cur, tmp, mod);
-            fb_store(fb, i, j, cur);
-        }
-        mpz_mul(tmp, cur, base); /* base^(2^w) starts the next window */
-        mpz_tdiv_r(base, tmp, mod);
+    mpz_t row[FB_MAX_ROWS], cur, tmp, x;
+    mpz_inits(cur, tmp, x, NULL);
+    /* row[i] = g^(2^(i a)), then squared b times per column */
+    mpz_mod(cur, g, mod);
+    for (int i = 0; i < fb->h; i++) {
+        mpz_init_set(row[i], cur);
+        for (size_t s = 0; s < fb->a; s++) mulmod(cur, cur, cur, mod, tmp);
     }
-    mpz_clears(base, cur, tmp, NULL);
+    unsigned top = (1u << fb->h) - 1;
+    for (int j = 0; j < fb->v; j++) {
+        for (unsigned u = 1; u <= top; u++) {
+            unsigned low = u & (0u - u); /* lowest row of u */
+            int li = __builtin_ctz(u);
+            if (u == low) {
+                fb_store(fb, j, u, row[li]);
+            } else {
+                fb_read(fb, j, u & ~low, x);
+                mulmod(x, x, row[li], mod, tmp);
+                fb_store(fb, j, u, x);
+            }
+        }
+        for (int i = 0; i < fb->h && j + 1 < fb->v; i++)
+            for (size_t s = 0; s < fb->b; s++) mulmod(row[i], row[i], row[i], mod, tmp);
+    }
+    for (int i = 0; i < fb->h; i++) mpz_clear(row[i]);
+    mpz_clears(cur, tmp, x, NULL);
     return FS_OK;
 }
 
@@ -103,15 +146,10 @@ static void fb_free(fb_table *fb)
     memset(fb, 0, sizeof *fb);
 }
 
-/* Bits [pos, pos + w) of the limb array (w <= 8). */
-static unsigned limb_bits(const mp_limb_t *xl, mp_size_t xn, size_t pos, int w)
+static unsigned limb_bit(const mp_limb_t *xl, mp_size_t xn, size_t pos)
 {
-    size_t li = pos / GMP_NUMB_BITS, sh = pos % GMP_NUMB_BITS;
-    if ((mp_size_t)li >= xn) return 0;
-    mp_limb_t v = xl[li] >> sh;
-    if (sh + (size_t)w > GMP_NUMB_BITS && (mp_size_t)(li + 1) < xn)
-        v |= xl[li + 1] << (GMP_NUMB_BITS - sh);
-    return (unsigned)(v & ((1u << w) - 1));
+    size_t li = pos / GMP_NUMB_BITS;
+    return (mp_size_t)li < xn ? (unsigned)(xl[li] >> (pos % GMP_NUMB_BITS)) & 1u : 0u;
 }
 
 /* out = g^x mod m for 0 <= x < 2^ebits. out must not alias x. */
@@ -123,17 +161,22 @@ static void fb_pow(const fb_table *fb, const mpz_t x, mpz_t out)
     mpz_t tmp;
     mpz_init2(tmp, 2 * (mp_bitcnt_t)fb->limbs * GMP_NUMB_BITS);
     int first = 1;
-    for (size_t i = 0; i < fb->nwin; i++) {
-        unsigned d = limb_bits(xl, xn, i * (size_t)fb->w, fb->w);
-        if (!d) continue;
-        mpz_t e;
-        mpz_roinit_n(e, fb_entry(fb, i, d), fb->limbs);
-        if (first) {
-            mpz_set(out, e);
-            first = 0;
-        } else {
-            mpz_mul(tmp, out, e);
-            mpz_tdiv_r(out, tmp, fb->mod);
+    for (size_t k = fb->b; k-- > 0;) {
+        if (!first) mulmod(out, out, out, fb->mod, tmp);
+        for (int j = 0; j < fb->v; j++) {
+            size_t col = (size_t)j * fb->b + k; /* bit within each row */
+            if (col >= fb->a) continue;
+            unsigned u = 0;
+            for (int i = 0; i < fb->h; i++) u |= limb_bit(xl, xn, (size_t)i * fb->a + col) << i;
+            if (!u) continue;
+            mpz_t e;
+            mpz_roinit_n(e, fb_entry(fb, j, u), fb->limbs);
+            if (first) {
+                mpz_set(out, e);
+                first = 0;
+            } else {
+                mulmod(out, out, e, fb->mod, tmp);
+            }
         }
     }
     if (first) mpz_set_ui(out, 1);
@@ -665,8 +708,7 @@ size_t he_enc_table_bytes(const he_enc *e)
 {
     size_t s = 0;
     const fb_table *t[3] = {&e->fb, &e->fbp, &e->fbq};
-    for (int i = 0; i < 3; i++)
-        if (t[i]->t) s += fb_size(t[i]->ebits, t[i]->w, mpz_sizeinbase(t[i]->mod, 2));
+    for (int i = 0; i < 3; i++) s += t[i]->bytes;
     return s;
 }
 
