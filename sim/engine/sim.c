@@ -873,6 +873,7 @@ static fs_err save_checkpoint(const run_state *s, const sim_opts *o, const char 
 {
     const cfg *c = s->c;
     char dir[1024];
+    if (o->ckpt_db) db = o->ckpt_db;
     if (c->checkpoint.dir[0]) {
         snprintf(dir, sizeof dir, "%s", c->checkpoint.dir);
     } else {

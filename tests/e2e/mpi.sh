@@ -100,4 +100,61 @@ bad_input "database not writable at rank 0" "cannot open database" \
 bad_input "scenario mistake" "unknown key 'rounds.bogus'" \
     -n 2 "$FEDSIM" run "$HERE/tiny.yaml" --db "$TMP/bk.db" --set rounds.bogus=1
 
+# --- mpirun fedsim sweep: the same runs as without MPI
+cat "$HERE/tiny.yaml" > "$TMP/sw.yaml"
+printf 'sweep:\n  name: lr\n  grid:\n    train.lr: [0.05, 0.1]\n  seeds: [1, 2]\n' >> "$TMP/sw.yaml"
+runs() {
+    q "$1" "SELECT r.run_key, r.status, r.sweep_id, r.swept, r.params, r.superseded_by,
+                   o.round, o.vtime_s, o.completed, o.bytes_up, quote(o.train_loss),
+                   quote(o.test_acc)
+            FROM runs r JOIN rounds o ON o.run_id = r.id ORDER BY r.run_key, o.round"
+}
+"$FEDSIM" sweep "$TMP/sw.yaml" --jobs 2 --db "$TMP/sw1.db" --quiet
+mrun -n 3 "$FEDSIM" sweep "$TMP/sw.yaml" --db "$TMP/sw3.db" --threads 1 --quiet
+check "sweep -n 3 exits 0" test $? -eq 0
+check "sweep -n 3: 4 runs completed" \
+    test "$(q "$TMP/sw3.db" "SELECT count(*) FROM runs WHERE status='completed'")" = 4
+check "sweep -n 3: the same runs as without MPI" \
+    test "$(runs "$TMP/sw1.db")" = "$(runs "$TMP/sw3.db")"
+check "sweep -n 3: every run's final checkpoint" \
+    test "$(ls "$TMP"/sw3-ckpt/*-final.h5 | wc -l)" = 4
+mrun -n 3 "$FEDSIM" sweep "$TMP/sw.yaml" --db "$TMP/sw3.db" --threads 1 2> "$TMP/err.txt"
+check "sweep -n 3 again: nothing to do" grep -q "nothing to do" "$TMP/err.txt"
+mrun -n 1 "$FEDSIM" sweep "$TMP/sw.yaml" --db "$TMP/sw-n1.db" --jobs 2 --quiet
+check "sweep -n 1 is the ordinary sweep" \
+    test "$(runs "$TMP/sw1.db")" = "$(runs "$TMP/sw-n1.db")"
+bad_input "sweep: database not writable at rank 0" "cannot create" \
+    -n 2 "$FEDSIM" sweep "$TMP/sw.yaml" --db /proc/fedsim-nowhere/sw.db --quiet
+
+# --- a worker rank killed mid-sweep: the database resumes
+DB=$TMP/kill.db
+KILL=(--db "$DB" --threads 1 --set rounds.count=300)
+"${MPIRUN[@]}" -n 3 "$FEDSIM" sweep "$TMP/sw.yaml" "${KILL[@]}" > /dev/null 2> "$TMP/kill.txt" &
+MPID=$!
+done1=0
+for _ in $(seq 1 600); do # one run finished (at most 2 minutes)
+    done1=$(q "$DB" "SELECT count(*) FROM runs WHERE status='completed'" 2> /dev/null)
+    [ "${done1:-0}" -ge 1 ] && break
+    sleep 0.2
+done
+victim=""
+for p in $(pgrep -P $MPID); do
+    tr '\0' '\n' < /proc/$p/environ 2> /dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && victim=$p
+done
+check "kill: found rank 1 after a finished run" test -n "$victim" -a "${done1:-0}" -ge 1
+[ -n "$victim" ] && kill -9 "$victim"
+wait $MPID
+check "kill: mpirun fails" test $? -ne 0
+check "kill: the dead rank is reported" grep -q "rank 1 .*signal 9" "$TMP/kill.txt"
+check "kill: database intact" test "$(q "$DB" 'PRAGMA integrity_check')" = ok
+n_before=$(q "$DB" "SELECT count(*) FROM runs WHERE status='completed'")
+check "kill: only finished runs, none left running" \
+    test "$(q "$DB" "SELECT count(*) FROM runs WHERE status<>'completed'")" = 0 -a "$n_before" -lt 4
+mrun -n 3 "$FEDSIM" sweep "$TMP/sw.yaml" "${KILL[@]}" 2> "$TMP/resume.txt"
+check "kill: the same command resumes" test $? -eq 0
+check "kill: finished runs skipped" grep -q "$n_before completed earlier (skipped)" "$TMP/resume.txt"
+check "kill: every run completed once" \
+    test "$(q "$DB" "SELECT count(*) || '/' || count(DISTINCT run_key) FROM runs
+                     WHERE status='completed'")" = 4/4
+
 summary mpi
