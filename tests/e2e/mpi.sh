@@ -19,6 +19,8 @@ if ! "$FEDSIM" version | grep -q MPI || ! command -v mpirun >/dev/null; then
 fi
 TMP=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$TMP"' EXIT
+# private databases of the MPI sweep (and those a killed rank leaves) go under $TMP
+export TMPDIR=$TMP
 # loopback shared memory only, never a network; idle ranks yield the CPU (oversubscribed)
 export OMPI_MCA_btl=self,vader OMPI_MCA_mpi_yield_when_idle=1 OMPI_MCA_rmaps_base_oversubscribe=1
 MPIRUN=(mpirun --allow-run-as-root --oversubscribe --bind-to none)
