@@ -5,6 +5,8 @@
 #   SANITIZER=address|undefined|none   (make asan sets address+undefined on a separate build dir)
 #   OPENMP=1|0                         thread pool for client training (default 1)
 #   NATIVE=1|0                         -march=native (default 0: results must not depend on it)
+#   MPI=1|0                            Open MPI: `mpirun -n R fedsim run|sweep` (docs/cluster.md);
+#                                      default 1 when mpicc is found, else the single-process binary
 
 SHELL       := /bin/bash
 CC          ?= cc
@@ -12,10 +14,11 @@ BUILD       ?= build
 OPENMP      ?= 1
 NATIVE      ?= 0
 SANITIZER   ?= none
+MPI         ?= $(if $(shell command -v mpicc 2>/dev/null),1,0)
 
 DEB_PKGS := build-essential pkg-config libopenblas-dev libopenblas-openmp-dev libsqlite3-dev libgsl-dev libhdf5-dev \
             libcmocka-dev libfyaml-dev zlib1g-dev libsodium-dev libgmp-dev dataset-fashion-mnist sqlite3 bible-kjv \
-            python3 python3-matplotlib python3-numpy
+            python3 python3-matplotlib python3-numpy libopenmpi-dev openmpi-bin
 
 PKGS     := sqlite3 gsl hdf5-serial cmocka libfyaml zlib libsodium
 # OpenBLAS: Debian's OpenMP build. fedsim parallelises across clients and calls BLAS from each
@@ -50,6 +53,14 @@ ifeq ($(NATIVE),1)
 CFLAGS  += -march=native
 else ifneq ($(NATIVE),0)
 $(error NATIVE must be 0 or 1, not '$(NATIVE)')
+endif
+# Open MPI's C bindings (Debian's libopenmpi-dev: pkg-config ompi-c), the same compiler and flags
+# as the rest: only sim/engine/mpi_dist.c and the sweep's MPI mode include mpi.h.
+ifeq ($(MPI),1)
+PKG_CFLAGS += $(shell pkg-config --cflags ompi-c 2>/dev/null) -DFEDSIM_MPI=1
+PKG_LIBS   += $(shell pkg-config --libs ompi-c 2>/dev/null)
+else ifneq ($(MPI),0)
+$(error MPI must be 0 or 1, not '$(MPI)')
 endif
 ifeq ($(SANITIZER),address)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -O1
@@ -130,7 +141,7 @@ unit: all $(TEST_BINS)
 
 e2e: all
 	@fail=0; for t in tests/e2e/run.sh tests/e2e/systems.sh tests/e2e/sweep.sh tests/e2e/privacy.sh \
-	          tests/e2e/stops.sh; do \
+	          tests/e2e/stops.sh tests/e2e/mpi.sh; do \
 	  bash $$t $(BUILD)/fedsim || fail=1; done; exit $$fail
 
 # The end-to-end suites run last, so the output ends with their "N passed, M failed" lines.

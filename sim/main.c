@@ -116,7 +116,11 @@ int main(int argc, char **argv)
             return wants_help(argc - 2, argv + 2) ? command_help(i)
                                                   : commands[i].fn(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+#ifdef FEDSIM_MPI
+        printf("fedsim 0.1.0 (%s, MPI)\n", FEDSIM_GIT_REV); /* mpirun -n R fedsim run|sweep */
+#else
         printf("fedsim 0.1.0 (%s)\n", FEDSIM_GIT_REV);
+#endif
         return 0;
     }
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {

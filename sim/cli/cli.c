@@ -1,11 +1,14 @@
 /* Commands run, validate and keys, and the helpers every command shares (data: cmd_data.c). */
 #include "cli/cli.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "data/dataset.h"
+#include "engine/mpi_dist.h"
 #include "engine/sim.h"
 #include "util/log.h"
 
@@ -111,26 +114,62 @@ int cli_load_scenario(const run_args *a, cfg *c, char **text)
     return 0;
 }
 
-int cmd_run(int argc, char **argv)
+int cli_quiet_stderr(int on)
 {
+    static int saved = -1;
+    fflush(stderr);
+    if (on && saved < 0) {
+        int null = open("/dev/null", O_WRONLY);
+        if (null < 0) return -1;
+        saved = dup(STDERR_FILENO);
+        dup2(null, STDERR_FILENO);
+        close(null);
+    } else if (!on && saved >= 0) {
+        dup2(saved, STDERR_FILENO);
+        close(saved);
+        saved = -1;
+    }
+    return 0;
+}
+
+/* The run under mpirun: every rank loads the scenario (the same file and options; only rank 0
+ * prints), all agree, then sim_run splits the training (engine/mpi_dist.h). */
+static int run_cmd(int argc, char **argv)
+{
+    const int mpi = dist_size() > 1, rank = dist_rank();
     run_args a;
+    if (rank != 0) cli_quiet_stderr(1);
     int rc = cli_parse_run_args(argc, argv, &a);
-    if (rc) return rc;
     cfg c;
     char *text = NULL;
-    cli_catch_signals();
-    if ((rc = cli_load_scenario(&a, &c, &text))) return rc;
-    if (a.quiet) log_set_level(LOG_WARN);
+    cli_catch_signals(); /* before loading: a signal during set-up stops it */
+    if (!rc) rc = cli_load_scenario(&a, &c, &text);
+    if (rank != 0) cli_quiet_stderr(0);
+    if (mpi) { /* a rank that could not load what rank 0 loaded: rank 0 says which */
+        if (rc && rank != 0)
+            fs_error(rc == 2 ? FS_EINPUT : FS_EIO, "cannot load the scenario %s: %s",
+                     a.file ? a.file : "?", fs_errmsg());
+        fs_err e = dist_agree(rc ? (rc == 2 ? FS_EINPUT : FS_EIO) : FS_OK);
+        if (e && !rc) {
+            free(text);
+            return rank == 0 ? cli_fail(e) : fs_exit_status(e);
+        }
+    }
+    if (rc) return rc;
+    if (a.quiet || rank != 0) log_set_level(rank != 0 ? LOG_ERROR : LOG_WARN);
     sim_opts o = {.db_path = a.db,
                   .scenario_text = text,
                   .quiet = a.quiet,
                   .threads = a.threads,
                   .stop = &fs_stop_flag,
                   .sweep_id = a.sweep_id,
-                  .swept_json = a.swept};
+                  .swept_json = a.swept,
+                  .distribute = mpi};
+    if (rank != 0) o.quiet = 1;
     sim_summary s;
     fs_err e = sim_run(&c, &o, &s);
     free(text);
+    if (rank != 0) return e ? fs_exit_status(e) : 0;
     if (e == FS_EINTR && !s.recorded) {
         fprintf(stderr, "fedsim: interrupted during set-up; nothing written\n");
         return 130;
@@ -153,6 +192,18 @@ int cmd_run(int argc, char **argv)
                s.db_path);
     }
     return 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    fs_err e = dist_init();
+    if (e) {
+        const char *r = getenv("OMPI_COMM_WORLD_RANK");
+        return r && atoi(r) != 0 ? fs_exit_status(e) : cli_fail(e);
+    }
+    const int rc = run_cmd(argc, argv);
+    dist_finalize();
+    return rc;
 }
 
 int cmd_validate(int argc, char **argv)

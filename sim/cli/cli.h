@@ -16,6 +16,8 @@ void cli_catch_signals(void);
 
 /* Print "fedsim: error: <last message>" and return the exit status for e. */
 int cli_fail(fs_err e);
+/* on: send stderr to /dev/null (MPI ranks other than 0 print nothing); off: restore it. */
+int cli_quiet_stderr(int on);
 /* Print a usage error and return 2. */
 int cli_usage_error(const char *msg);
 

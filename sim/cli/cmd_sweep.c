@@ -36,7 +36,9 @@
 #endif
 
 #include "cli/cli.h"
+#include "cli/sweep_mpi.h"
 #include "config/sweep.h"
+#include "engine/mpi_dist.h"
 #include "store/store.h"
 #include "util/log.h"
 
@@ -750,24 +752,44 @@ static void make_parent_dir(const char *path)
     mkdir(dir, 0777);
 }
 
-int cmd_sweep(int argc, char **argv)
+static int sweep_main(int argc, char **argv)
 {
+    /* mpirun (sweep_mpi.h): every rank reads the plan, only rank 0 prints */
+    const int mpi = dist_size() > 1, rank = dist_rank();
     sweep_args a;
+    if (rank != 0) cli_quiet_stderr(1);
     int rc = parse_args(argc, argv, &a);
-    if (rc) return rc;
     sweep_state s;
     memset(&s, 0, sizeof s);
     s.a = &a;
     cfg_diag d;
-    fs_err e = sweep_load_plan(a.file, a.overrides, a.n_overrides, &s.plan, &d);
-    if (e) {
+    fs_err e = rc ? FS_EINPUT : sweep_load_plan(a.file, a.overrides, a.n_overrides, &s.plan, &d);
+    if (e && !rc) {
         if (e == FS_EINPUT && d.msg[0])
             cfg_diag_print(&d, stderr);
         else
             fprintf(stderr, "fedsim: error: %s\n", fs_errmsg());
-        return fs_exit_status(e);
+        rc = fs_exit_status(e);
     }
+    if (rank != 0) cli_quiet_stderr(0);
+    if (mpi) {
+        if (e && rank != 0 && !rc)
+            fs_error(e, "cannot read the sweep %s: %s", a.file, d.msg[0] ? d.msg : fs_errmsg());
+        fs_err ea = dist_agree(e);
+        if (ea && !e) {
+            sweep_free_plan(&s.plan);
+            return rank == 0 ? cli_fail(ea) : fs_exit_status(ea);
+        }
+    }
+    if (rc) return rc;
     s.db = a.db ? a.db : s.plan.db;
+    if (mpi && rank != 0) { /* a worker rank: rank 0 hands out the runs */
+        rc = a.dry_run
+                 ? 0
+                 : sweep_mpi_serve(a.file, a.overrides, a.n_overrides, &s.plan, s.db, a.threads);
+        sweep_free_plan(&s.plan);
+        return rc;
+    }
     if (a.dry_run) {
         rc = dry_run(&a, &s.plan, s.db);
         sweep_free_plan(&s.plan);
@@ -788,14 +810,14 @@ int cmd_sweep(int argc, char **argv)
         else
             fprintf(stderr, "fedsim: error: cannot create %s: %s\n", lockpath, strerror(errno));
         sweep_free_plan(&s.plan);
-        return 1;
+        return lock == -2 ? 1 : 2; /* a folder we cannot write: a path the user can fix */
     }
 
     e = met_open(&s.store, s.db);
     if (e) {
         drop_lock(lock, lockpath);
         sweep_free_plan(&s.plan);
-        return cli_fail(e);
+        return cli_fail(e == FS_EIO ? FS_EINPUT : e); /* a path the user can fix: exit 2 */
     }
     int stale = settle_stale(&s);
     s.todo = calloc((size_t)s.plan.n_runs, sizeof *s.todo);
@@ -827,8 +849,9 @@ int cmd_sweep(int argc, char **argv)
     if (!a.quiet) {
         fprintf(stderr,
                 "fedsim: sweep '%s': %d runs into %s: %d completed earlier (skipped), %d "
-                "to rerun (failed or interrupted), %d new; %d jobs x %d threads\n",
-                s.plan.id, s.plan.n_runs, s.db, s.n_skipped, n_rerun, s.n_todo - n_rerun, a.jobs,
+                "to rerun (failed or interrupted), %d new; %d %s x %d threads\n",
+                s.plan.id, s.plan.n_runs, s.db, s.n_skipped, n_rerun, s.n_todo - n_rerun,
+                mpi ? dist_size() - 1 : a.jobs, mpi ? "MPI ranks" : "jobs",
                 threads < 1 ? 1 : threads);
         if (stale > 0)
             fprintf(stderr,
@@ -855,7 +878,17 @@ int cmd_sweep(int argc, char **argv)
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, &old_pipe);
     s.t0 = time_now();
-    e = run_queue(&s);
+    if (mpi) { /* runs on ranks 1..R-1, rows into s.store by rank 0 only (sweep_mpi.h) */
+        sweep_mpi_tally t;
+        e = sweep_mpi_queue(&s.plan, &s.store, s.todo, s.n_todo, s.n_skipped, a.quiet,
+                            &sweep_signals, &t);
+        s.next = t.started;
+        s.n_done = t.done;
+        s.n_failed = t.failed;
+        s.rounds_done = t.rounds;
+    } else {
+        e = run_queue(&s);
+    }
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGPIPE, &old_pipe, NULL);
@@ -889,4 +922,25 @@ out:;
     if (e) return cli_fail(e);
     if (interrupted) return 130;
     return s.n_failed > 0 || s.n_interrupted > 0 ? 1 : 0;
+}
+
+int cmd_sweep(int argc, char **argv)
+{
+    fs_err e = dist_init();
+    if (e) {
+        const char *r = getenv("OMPI_COMM_WORLD_RANK");
+        return r && atoi(r) != 0 ? fs_exit_status(e) : cli_fail(e);
+    }
+    if (dist_launched() && dist_size() == 1) {
+        /* mpirun -n 1: the ordinary sweep; its `fedsim run` workers must not think they were
+         * started by mpirun */
+        dist_finalize();
+        unsetenv("OMPI_COMM_WORLD_SIZE");
+        unsetenv("PMIX_RANK");
+        unsetenv("PMI_RANK");
+    }
+    const int rc = sweep_main(argc, argv);
+    sweep_mpi_release(); /* every path of rank 0 lets the worker ranks go */
+    dist_finalize();
+    return rc;
 }

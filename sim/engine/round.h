@@ -3,7 +3,8 @@
  * compute done, upload done, dropout and deadline events. The round closes when k_target
  * updates have arrived or at the deadline, whichever is first; the clients still working then
  * are late (their work is discarded), and those whose dropout came first are dropped. The
- * schedule never depends on training results (docs/ARCHITECTURE.md, "Rounds": schedule, then work). */
+ * schedule never depends on training results (docs/ARCHITECTURE.md, "Rounds": schedule, then work).
+ */
 #ifndef FEDSIM_ROUND_H
 #define FEDSIM_ROUND_H
 

@@ -26,6 +26,7 @@
 #include "device/avail.h"
 #include "device/device.h"
 #include "engine/evq.h"
+#include "engine/mpi_dist.h"
 #include "engine/priv.h"
 #include "engine/round.h"
 #include "fl/algorithm.h"
@@ -212,12 +213,15 @@ typedef struct run_state {
     priv_state *pv; /* privacy.mode / privacy.secagg (engine/priv.h), else NULL */
     priv_stats pst; /* the round's privacy metrics */
     int sel_cap;    /* capacity of sr.c, sr.arrival, chunk_cl_sel */
+    int dist;       /* rank 0 of a run over MPI ranks: chunks go to dist_train_chunk */
+    dist_env denv;  /* what the ranks train with (engine/mpi_dist.h) */
 } run_state;
 
 static void async_free(run_state *s);
 
 static void state_free(run_state *s)
 {
+    if (s->dist) dist_stop(); /* the other ranks leave dist_serve */
     async_free(s);
     priv_free(s->pv);
     if (s->workers)
@@ -610,8 +614,10 @@ static fs_err train_round(run_state *s, uint32_t round, double *loss_out, double
     for (int start = 0; start < s->sr.n_completed; start += s->chunk) {
         int n = s->sr.n_completed - start < s->chunk ? s->sr.n_completed - start : s->chunk;
         for (int k = 0; k < n; k++) s->chunk_cl[k] = s->sr.c[s->sr.arrival[start + k]].client;
-        e = fl_train_clients(s->algo, &ctx, s->chunk_cl, n, s->res, s->workers, s->threads, s->cs,
-                             s->ocs, s->pv ? &trained : &s->agg);
+        fl_agg *to = s->pv ? &trained : &s->agg;
+        e = s->dist ? dist_train_chunk(&s->denv, round, s->chunk_cl, n, s->res, s->cs, s->ocs, to)
+                    : fl_train_clients(s->algo, &ctx, s->chunk_cl, n, s->res, s->workers,
+                                       s->threads, s->cs, s->ocs, to);
         if (!e && s->pv) e = priv_round_add(s->pv, s->res, n, start, &s->agg);
         if (e) return e;
         if (stop && *stop) return FS_EINTR;
@@ -873,6 +879,7 @@ static fs_err save_checkpoint(const run_state *s, const sim_opts *o, const char 
 {
     const cfg *c = s->c;
     char dir[1024];
+    if (o->ckpt_db) db = o->ckpt_db;
     if (c->checkpoint.dir[0]) {
         snprintf(dir, sizeof dir, "%s", c->checkpoint.dir);
     } else {
@@ -915,14 +922,49 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
         e = FS_ENOMEM;
     if (!e) e = eval_train_setup(s);
     if (!e) e = fs_stopped();
-    if (e) {
+    char dbbuf[1024], desc[256];
+    const char *db = default_db(c, o, dbbuf, sizeof dbbuf);
+    snprintf(out->db_path, sizeof out->db_path, "%s", db);
+    /* mpirun: every rank has set up, rank 0 opens the record; the first failure is everyone's,
+     * then the other ranks train what rank 0 sends them until it is done */
+    const int worker = o->distribute && dist_rank() != 0;
+    if (!e && o->distribute && dist_size() > c->rounds.clients_per_round)
+        e = fs_error(FS_EINPUT,
+                     "mpirun -n %d: more ranks than rounds.clients_per_round = %d, so some "
+                     "would never train (use -n %d or fewer)",
+                     dist_size(), c->rounds.clients_per_round, c->rounds.clients_per_round);
+    if (o->distribute) e = dist_agree(e); /* every rank's set-up */
+    if (!e && !worker) {
+        if ((e = met_open(&s->store, db)) == FS_OK) {
+            s->store_open = 1;
+        } else if (e == FS_EIO) { /* a path the user can fix */
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", fs_errmsg());
+            e = fs_error(FS_EINPUT, "%s (hint: --db PATH or output.db: a writable place)", msg);
+        }
+    }
+    if (o->distribute) {
+        e = dist_agree(e); /* rank 0's record */
+        s->denv = (dist_env){
+            s->algo,
+            {&s->model, &s->ds, &s->part, s->global, &s->tc, c->seed, 0, &s->srv.p, s->srv.bcast},
+            s->global,
+            s->srv.bcast,
+            s->model.n_params,
+            s->workers,
+            s->threads,
+            s->ocs != NULL};
+        if (!e && worker) e = dist_serve(&s->denv);
+        if (!e && !worker) {
+            s->dist = 1;
+            dist_run_begin();
+        }
+    }
+    if (e || worker) {
         state_free(s);
         free(s);
         return e;
     }
-    char dbbuf[1024], desc[256];
-    const char *db = default_db(c, o, dbbuf, sizeof dbbuf);
-    snprintf(out->db_path, sizeof out->db_path, "%s", db);
     nn_model_describe(&s->model, desc, sizeof desc);
     if (!o->quiet) {
         log_info("scenario '%s': %s, %zu train / %zu test samples, %u clients (%s), seed %llu",
@@ -931,14 +973,10 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
         log_info("model %s; %s; %d rounds x %d clients; %d threads", desc, s->algo->name,
                  c->rounds.count, c->rounds.clients_per_round, s->threads);
         if (s->pv) log_info("%s", priv_describe(s->pv));
+        if (s->dist)
+            log_info("MPI: %d ranks, each client chunk split over them (docs/cluster.md)",
+                     dist_size());
     }
-    e = met_open(&s->store, db);
-    if (e) {
-        state_free(s);
-        free(s);
-        return e;
-    }
-    s->store_open = 1;
     s->client_events = strcmp(c->output.client_events, "true") == 0;
     char *json = cfg_to_json(c);
     met_run_info info = {.name = c->name,
@@ -969,6 +1007,9 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
     int r;
     const int async = strcmp(c->protocol, "async") == 0;
     if (async) e = async_init(s);
+    if (async && s->dist && !o->quiet)
+        log_warn("protocol: async trains on rank 0 only (the other %d ranks wait)",
+                 dist_size() - 1);
     for (r = 1; r <= c->rounds.count && !e; r++) {
         if (o->stop && *o->stop) {
             e = FS_EINTR;
@@ -1096,6 +1137,13 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
         fs_err ec = save_checkpoint(s, o, db, run_key, "final", out->rounds_done, ck, sizeof ck);
         if (ec && !e) e = ec;
         if (!ec && !o->quiet) log_info("final checkpoint: %s", ck);
+    }
+    if (s->dist && !o->quiet) {
+        dist_stats ds;
+        dist_stats_get(&ds);
+        log_info("MPI: %.2f s of %.2f s in MPI calls at rank 0 (waiting included), %ld chunks, "
+                 "%.1f MB sent, %.1f MB received",
+                 ds.mpi_s, out->wall_s, ds.chunks, ds.bytes_sent / 1e6, ds.bytes_recv / 1e6);
     }
     const char *status = e == FS_OK ? "completed" : e == FS_EINTR ? "interrupted" : "failed";
     snprintf(out->status, sizeof out->status, "%s", status);

@@ -17,6 +17,10 @@ typedef struct sim_opts {
     const char *sweep_id;        /* fedsim sweep: the sweep this run belongs to (else NULL) */
     const char *swept_json;      /* fedsim sweep: the swept values, a JSON object (else NULL) */
     int schedule_only;           /* benchmarks: run the schedule, skip training and evaluation */
+    const char *ckpt_db;         /* mpirun fedsim sweep: the database the run ends up in, which
+                                  * names the default checkpoint folder (NULL: the db written) */
+    int distribute;              /* mpirun: every rank calls sim_run; rank 0 runs the schedule and
+                                  * the record, the others train its clients (engine/mpi_dist.h) */
 } sim_opts;
 
 typedef struct sim_summary {

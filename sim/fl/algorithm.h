@@ -206,6 +206,18 @@ fs_err fl_train_clients(const fl_algorithm *a, const fl_round_ctx *ctx, const ui
                         int n, fl_client_result *res, nn_worker *workers, int threads,
                         struct fl_cstate *cs, struct fl_cstate *opt_cs, fl_agg *agg);
 
+/* fl_train_clients in its three steps, for a caller that trains some clients elsewhere
+ * (engine/mpi_dist.c): fl_train_load sets res[k].client and loads the states (serial, in order);
+ * fl_train_run trains res[0..n) (their .client, .state, .opt set) in parallel, on the kept
+ * momentum buffers when keep_opt; fl_train_store checks every loss is finite, stores the states
+ * back in order and adds the results to agg in order. */
+fs_err fl_train_load(const fl_algorithm *a, const uint32_t *clients, int n, fl_client_result *res,
+                     struct fl_cstate *cs, struct fl_cstate *opt_cs);
+void fl_train_run(const fl_algorithm *a, const fl_round_ctx *ctx, fl_client_result *res, int n,
+                  nn_worker *workers, int threads, int keep_opt);
+fs_err fl_train_store(const fl_algorithm *a, const fl_round_ctx *ctx, fl_client_result *res, int n,
+                      struct fl_cstate *cs, struct fl_cstate *opt_cs, fl_agg *agg);
+
 /* Sums over the samples idx[0..n) of split s held by `client`, as the client sees them (with
  * the partition's per-client feature transform, docs/datasets.md): *lsum += loss x samples,
  * *hits += correct predictions (characters for sequence models). */

@@ -138,22 +138,27 @@ size_t fl_server_bytes(const fl_server *s)
            (s->bcast ? s->n * sizeof(float) : 0);
 }
 
-fs_err fl_train_clients(const fl_algorithm *a, const fl_round_ctx *ctx, const uint32_t *clients,
-                        int n, fl_client_result *res, nn_worker *workers, int threads,
-                        fl_cstate *cs, fl_cstate *opt_cs, fl_agg *agg)
+fs_err fl_train_load(const fl_algorithm *a, const uint32_t *clients, int n, fl_client_result *res,
+                     fl_cstate *cs, fl_cstate *opt_cs)
 {
     fs_err e = FS_OK;
     FS_CHECK(!a->state_vecs || cs);
     for (int k = 0; k < n && !(e = fs_stopped()); k++) { /* client states, from disk maybe */
         res[k].client = clients[k];
         res[k].scalar = 0;
+        res[k].opt_resume = 0;
         if (a->state_vecs) e = fl_cstate_get(cs, clients[k], res[k].state, NULL);
         if (!e && opt_cs) {
             FS_CHECK(res[k].opt);
             e = fl_cstate_get(opt_cs, clients[k], res[k].opt, &res[k].opt_resume);
         }
     }
-    if (e) return e;
+    return e;
+}
+
+void fl_train_run(const fl_algorithm *a, const fl_round_ctx *ctx, fl_client_result *res, int n,
+                  nn_worker *workers, int threads, int keep_opt)
+{
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
 #endif
@@ -164,14 +169,20 @@ fs_err fl_train_clients(const fl_algorithm *a, const fl_round_ctx *ctx, const ui
 #endif
         nn_worker *w = &workers[t];
         float *own = w->opt;
-        if (opt_cs) { /* train on the client's kept buffer */
+        if (keep_opt) { /* train on the client's kept buffer */
             w->opt = res[k].opt;
             w->opt_resume = res[k].opt_resume;
         }
-        a->client_update(ctx, clients[k], w, &res[k]);
+        a->client_update(ctx, res[k].client, w, &res[k]);
         w->opt = own;
         w->opt_resume = 0;
     }
+}
+
+fs_err fl_train_store(const fl_algorithm *a, const fl_round_ctx *ctx, fl_client_result *res, int n,
+                      fl_cstate *cs, fl_cstate *opt_cs, fl_agg *agg)
+{
+    fs_err e = FS_OK;
     /* a signal cuts local training short (fl_local_train_post): drop the chunk, store nothing */
     if ((e = fs_stopped())) return e;
     for (int k = 0; k < n; k++)
@@ -179,13 +190,23 @@ fs_err fl_train_clients(const fl_algorithm *a, const fl_round_ctx *ctx, const ui
             return fs_error(FS_EINTERNAL,
                             "round %u: client %u's training loss is %g: training diverged (lower "
                             "train.lr or algorithm.server_lr)",
-                            ctx->round, clients[k], res[k].train_loss);
+                            ctx->round, res[k].client, res[k].train_loss);
     for (int k = 0; k < n && !e; k++)
-        if (a->state_vecs) e = fl_cstate_put(cs, clients[k], res[k].state);
+        if (a->state_vecs) e = fl_cstate_put(cs, res[k].client, res[k].state);
     for (int k = 0; k < n && !e; k++) /* no step taken: the buffer stays fresh */
         if (opt_cs && (res[k].opt_resume || res[k].steps > 0))
-            e = fl_cstate_put(opt_cs, clients[k], res[k].opt);
+            e = fl_cstate_put(opt_cs, res[k].client, res[k].opt);
     if (e) return e;
     fl_agg_add(agg, res, n);
     return FS_OK;
+}
+
+fs_err fl_train_clients(const fl_algorithm *a, const fl_round_ctx *ctx, const uint32_t *clients,
+                        int n, fl_client_result *res, nn_worker *workers, int threads,
+                        fl_cstate *cs, fl_cstate *opt_cs, fl_agg *agg)
+{
+    fs_err e = fl_train_load(a, clients, n, res, cs, opt_cs);
+    if (e) return e;
+    fl_train_run(a, ctx, res, n, workers, threads, opt_cs != NULL);
+    return fl_train_store(a, ctx, res, n, cs, opt_cs, agg);
 }
