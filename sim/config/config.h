@@ -209,6 +209,35 @@ typedef struct cfg {
         char dir[CFG_STR]; /* "" : next to the database, <db without .db>-ckpt/ */
     } checkpoint;
 
+    struct {
+        char attack[16];        /* none | label_flip | sign_flip | gaussian | scaling | backdoor |
+                                 * alie | ipm | min_max | min_sum (docs/robustness.md) */
+        double fraction;        /* of the population, malicious (count wins when > 0) */
+        int count;              /* malicious clients */
+        double scale;           /* sign flip / scaling / backdoor factor; 0: the attack's default */
+        double sigma;           /* Gaussian updates */
+        double epsilon;         /* IPM */
+        double z;               /* ALIE; 0: z_max from n and f */
+        char perturbation[8];   /* min-max / min-sum: unit | std | sign */
+        int target;             /* backdoor target label */
+        double poison_fraction; /* backdoor: fraction of each batch poisoned */
+        int trigger_size;       /* backdoor: side of the pixel pattern */
+        double norm_bound;      /* backdoor: constrain ||w - w_global|| while training; 0: off */
+    } adversary;
+
+    struct {
+        char rule[16];    /* mean | median | trimmed_mean | krum | multi_krum | bulyan | geomed |
+                           * centered_clip | norm_bound | fltrust */
+        int f;            /* Byzantine updates tolerated; -1: the expected malicious per round */
+        int m;            /* Multi-Krum: updates averaged; 0: n - f */
+        int iters;        /* geomed / centered_clip iterations; 0: the rule's default */
+        double clip;      /* centered_clip tau; norm_bound M */
+        double noise;     /* norm_bound: weak-DP sigma */
+        int bucket;       /* bucketing: bucket size s; 0 or 1: off */
+        int root_samples; /* fltrust: the server's root dataset */
+        double memory_mb; /* cap on the round's kept updates */
+    } aggregation;
+
     cfg_origin origin[CFG_KEYS_MAX]; /* by index into cfg_keys; for messages only */
 } cfg;
 
@@ -235,6 +264,13 @@ typedef struct cfg_key {
 
 #define CFG_OPEN_MIN 1u
 #define CFG_OPEN_MAX 2u
+
+/* aggregation.f resolved: the key when >= 0, else the expected number of malicious clients
+ * among rounds.clients_per_round (ceil(K x malicious fraction of the population)). */
+int cfg_robust_f(const cfg *c);
+/* 1 when the scenario has adversaries or a robust rule (the engine then keeps every update of
+ * a round: engine/robust.h). */
+int cfg_robust_wanted(const cfg *c);
 
 /* The key table, terminated by a {NULL} entry. */
 extern const cfg_key cfg_keys[];

@@ -28,6 +28,7 @@
 #include "engine/evq.h"
 #include "engine/mpi_dist.h"
 #include "engine/priv.h"
+#include "engine/robust.h"
 #include "engine/round.h"
 #include "fl/algorithm.h"
 #include "fl/client_state.h"
@@ -210,11 +211,12 @@ typedef struct run_state {
     size_t *tev_off, n_tev_groups;
     double *tev_lsum; /* (n_tev_groups) per-group sums of the evaluation in progress */
     long *tev_hits;
-    priv_state *pv; /* privacy.mode / privacy.secagg (engine/priv.h), else NULL */
-    priv_stats pst; /* the round's privacy metrics */
-    int sel_cap;    /* capacity of sr.c, sr.arrival, chunk_cl_sel */
-    int dist;       /* rank 0 of a run over MPI ranks: chunks go to dist_train_chunk */
-    dist_env denv;  /* what the ranks train with (engine/mpi_dist.h) */
+    priv_state *pv;   /* privacy.mode / privacy.secagg (engine/priv.h), else NULL */
+    priv_stats pst;   /* the round's privacy metrics */
+    int sel_cap;      /* capacity of sr.c, sr.arrival, chunk_cl_sel */
+    int dist;         /* rank 0 of a run over MPI ranks: chunks go to dist_train_chunk */
+    dist_env denv;    /* what the ranks train with (engine/mpi_dist.h) */
+    robust_state *rb; /* adversary.* / aggregation.* (engine/robust.h), else NULL */
 } run_state;
 
 static void async_free(run_state *s);
@@ -224,6 +226,7 @@ static void state_free(run_state *s)
     if (s->dist) dist_stop(); /* the other ranks leave dist_serve */
     async_free(s);
     priv_free(s->pv);
+    robust_free(s->rb);
     if (s->workers)
         for (int t = 0; t < s->threads; t++) nn_worker_free(&s->workers[t]);
     free(s->workers);
@@ -595,6 +598,10 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
         if ((e = priv_new(c, &s->part, np, s->algo, s->chunk, s->threads, &s->pv))) return e;
         s->pst.epsilon = s->pst.clip = s->pst.clipped_frac = NAN;
     }
+    if (cfg_robust_wanted(c) && /* adversaries, robust rules: docs/robustness.md */
+        (e = robust_new(c, &s->ds, &s->part, &s->model, c->rounds.clients_per_round, s->threads,
+                        &s->rb)))
+        return e;
     return evq_init(&s->q, (size_t)m * 2 + 4);
 }
 
@@ -603,26 +610,30 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
 static fs_err train_round(run_state *s, uint32_t round, double *loss_out, double *samples_out,
                           volatile sig_atomic_t *stop)
 {
-    fl_round_ctx ctx = {&s->model,  &s->ds, &s->part,  s->global,   &s->tc,
-                        s->c->seed, round,  &s->srv.p, s->srv.bcast};
+    fl_round_ctx ctx = {
+        &s->model,  &s->ds, &s->part,  s->global,    &s->tc,
+        s->c->seed, round,  &s->srv.p, s->srv.bcast, s->rb ? robust_poison(s->rb) : NULL};
     fl_agg_reset(&s->agg);
     /* privacy (engine/priv.h): fl_train_clients only counts into `trained` (it has no vectors);
      * priv clips, noises or masks the updates and builds the aggregate */
     fl_agg trained = {0};
     fs_err e = s->pv ? priv_round_begin(s->pv, round, &s->sr) : FS_OK;
     if (e) return e;
+    if (s->rb) robust_round_begin(s->rb, round); /* keeps every update: engine/robust.h */
     for (int start = 0; start < s->sr.n_completed; start += s->chunk) {
         int n = s->sr.n_completed - start < s->chunk ? s->sr.n_completed - start : s->chunk;
         for (int k = 0; k < n; k++) s->chunk_cl[k] = s->sr.c[s->sr.arrival[start + k]].client;
-        fl_agg *to = s->pv ? &trained : &s->agg;
+        fl_agg *to = s->pv || s->rb ? &trained : &s->agg;
         e = s->dist ? dist_train_chunk(&s->denv, round, s->chunk_cl, n, s->res, s->cs, s->ocs, to)
                     : fl_train_clients(s->algo, &ctx, s->chunk_cl, n, s->res, s->workers,
                                        s->threads, s->cs, s->ocs, to);
         if (!e && s->pv) e = priv_round_add(s->pv, s->res, n, start, &s->agg);
+        if (!e && s->rb) e = robust_round_add(s->rb, s->res, n);
         if (e) return e;
         if (stop && *stop) return FS_EINTR;
     }
     if (s->pv && (e = priv_round_end(s->pv, &s->dev, &s->agg, &s->pst))) return e;
+    if (s->rb && (e = robust_round_end(s->rb, &ctx, &s->workers[0], &trained, &s->agg))) return e;
     fl_server_step(&s->srv, s->global, &s->agg);
     *loss_out = s->agg.samples > 0 ? s->agg.loss / s->agg.samples : NAN;
     *samples_out = s->agg.samples;
@@ -692,7 +703,9 @@ static fs_err ev_client(run_state *s, const sched_client *sc, double t0, int rou
                                ph == 1 ? samples : 0,
                                ph == 0   ? sc->moved_down
                                : ph == 2 ? sc->moved_up
-                                         : 0};
+                                         : 0,
+                               0,
+                               NAN};
         e = ev_push(s, &ev);
     }
     return e;
@@ -933,6 +946,10 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
                      "mpirun -n %d: more ranks than rounds.clients_per_round = %d, so some "
                      "would never train (use -n %d or fewer)",
                      dist_size(), c->rounds.clients_per_round, c->rounds.clients_per_round);
+    if (!e && o->distribute && dist_size() > 1 && s->rb)
+        e = fs_error(FS_EINPUT, "adversary.* and aggregation.* do not run under mpirun yet: the "
+                                "poisoned training and the kept updates live on one process "
+                                "(run without mpirun)");
     if (o->distribute) e = dist_agree(e); /* every rank's set-up */
     if (!e && !worker) {
         if ((e = met_open(&s->store, db)) == FS_OK) {
@@ -945,15 +962,15 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
     }
     if (o->distribute) {
         e = dist_agree(e); /* rank 0's record */
-        s->denv = (dist_env){
-            s->algo,
-            {&s->model, &s->ds, &s->part, s->global, &s->tc, c->seed, 0, &s->srv.p, s->srv.bcast},
-            s->global,
-            s->srv.bcast,
-            s->model.n_params,
-            s->workers,
-            s->threads,
-            s->ocs != NULL};
+        s->denv = (dist_env){s->algo,
+                             {&s->model, &s->ds, &s->part, s->global, &s->tc, c->seed, 0, &s->srv.p,
+                              s->srv.bcast, NULL},
+                             s->global,
+                             s->srv.bcast,
+                             s->model.n_params,
+                             s->workers,
+                             s->threads,
+                             s->ocs != NULL};
         if (!e && worker) e = dist_serve(&s->denv);
         if (!e && !worker) {
             s->dist = 1;
@@ -976,6 +993,7 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
         if (s->dist)
             log_info("MPI: %d ranks, each client chunk split over them (docs/cluster.md)",
                      dist_size());
+        if (s->rb) log_info("%s", robust_describe(s->rb));
     }
     s->client_events = strcmp(c->output.client_events, "true") == 0;
     char *json = cfg_to_json(c);
@@ -1017,6 +1035,7 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
         }
         met_round_row row = {0};
         row.epsilon = row.dp_clip = row.dp_clipped = NAN;
+        row.backdoor_asr = row.malicious_kept = row.benign_kept = NAN;
         if (async) {
             e = async_step(s, r, &vtime, &row, &train_wall, o->stop);
             if (e) break;
@@ -1067,6 +1086,10 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
         if (!o->schedule_only) e = train_round(s, (uint32_t)r, &row.train_loss, &samples, o->stop);
         train_wall += time_now() - t_train;
         if (e) break;
+        if (s->rb && !o->schedule_only) {
+            robust_row(s->rb, &row);
+            robust_events(s->rb, s->ev, s->n_ev);
+        }
         state_bytes(s, &row.state_bytes, &row.state_disk_bytes);
         vtime = s->sr.t_close;
         row.vtime_s = vtime;
@@ -1094,6 +1117,7 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
                         (size_t)c->eval.test_samples, &row.test_loss, &row.test_acc, s->conf);
             eval_clients(s, r);
             if (s->tev_idx) eval_train(s, &row.global_train_loss, &row.global_train_acc);
+            if (s->rb) row.backdoor_asr = robust_asr(s->rb, &s->eval_worker, s->global);
             last_acc = row.test_acc;
             out->final_acc = row.test_acc;
             out->final_loss = row.test_loss;

@@ -55,6 +55,16 @@ int fl_weighting_parse(const char *name);
 /* Defaults of the scenario keys (FedAvg with server_lr 1). */
 fl_params fl_params_default(void);
 
+/* A data attack on malicious clients' local training (engine/robust.c, fl/attack/attack.h):
+ * when active(client), every gathered batch goes through batch() and, if step is not NULL, the
+ * local model through step() after every SGD step. */
+typedef struct fl_poison {
+    int (*active)(const struct fl_poison *p, uint32_t client);
+    void (*batch)(const struct fl_poison *p, const dataset *ds, float *x, int32_t *y, size_t b);
+    void (*step)(const struct fl_poison *p, const float *global, float *params, size_t n);
+    const void *data;
+} fl_poison;
+
 /* Read-only context shared by every client of a round. */
 typedef struct fl_round_ctx {
     const nn_model *m;
@@ -66,6 +76,7 @@ typedef struct fl_round_ctx {
     uint32_t round;
     const fl_params *p; /* NULL: fl_params_default() */
     const float *bcast; /* (n_params) server broadcast besides the model (SCAFFOLD: c), or NULL */
+    const fl_poison *poison; /* malicious clients' data attack, or NULL */
 } fl_round_ctx;
 
 /* One client's slot: buffers provided by the caller, results filled by client_update. */

@@ -66,6 +66,7 @@ double fl_local_train_post(const fl_round_ctx *ctx, uint32_t client, nn_worker *
     rng_init(&r, ctx->seed, RNG_TRAIN, client, ctx->round);
     nn_worker_seed(w, ctx->seed, client, ctx->round); /* dropout masks: keyed per client */
     int first = !w->opt_resume;
+    const int poisoned = ctx->poison && ctx->poison->active(ctx->poison, client);
     long total_steps, samples;
     fl_local_work(tc, n, &total_steps, &samples);
     uint32_t cursor = n; /* forces a shuffle first */
@@ -88,6 +89,7 @@ double fl_local_train_post(const fl_round_ctx *ctx, uint32_t client, nn_worker *
         }
         ds_gather(ctx->ds, &ctx->ds->train, w->order + cursor, b, nn_input(w), w->y);
         part_transform(ctx->part, ctx->ds, client, w->order + cursor, b, nn_input(w));
+        if (poisoned) ctx->poison->batch(ctx->poison, ctx->ds, nn_input(w), w->y, b);
         cursor += b;
         nn_forward(w, params, (int)b);
         memset(w->grad, 0, m->n_params * sizeof(float));
@@ -95,6 +97,8 @@ double fl_local_train_post(const fl_round_ctx *ctx, uint32_t client, nn_worker *
         if (hook) hook(ctx, params, w->grad, m->n_params, hook_data);
         nn_sgd_step_ranges(&tc->sgd, params, w->grad, w->opt, m->ranges, m->n_ranges, &first);
         if (post) post(ctx, params, w->grad, m->n_params, hook_data);
+        if (poisoned && ctx->poison->step)
+            ctx->poison->step(ctx->poison, ctx->global, params, m->n_params);
         steps++;
     }
     *steps_out = steps;

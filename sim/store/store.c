@@ -133,7 +133,13 @@ static const char *const rounds_added[] = {"epsilon REAL",
                                            "secagg_time_s REAL NOT NULL DEFAULT 0",
                                            "secagg_abort TEXT",
                                            "global_train_loss REAL",
-                                           "global_train_acc REAL"};
+                                           "global_train_acc REAL",
+                                           "backdoor_asr REAL",
+                                           "malicious_updates INTEGER NOT NULL DEFAULT 0",
+                                           "malicious_kept REAL",
+                                           "benign_kept REAL"};
+/* Likewise for `client_events` (adversaries and robust aggregation, docs/robustness.md). */
+static const char *const events_added[] = {"malicious INTEGER NOT NULL DEFAULT 0", "kept REAL"};
 
 static fs_err sql_fail(met_store *s, const char *what)
 {
@@ -177,7 +183,10 @@ static fs_err add_run_columns(met_store *s)
 {
     fs_err e = add_columns(s, "runs", runs_added, sizeof runs_added / sizeof *runs_added);
     if (e) return e;
-    return add_columns(s, "rounds", rounds_added, sizeof rounds_added / sizeof *rounds_added);
+    e = add_columns(s, "rounds", rounds_added, sizeof rounds_added / sizeof *rounds_added);
+    if (e) return e;
+    return add_columns(s, "client_events", events_added,
+                       sizeof events_added / sizeof *events_added);
 }
 
 /* Schema 1 -> 2: rebuild `runs` without the INTEGER affinity of `seed` (SQLite cannot change a
@@ -336,14 +345,15 @@ fs_err met_open(met_store *s, const char *path)
                   "flops_used, flops_wasted, train_loss, test_loss, test_acc, "
                   "wait_s, staleness_mean, staleness_max, state_bytes, "
                   "state_disk_bytes, epsilon, dp_clip, dp_clipped, secagg_bytes, "
-                  "secagg_time_s, secagg_abort, global_train_loss, global_train_acc) VALUES "
-                  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                  "secagg_time_s, secagg_abort, global_train_loss, global_train_acc, "
+                  "backdoor_asr, malicious_updates, malicious_kept, benign_kept) VALUES "
+                  "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                   -1, &s->ins_round, NULL) != SQLITE_OK)
         e = sql_fail(s, "prepare round insert");
     if (!e && sqlite3_prepare_v2(s->db,
                                  "INSERT INTO client_events (run_id, client, round, phase, "
-                                 "t_start, t_end, outcome, samples, bytes) VALUES "
-                                 "(?,?,?,?,?,?,?,?,?)",
+                                 "t_start, t_end, outcome, samples, bytes, malicious, kept) "
+                                 "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                                  -1, &s->ins_event, NULL) != SQLITE_OK)
         e = sql_fail(s, "prepare client event insert");
     if (!e && sqlite3_prepare_v2(s->db,
@@ -479,6 +489,10 @@ fs_err met_round(met_store *s, const met_round_row *r)
     sqlite3_bind_text(st, i++, r->secagg_abort, -1, SQLITE_TRANSIENT); /* NULL binds NULL */
     bind_real(st, i++, r->global_train_loss);
     bind_real(st, i++, r->global_train_acc);
+    bind_real(st, i++, r->backdoor_asr);
+    sqlite3_bind_int64(st, i++, r->malicious_updates);
+    bind_real(st, i++, r->malicious_kept);
+    bind_real(st, i++, r->benign_kept);
     /* one transaction per round (met_begin/met_commit around the round's client events, or
      * autocommit): the round is in or it is not */
     if (sqlite3_step(st) != SQLITE_DONE) return sql_fail(s, "insert round");
@@ -508,6 +522,8 @@ fs_err met_client_event_add(met_store *s, const met_client_event *ev)
     sqlite3_bind_text(st, 7, ev->outcome, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 8, ev->samples);
     sqlite3_bind_double(st, 9, ev->bytes);
+    sqlite3_bind_int(st, 10, ev->malicious);
+    bind_real(st, 11, ev->kept);
     if (sqlite3_step(st) != SQLITE_DONE) return sql_fail(s, "insert client event");
     return FS_OK;
 }

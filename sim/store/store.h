@@ -69,6 +69,10 @@ typedef struct met_round_row {
     double secagg_bytes;  /* secure aggregation: protocol bytes besides the masked uploads */
     double secagg_time_s; /* secure aggregation: virtual time the protocol added */
     const char *secagg_abort; /* why secure aggregation aborted the round; NULL: it did not */
+    double backdoor_asr;      /* backdoor: attack success rate on the triggered test set (NaN) */
+    long malicious_updates;   /* malicious clients among the round's arrived updates */
+    double malicious_kept;    /* their mean kept share under the robust rule (NaN: none) */
+    double benign_kept;       /* the benign updates' mean kept share (NaN: none) */
 } met_round_row;
 
 /* One phase of one client's work (the optional client_events table). */
@@ -81,6 +85,8 @@ typedef struct met_client_event {
                             stale */
     long samples;
     double bytes;
+    int malicious; /* 1: an adversary's client (docs/robustness.md) */
+    double kept;   /* upload of an aggregated update: its kept share under the robust rule; NaN */
 } met_client_event;
 
 fs_err met_open(met_store *s, const char *path);

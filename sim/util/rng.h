@@ -27,6 +27,8 @@ enum rng_purpose {
     RNG_AVAIL_TRACE, /* per client: availability process over virtual time */
     RNG_TIER,        /* per client: device tier choice */
     RNG_CRYPTO,      /* keyed (simulation-only) randomness of sim/crypto: Paillier, PSI */
+    RNG_ATTACK,      /* adversaries: who is malicious (0, 0), Gaussian updates (client, round) */
+    RNG_ROBUST,      /* robust aggregation: bucketing (0, round), norm-bound noise (1, round) */
 };
 
 typedef struct rng {

@@ -322,7 +322,7 @@ static void run_small(small *e, const char *algo, const fl_params *p, const fl_t
     fed f;
     fed_init(&f, algo, p, &e->m, e->part.n_clients, mem_cap, tc->batch);
     memcpy(out, e->g0, e->m.n_params * sizeof(float));
-    fl_round_ctx ctx = {&e->m, &e->ds, &e->part, out, tc, 11, 1, NULL, NULL};
+    fl_round_ctx ctx = {&e->m, &e->ds, &e->part, out, tc, 11, 1, NULL, NULL, NULL};
     uint32_t cl[MAXC];
     for (uint32_t c = 0; c < e->part.n_clients; c++) cl[c] = e->part.n_clients - 1 - c;
     for (int r = 1; r <= rounds; r++)
@@ -391,7 +391,7 @@ static void test_identity_fedavgm_fedopt_sgd(void **st)
     fl_params p = fl_params_default();
     p.server_momentum = 0;
     run_small(&e, "fedavgm", &p, &tc, 1, b, 1, 0);
-    fl_round_ctx ctx = {&e.m, &e.ds, &e.part, e.g0, &tc, 11, 1, NULL, NULL};
+    fl_round_ctx ctx = {&e.m, &e.ds, &e.part, e.g0, &tc, 11, 1, NULL, NULL, NULL};
     nn_worker w;
     nn_worker_init(&w, &e.m, tc.batch);
     float *models = calloc(4 * np, sizeof(float));
@@ -538,7 +538,7 @@ static void hand_run(const char *algo, const fl_params *p, double momentum, int 
     hand_init(h, momentum, nesterov);
     fed_init(f, algo, p, &h->m, 3, 0, 3);
     float g[4] = {0.3f, -0.2f, 0.1f, -0.1f};
-    fl_round_ctx ctx = {&h->m, &h->ds, &h->part, g, &h->tc, 3, 1, NULL, NULL};
+    fl_round_ctx ctx = {&h->m, &h->ds, &h->part, g, &h->tc, 3, 1, NULL, NULL, NULL};
     const uint32_t cl[2] = {0, 1};
     fed_round(f, &ctx, 1, g, cl, 2, 1, 2);
     assert_ref(g, r1, "round 1");
@@ -711,7 +711,7 @@ static void run_curve(const dataset *ds, const partition *part, const nn_model *
     nn_model_init_params(m, g, &r);
     nn_worker ev;
     assert_int_equal(nn_worker_init(&ev, m, 500), FS_OK);
-    fl_round_ctx ctx = {m, ds, part, g, tc, seed, 1, NULL, NULL};
+    fl_round_ctx ctx = {m, ds, part, g, tc, seed, 1, NULL, NULL, NULL};
     uint32_t cl[MAXC];
     for (int t = 1; t <= rounds; t++) {
         if ((uint32_t)k < part->n_clients)

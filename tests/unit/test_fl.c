@@ -52,7 +52,7 @@ static void test_fedavg_round(void **st)
     rng_init(&r, 1, RNG_INIT, 0, 0);
     nn_model_init_params(&m, g, &r);
     fl_train_cfg tc = {2, 0, 4, {0.1, 0.5, 1e-4, 0, 0}};
-    fl_round_ctx ctx = {&m, &ds, &p, g, &tc, 7, 1, NULL, NULL};
+    fl_round_ctx ctx = {&m, &ds, &p, g, &tc, 7, 1, NULL, NULL, NULL};
     nn_worker w;
     nn_worker_init(&w, &m, 4);
     const fl_algorithm *fa = fl_find("fedavg");
@@ -105,7 +105,7 @@ static void test_fedsgd_single_client(void **st)
     rng_init(&r, 1, RNG_INIT, 0, 0);
     nn_model_init_params(&m, g, &r);
     fl_train_cfg tc = {1, 0, 10, {0.1, 0, 0, 0, 0}};
-    fl_round_ctx ctx = {&m, &ds, &p, g, &tc, 7, 1, NULL, NULL};
+    fl_round_ctx ctx = {&m, &ds, &p, g, &tc, 7, 1, NULL, NULL, NULL};
     nn_worker w;
     nn_worker_init(&w, &m, 64);
     fl_client_result res = {.update = u};

@@ -94,7 +94,7 @@ static void run(const nn_model *m, const dataset *ds, const partition *part, con
     memcpy(global, g0, np * sizeof(float));
     uint32_t cl[NC] = {3, 0, 6, 1, 5, 2, 4}; /* an arrival order */
     for (int r = 1; r <= ROUNDS; r++) {
-        fl_round_ctx ctx = {m, ds, part, global, &tc, 7, (uint32_t)r, &f.srv.p, f.srv.bcast};
+        fl_round_ctx ctx = {m, ds, part, global, &tc, 7, (uint32_t)r, &f.srv.p, f.srv.bcast, NULL};
         fl_agg_reset(&f.agg);
         if (!ranks) {
             assert_int_equal(fl_train_clients(f.a, &ctx, cl, NC, f.res, f.w, 2, f.cs, NULL, &f.agg),

@@ -106,7 +106,7 @@ static void run_fedavg(const env *e, const fl_train_cfg *tc, int rounds, float *
     uint32_t cl[NC];
     for (int c = 0; c < NC; c++) cl[c] = (uint32_t)(NC - 1 - c);
     for (int r = 1; r <= rounds; r++) {
-        fl_round_ctx ctx = {&e->m, &e->ds, &e->part, out, tc, 11, (uint32_t)r, NULL, NULL};
+        fl_round_ctx ctx = {&e->m, &e->ds, &e->part, out, tc, 11, (uint32_t)r, NULL, NULL, NULL};
         fl_agg_reset(&f.agg);
         for (int s = 0; s < NC; s += 4) {
             int n = NC - s < 4 ? NC - s : 4;
@@ -162,8 +162,8 @@ static void test_second_run_continues(void **st)
         float *g2 = malloc(np * sizeof(float)), *hand = malloc(np * sizeof(float));
         float *fresh = malloc(np * sizeof(float)), *stored = malloc(np * sizeof(float));
         for (size_t i = 0; i < np; i++) g2[i] = e.g0[i] + 0.01f * (float)(i % 7);
-        fl_round_ctx c1 = {&e.m, &e.ds, &e.part, e.g0, &tc, 11, 1, NULL, NULL};
-        fl_round_ctx c2 = {&e.m, &e.ds, &e.part, g2, &tc, 11, 2, NULL, NULL};
+        fl_round_ctx c1 = {&e.m, &e.ds, &e.part, e.g0, &tc, 11, 1, NULL, NULL, NULL};
+        fl_round_ctx c2 = {&e.m, &e.ds, &e.part, g2, &tc, 11, 2, NULL, NULL, NULL};
 
         /* by hand: one worker, its buffer carried from run 1 into run 2 */
         nn_worker w;
