@@ -1346,6 +1346,11 @@ static fs_err syntax_error(cfg_diag *d, const char *file, const yerr *e, int lin
         diag_hint(d, "indent with spaces, not tabs");
     else if (strstr(e->msg, "second YAML document"))
         diag_hint(d, "one scenario per file; remove the '---' line");
+    else if (strstr(e->msg, "binary data") || strstr(e->msg, "UTF-"))
+        diag_hint(d, "a scenario is a YAML text file in UTF-8; is this the right file? (examples "
+                     "in scenarios/)");
+    else if (strstr(e->msg, "'%'"))
+        diag_hint(d, "scenarios need no YAML directives: remove the line");
     else
         diag_hint(d, "check the YAML syntax here: indentation, brackets and quotes (quote a value "
                      "that contains ': ' or ' #')");
@@ -1433,8 +1438,11 @@ fs_err cfg_parse_text(const char *text, size_t len, const char *name, cfg *c, cf
     if (rc == FS_EINPUT) return syntax_error(d, name, &e, e.line, e.col);
     if (rc != FS_OK) return rc;
     pctx x = {.c = c, .file = name ? name : "scenario", .record = true, .d = d};
-    if (!root || yn_is_null(root)) {
-        rc = FS_OK;
+    if (!root || yn_is_null(root) || (root->kind == YN_MAP && root->n == 0)) {
+        diag_at(d, x.file, root ? root->line : 1, root ? root->col : 1);
+        diag_msg(d, "empty scenario: no keys (only comments, blank lines or '---')");
+        hint_section_keys(d, "");
+        rc = diag_done(d);
     } else if (root->kind != YN_MAP) {
         at_node(&x, root);
         diag_msg(d, "a scenario must be a mapping of keys, got %s", yn_kind_phrase(root));

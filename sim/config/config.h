@@ -253,7 +253,8 @@ fs_err cfg_load(const char *path, const char *const *overrides, int n_overrides,
                 cfg_diag *d, char **text_out);
 
 /* Parse YAML text (name used in messages) into c, starting from the defaults. A top-level key
- * `sweep` is skipped (the sweep expander reads it). Empty text gives the defaults. */
+ * `sweep` is skipped (the sweep expander reads it). Text with no keys ("empty scenario") and
+ * text that is not YAML in UTF-8 (ytree.h, yaml_check_text) are errors. */
 fs_err cfg_parse_text(const char *text, size_t len, const char *name, cfg *c, cfg_diag *d);
 
 /* Apply one override "key.path=value"; index is used in the message ("--set #index"). */
