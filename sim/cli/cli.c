@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/setup_check.h"
 #include "engine/sim.h"
 #include "util/log.h"
 
@@ -87,12 +88,14 @@ int cli_load_scenario(const run_args *a, cfg *c, char **text)
     memset(&d, 0, sizeof d);
     fs_err e = cfg_load(a->file, a->overrides, a->n_overrides, c, &d, text);
     if (!e) e = cfg_validate(c, a->file, &d);
+    /* what set-up would refuse, before anything is allocated (engine/setup_check.c) */
+    if (!e) e = sim_check_setup(c, a->threads, a->file, &d, NULL);
     if (e) {
         if (text) { /* the text cfg_load handed over before validation failed */
             free(*text);
             *text = NULL;
         }
-        if (e == FS_EINPUT && d.msg[0])
+        if ((e == FS_EINPUT || e == FS_EDATA) && d.msg[0])
             cfg_diag_print(&d, stderr);
         else
             fprintf(stderr, "fedsim: error: %s\n", fs_errmsg());

@@ -1622,6 +1622,20 @@ static void at_key(cfg_diag *d, const cfg *c, const char *file, const char *path
         diag_at(d, file, o->line, o->line > 0 ? o->col : 0);
 }
 
+void cfg_diag_key(cfg_diag *d, const cfg *c, const char *file, const char *path)
+{
+    const cfg_origin *o = strcmp(path, "model.layers") == 0   ? &c->model.layers_origin
+                          : strcmp(path, "model.freeze") == 0 ? &c->model.freeze_origin
+                                                              : NULL;
+    if (!o && cfg_key_index(path) >= 0) {
+        at_key(d, c, file, path);
+    } else if (o && o->set_index > 0) {
+        diag_at(d, "--set", o->set_index, o->col);
+    } else {
+        diag_at(d, file, o ? o->line : 0, o && o->line > 0 ? o->col : 0);
+    }
+}
+
 static bool explicit_key(const cfg *c, const char *path)
 {
     return c->origin[cfg_key_index(path)].line > 0;

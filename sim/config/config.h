@@ -273,6 +273,10 @@ void cfg_derive(cfg *c, const char *path);
 /* Cross-key checks (e.g. clients_per_round <= clients); fills d with the key's path. */
 fs_err cfg_validate(const cfg *c, const char *file, cfg_diag *d);
 
+/* Point d at where key path was set (its file:line:col, or the file alone for a default); the
+ * caller fills msg and hint. For checks outside sim/config (sim/engine/setup_check.c). */
+void cfg_diag_key(cfg_diag *d, const cfg *c, const char *file, const char *path);
+
 /* Optimal string alignment distance (Levenshtein plus adjacent transpositions), for
  * did-you-mean suggestions; 1000 for words of 128 characters or more. */
 int cfg_edit_distance(const char *a, const char *b);

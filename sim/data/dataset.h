@@ -67,6 +67,10 @@ typedef struct dataset {
 /* Load a fedsim HDF5 dataset. Fails with FS_EDATA naming the file and the problem when the
  * file is not a fedsim dataset, has the wrong version, or arrays disagree in size. */
 fs_err ds_load(const char *path, dataset *ds);
+/* The same checks without reading the samples: attributes, array shapes, labels and client ids
+ * (train.x and test.x stay NULL). What `fedsim validate` opens; a few MB where ds_load reads
+ * every sample. */
+fs_err ds_load_labels(const char *path, dataset *ds);
 /* Save to path (written to path.tmp, then renamed: never half-written). */
 fs_err ds_save(const char *path, const dataset *ds);
 void ds_free(dataset *ds);

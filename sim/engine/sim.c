@@ -28,6 +28,7 @@
 #include "engine/evq.h"
 #include "engine/priv.h"
 #include "engine/round.h"
+#include "engine/setup_check.h"
 #include "fl/algorithm.h"
 #include "fl/client_state.h"
 #include "nn/checkpoint.h"
@@ -38,8 +39,6 @@
 
 /* OpenBLAS: one thread per call; parallelism is across clients. */
 void openblas_set_num_threads(int num_threads);
-
-#define EVAL_BATCH 500
 
 fs_err sim_load_data(const cfg *c, dataset *ds)
 {
@@ -507,12 +506,7 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
                             c->model.init_from, meta.vocab, s->ds.name, s->ds.vocab);
     }
 
-    s->threads = o->threads > 0 ? o->threads : c->threads;
-#ifdef _OPENMP
-    if (s->threads <= 0) s->threads = omp_get_num_procs();
-#else
-    s->threads = 1;
-#endif
+    s->threads = sim_thread_count(c, o->threads);
     openblas_set_num_threads(1);
     s->workers = FS_CALLOC((size_t)s->threads, sizeof *s->workers);
     if (!s->workers) return FS_ENOMEM;
@@ -521,17 +515,14 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
     for (int t = 0; t < s->threads; t++)
         if ((e = nn_worker_init(&s->workers[t], &s->model, max_batch))) return e;
     /* sequence models cache every step of every sample: evaluate in smaller batches */
-    if ((e = nn_worker_init(&s->eval_worker, &s->model, s->model.seq_len ? 32 : EVAL_BATCH)))
+    if ((e = nn_worker_init(&s->eval_worker, &s->model, s->model.seq_len ? 32 : SIM_EVAL_BATCH)))
         return e;
     /* clients trained between two ordered summations: larger chunks balance the threads
      * better (client sizes vary), at chunk x model-size of memory; up to 64 clients or 256 MB */
-    s->chunk = 4 * s->threads < 8 ? 8 : 4 * s->threads;
     const double per_client =
         (double)np * sizeof(float) *
         (1 + s->algo->two_uploads + (s->algo->state_vecs ? 1 : 0) + (s->ocs ? 1 : 0));
-    while (s->chunk < 64 && (s->chunk * 2) * per_client <= 256.0 * 1048576.0 &&
-           s->chunk < c->rounds.clients_per_round)
-        s->chunk *= 2;
+    s->chunk = sim_chunk_clients(s->threads, per_client, c->rounds.clients_per_round);
     s->res = FS_CALLOC((size_t)s->chunk, sizeof *s->res);
     s->res_buf = FS_ALIGNED((size_t)s->chunk * np, sizeof(float));
     s->chunk_cl = FS_CALLOC((size_t)s->chunk, sizeof *s->chunk_cl);
