@@ -181,8 +181,8 @@ fs_err yaml_build(const char *text, size_t len, ynode **root, yerr *e)
         } else if (t == FYET_MAPPING_START || t == FYET_SEQUENCE_START || t == FYET_SCALAR ||
                    t == FYET_ALIAS) {
             if (docs > 1) {
-                e->line = line;
-                e->col = col;
+                e->line = line > 0 ? line : last_line; /* an empty document has no mark */
+                e->col = line > 0 ? col : last_col;
                 snprintf(e->msg, sizeof e->msg, "a second YAML document ('---') in one scenario");
                 rc = FS_EINPUT;
             } else if (!(n = calloc(1, sizeof *n))) {

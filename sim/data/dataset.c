@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 size_t ds_x_bytes(const dataset *ds)
 {
@@ -321,7 +322,10 @@ static fs_err load(const char *path, dataset *ds, int with_x)
     memset(ds, 0, sizeof *ds);
     FILE *probe = fopen(path, "rb");
     if (!probe) return fs_error(FS_EINPUT, "%s: cannot open dataset file", path);
+    struct stat sb;
+    const int dir = fstat(fileno(probe), &sb) == 0 && S_ISDIR(sb.st_mode);
     fclose(probe);
+    if (dir) return fs_error(FS_EINPUT, "%s: is a directory, not a dataset file", path);
     if (H5Fis_hdf5(path) <= 0)
         return fs_error(FS_EDATA, "%s: not an HDF5 file (corrupt or truncated?)", path);
     H5E_auto2_t old_fn;

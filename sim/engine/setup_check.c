@@ -240,7 +240,7 @@ fs_err sim_check_setup(const cfg *c, int threads_override, const char *file, cfg
             {est.partition, "partition.clients", "the partition"},
             {est.model, "model.name", "the global model, aggregate and server state"},
             {est.workers, "train.batch_size", "the training workers' buffers"},
-            {est.chunk, "threads", "the clients trained at once"},
+            {est.chunk, "model.name", "the updates of the clients trained at once"},
             {est.state, "algorithm.state_memory_mb", "the per-client state stores"},
         };
         int big = 0;
@@ -250,7 +250,8 @@ fs_err sim_check_setup(const cfg *c, int threads_override, const char *file, cfg
                             : c->model.hidden.n > 0              ? "model.hidden"
                                                                  : "model.name";
         const char *key = parts[big].key;
-        if (big == 2 || (big == 3 && 2.0 * threads * (double)m.n_params * 4.0 > est.workers / 2))
+        if (big == 2 || big == 4 ||
+            (big == 3 && 2.0 * threads * (double)m.n_params * 4.0 > est.workers / 2))
             key = model; /* the parameters dominate, not the batch's activations */
         fmt_bytes(parts[big].b, part, sizeof part);
         e = fs_error(FS_EINPUT,
