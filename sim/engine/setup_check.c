@@ -260,7 +260,7 @@ fs_err sim_check_setup(const cfg *c, int threads_override, const char *file, cfg
                      tot, lim, est.limit_src, parts[big].what, part);
         at(d, c, file, key, e,
            "a smaller model, batch, population, thread count or algorithm.state_memory_mb "
-           "(the estimate: docs/scenario.md, 'What validate checks')");
+           "(README.md, 'What validate checks')");
         goto out;
     }
     if (c->model.init_from[0]) {
