@@ -1,6 +1,7 @@
 /* Commands run, validate and keys, and the helpers every command shares (data: cmd_data.c). */
 #include "cli/cli.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,12 +85,17 @@ int cli_parse_run_args(int argc, char **argv, run_args *a)
 
 int cli_load_scenario(const run_args *a, cfg *c, char **text)
 {
+    return cli_load_scenario_est(a, c, text, NULL);
+}
+
+int cli_load_scenario_est(const run_args *a, cfg *c, char **text, sim_estimate *est)
+{
     cfg_diag d;
     memset(&d, 0, sizeof d);
     fs_err e = cfg_load(a->file, a->overrides, a->n_overrides, c, &d, text);
     if (!e) e = cfg_validate(c, a->file, &d);
     /* what set-up would refuse, before anything is allocated (engine/setup_check.c) */
-    if (!e) e = sim_check_setup(c, a->threads, a->file, &d, NULL);
+    if (!e) e = sim_check_setup(c, a->threads, a->file, &d, est);
     if (e) {
         if (text) { /* the text cfg_load handed over before validation failed */
             free(*text);
@@ -151,10 +157,14 @@ int cmd_validate(int argc, char **argv)
     if (rc) return rc;
     cfg c;
     char *text = NULL;
-    rc = cli_load_scenario(&a, &c, &text);
+    sim_estimate est;
+    rc = cli_load_scenario_est(&a, &c, &text, &est);
     free(text);
     if (rc) return rc;
-    printf("%s: ok (scenario '%s')\n", a.file, c.name);
+    printf("%s: ok (scenario '%s'; peak memory estimate %.0f MB", a.file, c.name,
+           ceil(est.total / 1e6));
+    if (isfinite(est.limit)) printf(" of %.0f MB available", est.limit / 1e6);
+    printf(")\n");
     return 0;
 }
 
