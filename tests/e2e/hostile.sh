@@ -42,6 +42,16 @@ check "UTF-16 says so" grep -q "UTF-16 (or UTF-32) is not supported" \
 check "binary data says so" grep -q "nul-first.yaml:1:1: error: binary data" \
     <("$FEDSIM" validate "$HERE/../fuzz/regress/nul-first.yaml" 2>&1)
 
+# --- a malformed sweep file frees everything on its parse error (valgrind, when installed)
+if command -v valgrind > /dev/null; then
+    for b in sweep-bad-indent sweep-bad-flow hang-percent-a3 model-100gb; do
+        timeout 60 valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=9 \
+            "$FEDSIM" sweep "$HERE/../fuzz/regress/$b.yaml" --dry-run > /dev/null 2> "$TMP/vg.txt"
+        rc=$?
+        check "valgrind: sweep $b.yaml exits 2 with nothing lost (got $rc)" test $rc -eq 2
+    done
+fi
+
 # --- validate does every set-up check run does (a small CSV dataset of 200 samples)
 {
     echo "x1,x2,x3,label"
