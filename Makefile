@@ -73,7 +73,7 @@ MAIN_OBJ  := $(BUILD)/obj/sim/main.o
 TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: FORCE all deps run test unit e2e bench asan clean format format-check valgrind docs-check fuzz
+.PHONY: FORCE all deps run test unit e2e bench asan clean format format-check valgrind docs-check fuzz fuzz-cov
 
 all: $(BUILD)/fedsim $(BUILD)/libfedsim.a
 
@@ -184,6 +184,22 @@ fuzz:
 	    -max_len=8192 -dict=tests/fuzz/yaml.dict -artifact_prefix=$(FUZZ_BUILD)/ \
 	    $(FUZZ_BUILD)/corpus-$$h $(FUZZ_BUILD)/seeds tests/fuzz/regress || exit 1; \
 	done
+
+# Line coverage of the parsers by the corpora `make fuzz` grew (llvm-cov; docs/fuzzing.md).
+fuzz-cov:
+	@mkdir -p $(FUZZ_BUILD)/cov
+	@for h in scenario sweep; do \
+	  $(FUZZ_CC) -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O0 -Isim \
+	    -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping \
+	    $$(pkg-config --cflags libfyaml) tests/fuzz/fuzz_$$h.c $(FUZZ_SRCS) \
+	    -o $(FUZZ_BUILD)/cov/fuzz_$$h $$(pkg-config --libs libfyaml) -lm || exit 1; \
+	  mkdir -p $(FUZZ_BUILD)/corpus-$$h $(FUZZ_BUILD)/camp-$$h; \
+	  LLVM_PROFILE_FILE=$(FUZZ_BUILD)/cov/$$h.profraw $(FUZZ_BUILD)/cov/fuzz_$$h -runs=0 \
+	    $(FUZZ_BUILD)/corpus-$$h $(FUZZ_BUILD)/camp-$$h tests/fuzz/regress >/dev/null 2>&1; \
+	done; \
+	llvm-profdata merge -o $(FUZZ_BUILD)/cov/all.profdata $(FUZZ_BUILD)/cov/*.profraw && \
+	llvm-cov report $(FUZZ_BUILD)/cov/fuzz_sweep -instr-profile=$(FUZZ_BUILD)/cov/all.profdata \
+	  -object $(FUZZ_BUILD)/cov/fuzz_scenario $(FUZZ_SRCS)
 
 format:
 	clang-format -i $$(find sim tests -name '*.[ch]')
