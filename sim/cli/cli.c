@@ -95,7 +95,7 @@ int cli_load_scenario_est(const run_args *a, cfg *c, char **text, sim_estimate *
     fs_err e = cfg_load(a->file, a->overrides, a->n_overrides, c, &d, text);
     if (!e) e = cfg_validate(c, a->file, &d);
     /* what set-up would refuse, before anything is allocated (engine/setup_check.c) */
-    if (!e) e = sim_check_setup(c, a->threads, a->file, &d, est);
+    if (!e) e = sim_check_setup(c, a->threads, a->db, a->file, &d, est);
     if (e) {
         if (text) { /* the text cfg_load handed over before validation failed */
             free(*text);

@@ -1,6 +1,7 @@
 /* The set-up checks of a run that need no training, shared by `fedsim validate` and `fedsim run`
  * (before sim_run allocates anything): the dataset file's header, array shapes and labels (not
- * its samples), the partition sizes, the model's shapes and frozen layers, the peak memory
+ * its samples), the partition sizes, the device and availability models (their trace and tiers
+ * files), the model's shapes and frozen layers, the peak memory
  * estimate against the machine's limit, and model.init_from. Each failure names the scenario key
  * it comes from (file:line:col). The estimate counts what sim.c's set-up allocates, by the same
  * formulas (sim_chunk_clients, nn_worker_bytes). */
@@ -10,13 +11,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
 #include "data/dataset.h"
 #include "data/partition.h"
+#include "device/avail.h"
+#include "device/device.h"
 #include "fl/algorithm.h"
 #include "nn/checkpoint.h"
 #include "nn/model.h"
@@ -134,6 +140,48 @@ static fs_err at(cfg_diag *d, const cfg *c, const char *file, const char *path, 
     return e;
 }
 
+/* Why fedsim could not create or write path (a directory when dir, else a file), or NULL: the
+ * path itself, if it exists, must be of that kind and writable; else its nearest existing
+ * ancestor must be a writable directory (run creates the missing ones). Nothing is created. */
+static const char *not_writable(const char *path, int dir, char *why, size_t cap)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s", path);
+    struct stat sb;
+    if (stat(p, &sb) == 0) {
+        if (dir && !S_ISDIR(sb.st_mode))
+            return snprintf(why, cap, "exists and is not a directory"), why;
+        if (!dir && S_ISDIR(sb.st_mode)) return snprintf(why, cap, "is a directory"), why;
+        if (access(p, W_OK | (dir ? X_OK : 0)) != 0)
+            return snprintf(why, cap, "is not writable: %s", strerror(errno)), why;
+        return NULL;
+    }
+    for (;;) {
+        char *slash = strrchr(p, '/');
+        while (slash && slash > p && slash[1] == '\0') { /* trailing slashes */
+            *slash = '\0';
+            slash = strrchr(p, '/');
+        }
+        if (!slash) {
+            snprintf(p, sizeof p, ".");
+        } else if (slash == p) {
+            p[1] = '\0';
+        } else {
+            *slash = '\0';
+        }
+        if (stat(p, &sb) == 0) {
+            if (!S_ISDIR(sb.st_mode))
+                return snprintf(why, cap, "cannot be created: %.200s is not a directory", p), why;
+            if (access(p, W_OK | X_OK) != 0)
+                return snprintf(why, cap, "cannot be created in %.200s: %s", p, strerror(errno)),
+                       why;
+            return NULL;
+        }
+        if (strcmp(p, ".") == 0 || strcmp(p, "/") == 0)
+            return snprintf(why, cap, "cannot be created: %s", strerror(errno)), why;
+    }
+}
+
 /* The key a model error comes from. */
 static const char *model_key(const cfg *c, const char *msg)
 {
@@ -141,8 +189,8 @@ static const char *model_key(const cfg *c, const char *msg)
     return strcmp(c->model.name, "custom") == 0 ? "model.layers" : "model.name";
 }
 
-fs_err sim_check_setup(const cfg *c, int threads_override, const char *file, cfg_diag *d,
-                       sim_estimate *out)
+fs_err sim_check_setup(const cfg *c, int threads_override, const char *db, const char *file,
+                       cfg_diag *d, sim_estimate *out)
 {
     memset(d, 0, sizeof *d);
     dataset ds;
@@ -204,6 +252,24 @@ fs_err sim_check_setup(const cfg *c, int threads_override, const char *file, cfg
         n_test = ds.test.n;
         n_clients = p.n_clients;
     }
+    dev_model dev;
+    av_model av;
+    memset(&dev, 0, sizeof dev);
+    memset(&av, 0, sizeof av);
+    e = sim_make_devices(c, n_clients, &dev, &av);
+    dev_free(&dev);
+    av_free(&av);
+    if (e) {
+        const char *msg = fs_errmsg();
+        at(d, c, file,
+           strstr(msg, "device trace")   ? "devices.trace"
+           : strstr(msg, "device tiers") ? "devices.tiers_file"
+           : strstr(msg, "availability.trace") || strstr(msg, "availability trace")
+               ? "availability.trace"
+               : "devices.model",
+           e, "a CSV file as docs/systems.md describes");
+        goto out;
+    }
     if ((e = nn_zoo_from_cfg(&m, c, ds.shape, ds.n_classes))) {
         const char *key = model_key(c, fs_errmsg());
         at(d, c, file, key, e,
@@ -262,6 +328,35 @@ fs_err sim_check_setup(const cfg *c, int threads_override, const char *file, cfg
            "a smaller model, batch, population, thread count or algorithm.state_memory_mb "
            "(README.md, 'What validate checks')");
         goto out;
+    }
+    { /* where the run writes: the database, the checkpoints, the client state spill files */
+        char dbbuf[CFG_STR + 16], ckpt[CFG_STR + 32], why[512];
+        const char *dbp = db ? db : c->output.db[0] ? c->output.db : dbbuf;
+        snprintf(dbbuf, sizeof dbbuf, "results/%s.db", c->name);
+        if (c->checkpoint.dir[0]) {
+            snprintf(ckpt, sizeof ckpt, "%s", c->checkpoint.dir);
+        } else {
+            size_t n = strlen(dbp);
+            if (n > 3 && strcmp(dbp + n - 3, ".db") == 0) n -= 3;
+            snprintf(ckpt, sizeof ckpt, "%.*s-ckpt", (int)n, dbp);
+        }
+        const struct {
+            const char *path, *key, *what;
+            int dir;
+        } outs[] = {
+            {dbp, "output.db", db ? "the database (--db)" : "the database", 0},
+            {ckpt, "checkpoint.dir", "the checkpoint directory", 1},
+            {c->algorithm.state_dir, "algorithm.state_dir", "the client state directory", 1},
+        };
+        for (int i = 0; i < 3; i++) {
+            if (!outs[i].path[0] || !not_writable(outs[i].path, outs[i].dir, why, sizeof why))
+                continue;
+            e = fs_error(FS_EINPUT, "%s %s %s", outs[i].what, outs[i].path, why);
+            at(d, c, file, i == 1 && !c->checkpoint.dir[0] ? "output.db" : outs[i].key, e,
+               "choose a path fedsim can create and write (checked by validate, so a run never "
+               "fails at its end)");
+            goto out;
+        }
     }
     if (c->model.init_from[0]) {
         float *params = FS_ALIGNED(m.n_params ? m.n_params : 1, sizeof(float));

@@ -27,11 +27,13 @@ typedef struct sim_estimate {
 
 /* Check c as a run would set it up, without training or reading samples: dataset header,
  * shapes and labels (ds_load_labels), partition, model shapes and frozen layers, the memory
- * estimate against sim_mem_limit, model.init_from. threads_override > 0: -j. On failure fills
+ * estimate against sim_mem_limit, model.init_from, and that the database (db: --db, else
+ * output.db or results/<name>.db), checkpoint and state directories can be created and written
+ * (nothing is created). threads_override > 0: -j. On failure fills
  * d (file:line:col of the key the problem comes from) and returns FS_EINPUT or FS_EDATA; out
  * (optional) receives the estimate once it is made. */
-fs_err sim_check_setup(const cfg *c, int threads_override, const char *file, cfg_diag *d,
-                       sim_estimate *out);
+fs_err sim_check_setup(const cfg *c, int threads_override, const char *db, const char *file,
+                       cfg_diag *d, sim_estimate *out);
 
 struct dataset;
 struct nn_model;

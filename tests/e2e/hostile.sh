@@ -3,7 +3,8 @@
 # tests/fuzz/regress/ makes validate, run and sweep --dry-run exit 2 with a file:line:col message
 # (a hang is caught by timeout); validate refuses what run would refuse at set-up (corrupt dataset
 # files, infeasible partitions, models that do not chain, a missing model.init_from, unknown
-# frozen layers, more memory than the machine has), and run refuses it before writing anything;
+# frozen layers, missing device or availability traces, output paths that cannot be created,
+# more memory than the machine has), and run refuses it before writing anything;
 # names cannot leave results/; info, export and privacy exit 2 on bad arguments.
 # Ends with the line "hostile: N passed, M failed".
 set -u
@@ -106,7 +107,18 @@ a dataset as model.init_from|model.init_from=$TMP/d.h5|--set:1:1
 an unknown frozen layer|model.freeze=[nope]|--set:1:1
 a custom model whose shapes do not chain|model.name=custom;model.layers=[{type: conv2d, filters: 2, kernel: 5}]|--set:2:1
 a 100 GB model|model.name=mlp;model.hidden=[50000, 50000]|--set:2:1
+a missing device trace|devices.model=trace;devices.trace=$TMP/none.csv|--set:2:1
+a missing device tiers file|devices.model=tiers;devices.tiers_file=$TMP/none.csv|--set:2:1
+a missing availability trace|availability.mode=trace;availability.trace=$TMP/none.csv|--set:2:1
+a checkpoint directory under a file|checkpoint.dir=$TMP/d.csv/ckpt|--set:1:1
+a state directory under a file|algorithm.name=scaffold;algorithm.state_dir=$TMP/d.csv/st|--set:2:1
 LIST
+# where the database goes: checked by validate, refused by run before it starts
+run2 "$FEDSIM" validate "$TMP/base.yaml" --set "output.db=$TMP/dir.h5"
+check "validate refuses a directory as output.db" test $? -eq 2
+check "  ... and says so" grep -q "the database $TMP/dir.h5 is a directory" "$TMP/err.txt"
+run2 "$FEDSIM" run "$TMP/base.yaml" --quiet --db "$TMP/d.csv/r.db"
+check "run refuses a --db it cannot create" test $? -eq 2
 grep -q "the largest part is" <("$FEDSIM" validate "$TMP/base.yaml" \
     --set model.name=mlp --set 'model.hidden=[50000, 50000]' 2>&1)
 check "the memory refusal gives the estimate and the limit" test $? -eq 0

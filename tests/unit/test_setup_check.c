@@ -36,7 +36,7 @@ static void test_estimate_small(void **state)
     parse(SYNTH "model: {name: logreg}\ntrain: {batch_size: 10}\n", &c);
     cfg_diag d;
     sim_estimate est;
-    assert_int_equal(sim_check_setup(&c, 2, "s.yaml", &d, &est), FS_OK);
+    assert_int_equal(sim_check_setup(&c, 2, "/tmp/x.db", "s.yaml", &d, &est), FS_OK);
     const double np = 60 * 10 + 10; /* logreg: weights and biases */
     /* fedavg: the float global model and one double aggregate, no server vectors */
     assert_true(est.model == np * 4 + np * 8);
@@ -58,8 +58,8 @@ static void test_estimate_state(void **state)
     parse(SYNTH "model: {name: mlp, hidden: [1000]}\nalgorithm: {name: scaffold}\n", &s);
     cfg_diag d;
     sim_estimate a, b;
-    assert_int_equal(sim_check_setup(&c, 1, "s.yaml", &d, &a), FS_OK);
-    assert_int_equal(sim_check_setup(&s, 1, "s.yaml", &d, &b), FS_OK);
+    assert_int_equal(sim_check_setup(&c, 1, "/tmp/x.db", "s.yaml", &d, &a), FS_OK);
+    assert_int_equal(sim_check_setup(&s, 1, "/tmp/x.db", "s.yaml", &d, &b), FS_OK);
     const double np = 60 * 1000 + 1000 + 1000 * 10 + 10;
     /* SCAFFOLD: a state vector per client (30, under the default cap), a second upload */
     assert_true(b.state == 30 * np * 4);
@@ -75,7 +75,7 @@ static void test_too_large(void **state)
     parse(SYNTH "model:\n  name: mlp\n  hidden: [50000, 50000]\n", &c);
     cfg_diag d;
     sim_estimate est;
-    assert_int_equal(sim_check_setup(&c, 1, "s.yaml", &d, &est), FS_EINPUT);
+    assert_int_equal(sim_check_setup(&c, 1, "/tmp/x.db", "s.yaml", &d, &est), FS_EINPUT);
     assert_true(est.total > 100e9);
     assert_true(est.total > est.limit);
     /* at the key that makes it large, with the estimate and the limit */
@@ -91,21 +91,21 @@ static void test_errors_at_keys(void **state)
     cfg c;
     cfg_diag d;
     parse("name: s\ndata:\n  dataset: file\n  path: /nonexistent/d.h5\n", &c);
-    assert_int_equal(sim_check_setup(&c, 1, "s.yaml", &d, NULL), FS_EINPUT);
+    assert_int_equal(sim_check_setup(&c, 1, "/tmp/x.db", "s.yaml", &d, NULL), FS_EINPUT);
     assert_int_equal(d.line, 4);
     assert_non_null(strstr(d.msg, "cannot open dataset file"));
     parse("name: s\ndata:\n  dataset: file\n  path: /\n", &c);
-    assert_int_equal(sim_check_setup(&c, 1, "s.yaml", &d, NULL), FS_EINPUT);
+    assert_int_equal(sim_check_setup(&c, 1, "/tmp/x.db", "s.yaml", &d, NULL), FS_EINPUT);
     assert_non_null(strstr(d.msg, "is a directory"));
     parse(SYNTH "model:\n  name: logreg\n  init_from: /nonexistent/m.h5\n", &c);
-    assert_int_equal(sim_check_setup(&c, 1, "s.yaml", &d, NULL), FS_EINPUT);
+    assert_int_equal(sim_check_setup(&c, 1, "/tmp/x.db", "s.yaml", &d, NULL), FS_EINPUT);
     assert_int_equal(d.line, 5);
     parse(SYNTH "model:\n  name: mlp\n  hidden: [8]\n  freeze: [nope]\n", &c);
-    assert_int_equal(sim_check_setup(&c, 1, "s.yaml", &d, NULL), FS_EINPUT);
+    assert_int_equal(sim_check_setup(&c, 1, "/tmp/x.db", "s.yaml", &d, NULL), FS_EINPUT);
     assert_int_equal(d.line, 6);
     assert_non_null(strstr(d.msg, "nope"));
     parse(SYNTH "model:\n  name: custom\n  layers: [{type: conv2d, filters: 2, kernel: 5}]\n", &c);
-    assert_int_equal(sim_check_setup(&c, 1, "s.yaml", &d, NULL), FS_EINPUT);
+    assert_int_equal(sim_check_setup(&c, 1, "/tmp/x.db", "s.yaml", &d, NULL), FS_EINPUT);
     assert_int_equal(d.line, 5);
 }
 
