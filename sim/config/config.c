@@ -1352,6 +1352,8 @@ static fs_err syntax_error(cfg_diag *d, const char *file, const yerr *e, int lin
     else if (strstr(e->msg, "binary data") || strstr(e->msg, "UTF-"))
         diag_hint(d, "a scenario is a YAML text file in UTF-8; is this the right file? (examples "
                      "in scenarios/)");
+    else if (strstr(e->msg, "explicit '?' key"))
+        diag_hint(d, "write 'key: value'; keys are plain names (docs/scenario.md)");
     else if (strstr(e->msg, "'%'"))
         diag_hint(d, "scenarios need no YAML directives: remove the line");
     else

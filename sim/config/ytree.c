@@ -104,8 +104,35 @@ fs_err yaml_check_text(const char *text, size_t len, yerr *e)
         return text_error(e, 1, 1, "UTF-16 (or UTF-32) is not supported: save the file as UTF-8",
                           0);
     int line = 1, col = 1;
+    char quote = 0;         /* inside a '...' or "..." scalar */
+    int comment = 0;        /* after '#' to the end of the line */
+    unsigned char prev = 0; /* last byte that was not a space or tab on this line (0: none) */
     for (size_t i = 0; i < len;) {
         unsigned char c = s[i];
+        if (c == '\n') {
+            comment = 0;
+            prev = 0;
+        } else if (comment) {
+        } else if (quote) {
+            if (quote == '"' && c == '\\' && i + 1 < len && s[i + 1] != '\n')
+                i++, col++; /* the escaped character */
+            else if (c == (unsigned char)quote && quote == '\'' && i + 1 < len && s[i + 1] == '\'')
+                i++, col++; /* '' inside '...' */
+            else if (c == (unsigned char)quote)
+                quote = 0;
+        } else if (c == '#' &&
+                   (i == 0 || s[i - 1] == ' ' || s[i - 1] == '\t' || s[i - 1] == '\n')) {
+            comment = 1;
+        } else if ((c == '"' || c == '\'') && (prev == 0 || strchr("-?:[{,", prev))) {
+            quote = (char)c;
+        } else if (c == '?' && (prev == 0 || strchr("-?:[{,", prev)) &&
+                   (i + 1 == len || s[i + 1] == ' ' || s[i + 1] == '\t' || s[i + 1] == '\r' ||
+                    s[i + 1] == '\n')) {
+            /* libfyaml 0.7.12 crashes on some explicit keys ('? ?a:<tab>?'); no scenario needs
+             * one */
+            return text_error(e, line, col, "an explicit '?' key: not supported in a scenario", 0);
+        }
+        if (c != ' ' && c != '\t' && c != '\n' && !comment) prev = c;
         if (col == 1 && c == '%' && !(len - i > 6 && memcmp(text + i, "%YAML ", 6) == 0) &&
             !(len - i > 5 && memcmp(text + i, "%TAG ", 5) == 0))
             return text_error(e, line, col,

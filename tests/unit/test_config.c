@@ -500,6 +500,11 @@ static void test_hostile_text(void **state)
         {"name: x\n\x01", 9, 2, 1, "binary data (byte 0x01)"},
         {"\xff\xfen\0a\0", 6, 1, 1, "UTF-16"},
         {"n\0a\0m\0e\0", 8, 1, 1, "UTF-16"},
+        /* explicit keys: libfyaml 0.7.12 crashes (SEGV in fy_parser_destroy) on some */
+        {"? ?flops: \t?", 12, 1, 1, "an explicit '?' key"},
+        {"x:\n  ? a:\t?", 12, 2, 3, "an explicit '?' key"},
+        {"- ? a:\t?", 8, 1, 3, "an explicit '?' key"},
+        {"a: [b, ? c]", 11, 1, 8, "an explicit '?' key"},
         {"\0n\0a\0m\0e", 8, 1, 1, "UTF-16"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -518,6 +523,10 @@ static void test_hostile_text(void **state)
     parse_ok("%YAML 1.2\n---\nname: x\n", &c);
     parse_ok("\xef\xbb\xbfname: x\n", &c);
     assert_string_equal(c.name, "x");
+    parse_ok("name: \"what? ? yes\" # why? \nseed: 3\n", &c); /* '?' in values and comments */
+    assert_string_equal(c.name, "what? ? yes");
+    parse_ok("name: 'it''s ? x'\n", &c);
+    assert_string_equal(c.name, "it's ? x");
     parse_ok("name: \"\xc3\xa9t\xc3\xa9 \xf0\x9f\x99\x82\"\r\nseed: 2\r\n", &c);
     assert_true(c.seed == 2);
 }
