@@ -195,7 +195,7 @@ fuzz-cov:
 	    -o $(FUZZ_BUILD)/cov/fuzz_$$h $$(pkg-config --libs libfyaml) -lm || exit 1; \
 	  mkdir -p $(FUZZ_BUILD)/corpus-$$h $(FUZZ_BUILD)/camp-$$h; \
 	  LLVM_PROFILE_FILE=$(FUZZ_BUILD)/cov/$$h.profraw $(FUZZ_BUILD)/cov/fuzz_$$h -runs=0 \
-	    $(FUZZ_BUILD)/corpus-$$h $(FUZZ_BUILD)/camp-$$h tests/fuzz/regress >/dev/null 2>&1; \
+	    $(FUZZ_BUILD)/corpus-$$h $$(ls -d $(FUZZ_BUILD)/camp*-$$h) tests/fuzz/regress >/dev/null 2>&1; \
 	done; \
 	llvm-profdata merge -o $(FUZZ_BUILD)/cov/all.profdata $(FUZZ_BUILD)/cov/*.profraw && \
 	llvm-cov report $(FUZZ_BUILD)/cov/fuzz_sweep -instr-profile=$(FUZZ_BUILD)/cov/all.profdata \
