@@ -85,7 +85,7 @@ MAIN_OBJ  := $(BUILD)/obj/sim/main.o
 TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: FORCE all deps run test unit e2e bench asan clean format format-check valgrind docs-check
+.PHONY: FORCE all deps run test unit e2e bench asan clean format format-check valgrind docs-check fuzz fuzz-cov
 
 all: $(BUILD)/fedsim $(BUILD)/libfedsim.a
 
@@ -141,7 +141,7 @@ unit: all $(TEST_BINS)
 
 e2e: all
 	@fail=0; for t in tests/e2e/run.sh tests/e2e/systems.sh tests/e2e/sweep.sh tests/e2e/privacy.sh \
-	          tests/e2e/robust.sh tests/e2e/stops.sh tests/e2e/mpi.sh; do \
+	          tests/e2e/robust.sh tests/e2e/stops.sh tests/e2e/hostile.sh tests/e2e/mpi.sh; do \
 	  bash $$t $(BUILD)/fedsim || fail=1; done; exit $$fail
 
 # The end-to-end suites run last, so the output ends with their "N passed, M failed" lines.
@@ -168,6 +168,51 @@ valgrind: all
 	valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
 	  $(BUILD)/fedsim run tests/e2e/tiny.yaml --quiet --db $(BUILD)/valgrind.db
 
+# libFuzzer harnesses of the scenario and sweep parsers (tests/fuzz/, docs/fuzzing.md), built with
+# clang under ASan + UBSan when clang is there; not part of `make test` (which replays the
+# regression corpus tests/fuzz/regress/ through the fedsim command, tests/e2e/hostile.sh).
+# `make fuzz` builds both and runs each FUZZ_SECONDS (default 60) from the shipped scenarios.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   := build-fuzz
+FUZZ_SRCS    := sim/config/config.c sim/config/sweep.c sim/config/ytree.c sim/util/err.c
+FUZZ_FLAGS   := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 -Wall -Wextra -Werror \
+                -Wno-unused-parameter -Isim -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=all
+FUZZ_BINS    := $(FUZZ_BUILD)/fuzz_scenario $(FUZZ_BUILD)/fuzz_sweep
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRCS) $(wildcard sim/config/*.h sim/util/err.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(shell pkg-config --cflags libfyaml) $< $(FUZZ_SRCS) -o $@ \
+	  $(shell pkg-config --libs libfyaml) -lm
+
+fuzz:
+	@if ! command -v $(FUZZ_CC) >/dev/null 2>&1; then echo "fuzz: skipped (no $(FUZZ_CC))"; exit 0; fi; \
+	$(MAKE) --no-print-directory $(FUZZ_BINS) && \
+	for h in scenario sweep; do \
+	  mkdir -p $(FUZZ_BUILD)/corpus-$$h $(FUZZ_BUILD)/seeds; \
+	  cp $$(find scenarios tests/e2e -name '*.yaml') $(FUZZ_BUILD)/seeds/; \
+	  $(FUZZ_BUILD)/fuzz_$$h -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	    -max_len=8192 -dict=tests/fuzz/yaml.dict -artifact_prefix=$(FUZZ_BUILD)/ \
+	    $(FUZZ_BUILD)/corpus-$$h $(FUZZ_BUILD)/seeds tests/fuzz/regress || exit 1; \
+	done
+
+# Line coverage of the parsers by the corpora `make fuzz` grew (llvm-cov; docs/fuzzing.md).
+fuzz-cov:
+	@mkdir -p $(FUZZ_BUILD)/cov
+	@for h in scenario sweep; do \
+	  $(FUZZ_CC) -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O0 -Isim \
+	    -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping \
+	    $$(pkg-config --cflags libfyaml) tests/fuzz/fuzz_$$h.c $(FUZZ_SRCS) \
+	    -o $(FUZZ_BUILD)/cov/fuzz_$$h $$(pkg-config --libs libfyaml) -lm || exit 1; \
+	  mkdir -p $(FUZZ_BUILD)/corpus-$$h $(FUZZ_BUILD)/camp-$$h; \
+	  LLVM_PROFILE_FILE=$(FUZZ_BUILD)/cov/$$h.profraw $(FUZZ_BUILD)/cov/fuzz_$$h -runs=0 \
+	    $(FUZZ_BUILD)/corpus-$$h $$(ls -d $(FUZZ_BUILD)/camp*-$$h) tests/fuzz/regress >/dev/null 2>&1; \
+	done; \
+	llvm-profdata merge -o $(FUZZ_BUILD)/cov/all.profdata $(FUZZ_BUILD)/cov/*.profraw && \
+	llvm-cov report $(FUZZ_BUILD)/cov/fuzz_sweep -instr-profile=$(FUZZ_BUILD)/cov/all.profdata \
+	  -object $(FUZZ_BUILD)/cov/fuzz_scenario $(FUZZ_SRCS)
+
 format:
 	clang-format -i $$(find sim tests -name '*.[ch]')
 
@@ -175,6 +220,6 @@ format-check:
 	clang-format --dry-run --Werror $$(find sim tests -name '*.[ch]')
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD) build-asan -name '*.d' 2>/dev/null)

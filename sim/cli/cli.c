@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 
 #include "data/dataset.h"
 #include "engine/mpi_dist.h"
+#include "engine/setup_check.h"
 #include "engine/sim.h"
 #include "util/log.h"
 
@@ -96,18 +98,27 @@ int cli_parse_run_args(int argc, char **argv, run_args *a)
 
 int cli_load_scenario(const run_args *a, cfg *c, char **text)
 {
+    return cli_load_scenario_est(a, c, text, NULL);
+}
+
+int cli_load_scenario_est(const run_args *a, cfg *c, char **text, sim_estimate *est)
+{
     cfg_diag d;
     memset(&d, 0, sizeof d);
     fs_err e = cfg_load(a->file, a->overrides, a->n_overrides, c, &d, text);
     if (!e) e = cfg_validate(c, a->file, &d);
+    /* what set-up would refuse, before anything is allocated (engine/setup_check.c) */
+    if (!e) e = sim_check_setup(c, a->threads, a->db, a->file, &d, est);
     if (e) {
         if (text) { /* the text cfg_load handed over before validation failed */
             free(*text);
             *text = NULL;
         }
-        if (e == FS_EINPUT && d.msg[0])
+        if ((e == FS_EINPUT || e == FS_EDATA) && d.msg[0]) {
             cfg_diag_print(&d, stderr);
-        else
+            /* kept for a caller that reports it elsewhere (an MPI rank whose stderr is quiet) */
+            fs_error(e, "%s:%d:%d: %s", d.file, d.line, d.col, d.msg);
+        } else
             fprintf(stderr, "fedsim: error: %s\n", fs_errmsg());
         return fs_exit_status(e);
     }
@@ -146,9 +157,11 @@ static int run_cmd(int argc, char **argv)
     if (!rc) rc = cli_load_scenario(&a, &c, &text);
     if (rank != 0) cli_quiet_stderr(0);
     if (mpi) { /* a rank that could not load what rank 0 loaded: rank 0 says which */
-        if (rc && rank != 0)
-            fs_error(rc == 2 ? FS_EINPUT : FS_EIO, "cannot load the scenario %s: %s",
-                     a.file ? a.file : "?", fs_errmsg());
+        if (rc && rank != 0) { /* the message as this rank's error (a copy: not in place) */
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", fs_errmsg());
+            fs_error(rc == 2 ? FS_EINPUT : FS_EIO, "%s", msg);
+        }
         fs_err e = dist_agree(rc ? (rc == 2 ? FS_EINPUT : FS_EIO) : FS_OK);
         if (e && !rc) {
             free(text);
@@ -213,13 +226,17 @@ int cmd_validate(int argc, char **argv)
     if (rc) return rc;
     cfg c;
     char *text = NULL;
-    rc = cli_load_scenario(&a, &c, &text);
+    sim_estimate est;
+    rc = cli_load_scenario_est(&a, &c, &text, &est);
     free(text);
     if (rc) return rc;
     fs_err e =
         strcmp(c.data.dataset, "synthetic") ? ds_check_kind(c.data.path, c.data.dataset) : FS_OK;
     if (e) return cli_fail(e);
-    printf("%s: ok (scenario '%s')\n", a.file, c.name);
+    printf("%s: ok (scenario '%s'; peak memory estimate %.0f MB", a.file, c.name,
+           ceil(est.total / 1e6));
+    if (isfinite(est.limit)) printf(" of %.0f MB available", est.limit / 1e6);
+    printf(")\n");
     return 0;
 }
 

@@ -37,6 +37,9 @@ typedef struct run_args {
 int cli_parse_run_args(int argc, char **argv, run_args *a);
 /* Load + validate the scenario; prints file:line:col diagnostics. Returns 0 or exit status. */
 int cli_load_scenario(const run_args *a, cfg *c, char **text);
+/* The same, with the set-up check's memory estimate in est. */
+struct sim_estimate;
+int cli_load_scenario_est(const run_args *a, cfg *c, char **text, struct sim_estimate *est);
 
 int cmd_run(int argc, char **argv);
 int cmd_validate(int argc, char **argv);

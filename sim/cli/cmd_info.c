@@ -287,7 +287,7 @@ int cmd_info(int argc, char **argv)
     if (rc) return rc;
     int sweep_cols = 0;
     sqlite3 *db = open_db(a.db, &sweep_cols);
-    if (!db) return 1;
+    if (!db) return 2; /* the argument names no readable fedsim database */
     const char *filter = run_filter(&a, sweep_cols, 0);
     char **keys = NULL;
     int nk = sweep_cols ? swept_keys(db, &a, filter, &keys) : 0;
@@ -511,7 +511,7 @@ int cmd_export(int argc, char **argv)
     if (rc) return rc;
     int sweep_cols = 0;
     sqlite3 *db = open_db(a.db, &sweep_cols);
-    if (!db) return 1;
+    if (!db) return 2; /* the argument names no readable fedsim database */
     const char *filter = run_filter(&a, sweep_cols, 1);
     char **keys = NULL;
     int nk = sweep_cols ? swept_keys(db, &a, filter, &keys) : 0;

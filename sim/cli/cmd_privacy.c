@@ -127,9 +127,21 @@ int cmd_privacy(int argc, char **argv)
     if (!isnan(target) &&
         (e = dp_noise_for_eps(q, (long)steps, delta, target, conv, ord, n_orders, &z)))
         return cli_fail(e);
+    if (z == 0 && q > 0) { /* no noise: every step reveals the clipped update */
+        fprintf(stderr, "fedsim: error: no privacy: noise multiplier 0 (epsilon is infinite); "
+                        "give --z > 0\n");
+        return 2;
+    }
     double eps, best;
     if ((e = dp_eps_from(q, z, (long)steps, delta, conv, ord, n_orders, &eps, &best)))
         return cli_fail(e);
+    if (!isfinite(eps)) {
+        fprintf(stderr,
+                "fedsim: error: no privacy: epsilon is infinite for noise multiplier %g "
+                "(q %g, %.0f steps); give a larger --z\n",
+                z, q, steps);
+        return 2;
+    }
     printf("q %.10g\nsteps %.0f\ndelta %.10g\nconversion %s\norders %s\n", q, steps, delta, conv_s,
            label);
     if (!isnan(target)) printf("target_epsilon %.10g\n", target);

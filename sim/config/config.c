@@ -44,7 +44,8 @@
 
 const cfg_key cfg_keys[] = {
     K_STR("name", name, "\"\"",
-          "run name; results go to results/<name>.db (default: the scenario file's basename)"),
+          "run name: letters, digits, _ - . (at most 63); results go to results/<name>.db "
+          "(default: the scenario file's basename, other characters as _)"),
     {"seed", CFG_T_U64, offsetof(cfg, seed), sizeof(uint64_t), "1", 0, 18446744073709551615.0, NULL,
      "master seed of every random stream (same scenario and seed: identical results)", 0},
     K_INT("threads", threads, "0", 0, 4096, "training threads; 0: all cores"),
@@ -173,7 +174,7 @@ const cfg_key cfg_keys[] = {
           "temporary HDF5 file"),
     K_STR("algorithm.state_dir", algorithm.state_dir, "\"\"",
           "directory of that temporary file (deleted at the end); empty: the database's "
-          "directory"),
+          "directory; no '..' components"),
 
     K_INT("rounds.count", rounds.count, "50", 1, BIG, "number of rounds"),
     K_INT("rounds.clients_per_round", rounds.clients_per_round, "50", 1, 1000000,
@@ -338,7 +339,7 @@ const cfg_key cfg_keys[] = {
           "one (<name>-final.h5)"),
     K_STR("checkpoint.dir", checkpoint.dir, "\"\"",
           "checkpoint directory (created when missing); empty: next to the database, "
-          "<db name>-ckpt/"),
+          "<db name>-ckpt/; no '..' components"),
 
     K_ENUM("adversary.attack", adversary.attack, "none",
            "none|label_flip|sign_flip|gaussian|scaling|backdoor|alie|ipm|min_max|min_sum",
@@ -396,7 +397,9 @@ const cfg_key cfg_keys[] = {
     K_FLT("aggregation.memory_mb", aggregation.memory_mb, "2048", 1, 1e7, 0,
           "cap on the round's updates kept for a robust rule or an attack (n x params x 4 B)"),
 
-    K_STR("output.db", output.db, "\"\"", "SQLite results file; empty: results/<name>.db"),
+    K_STR("output.db", output.db, "\"\"",
+          "SQLite results file; empty: results/<name>.db; no '..' components or control "
+          "characters"),
     K_ENUM("output.client_events", output.client_events, "false", "false|true",
            "write the client_events table: one row per client phase (docs/metrics.md)"),
     {0},
@@ -1420,6 +1423,13 @@ static fs_err syntax_error(cfg_diag *d, const char *file, const yerr *e, int lin
         diag_hint(d, "indent with spaces, not tabs");
     else if (strstr(e->msg, "second YAML document"))
         diag_hint(d, "one scenario per file; remove the '---' line");
+    else if (strstr(e->msg, "binary data") || strstr(e->msg, "UTF-"))
+        diag_hint(d, "a scenario is a YAML text file in UTF-8; is this the right file? (examples "
+                     "in scenarios/)");
+    else if (strstr(e->msg, "explicit '?' key"))
+        diag_hint(d, "write 'key: value'; keys are plain names (docs/scenario.md)");
+    else if (strstr(e->msg, "'%'"))
+        diag_hint(d, "scenarios need no YAML directives: remove the line");
     else
         diag_hint(d, "check the YAML syntax here: indentation, brackets and quotes (quote a value "
                      "that contains ': ' or ' #')");
@@ -1507,8 +1517,11 @@ fs_err cfg_parse_text(const char *text, size_t len, const char *name, cfg *c, cf
     if (rc == FS_EINPUT) return syntax_error(d, name, &e, e.line, e.col);
     if (rc != FS_OK) return rc;
     pctx x = {.c = c, .file = name ? name : "scenario", .record = true, .d = d};
-    if (!root || yn_is_null(root)) {
-        rc = FS_OK;
+    if (!root || yn_is_null(root) || (root->kind == YN_MAP && root->n == 0)) {
+        diag_at(d, x.file, root ? root->line : 1, root ? root->col : 1);
+        diag_msg(d, "empty scenario: no keys (only comments, blank lines or '---')");
+        hint_section_keys(d, "");
+        rc = diag_done(d);
     } else if (root->kind != YN_MAP) {
         at_node(&x, root);
         diag_msg(d, "a scenario must be a mapping of keys, got %s", yn_kind_phrase(root));
@@ -1597,9 +1610,11 @@ void cfg_derive(cfg *c, const char *path)
             n -= 5;
         else if (n > 4 && strcmp(base + n - 4, ".yml") == 0)
             n -= 4;
-        if (n >= sizeof c->name) n = sizeof c->name - 1;
+        if (n > 63) n = 63;
         memcpy(c->name, base, n);
         c->name[n] = '\0';
+        for (char *p = c->name; *p; p++) /* a file name may hold what a run name may not */
+            if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-' && *p != '.') *p = '_';
     }
     if (strcmp(c->data.dataset, "kjv") == 0) {
         if (c->origin[ik].line == 0)
@@ -1681,6 +1696,20 @@ static void at_key(cfg_diag *d, const cfg *c, const char *file, const char *path
         diag_at(d, "--set", o->set_index, o->col);
     else
         diag_at(d, file, o->line, o->line > 0 ? o->col : 0);
+}
+
+void cfg_diag_key(cfg_diag *d, const cfg *c, const char *file, const char *path)
+{
+    const cfg_origin *o = strcmp(path, "model.layers") == 0   ? &c->model.layers_origin
+                          : strcmp(path, "model.freeze") == 0 ? &c->model.freeze_origin
+                                                              : NULL;
+    if (!o && cfg_key_index(path) >= 0) {
+        at_key(d, c, file, path);
+    } else if (o && o->set_index > 0) {
+        diag_at(d, "--set", o->set_index, o->col);
+    } else {
+        diag_at(d, file, o ? o->line : 0, o && o->line > 0 ? o->col : 0);
+    }
 }
 
 static bool explicit_key(const cfg *c, const char *path)
@@ -1893,6 +1922,33 @@ static fs_err validate_robust(const cfg *c, const char *file, cfg_diag *d)
     return FS_OK;
 }
 
+/* A run name: letters, digits, '_', '-', '.', 1 to 63 of them (as sweep.name), so that
+ * results/<name>.db and the checkpoint names built from it stay inside their directory. */
+static bool name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 63) return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.') return false;
+    return true;
+}
+
+/* Why an explicit output path is refused, or NULL: control characters (they garble messages and
+ * logs) and '..' components (a scenario file may name any directory, but not climb out of one
+ * it was given relative to). Absolute paths are the user's explicit choice and are allowed. */
+static const char *path_unsafe(const char *s)
+{
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7F) return "contains a control character";
+    for (const char *p = s; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.') return "has a '..' component";
+        p += n;
+        while (*p == '/') p++;
+    }
+    return NULL;
+}
+
 fs_err cfg_validate(const cfg *c, const char *file, cfg_diag *d)
 {
     cfg_diag scratch;
@@ -1904,6 +1960,26 @@ fs_err cfg_validate(const cfg *c, const char *file, cfg_diag *d)
         diag_msg(d, "name is empty");
         diag_hint(d, "add 'name: my_study' to the scenario (it names results/<name>.db)");
         return diag_done(d);
+    }
+    if (!name_ok(c->name)) {
+        at_key(d, c, file, "name");
+        diag_msg(d, "name '%s' is not a valid name", c->name);
+        diag_hint(d, "letters, digits, '_', '-' and '.', at most 63: it names results/<name>.db "
+                     "and the checkpoints, which must stay inside results/");
+        return diag_done(d);
+    }
+    static const char *const paths[] = {"output.db", "checkpoint.dir", "algorithm.state_dir"};
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+        const cfg_key *k = &cfg_keys[cfg_key_index(paths[i])];
+        const char *v = (const char *)c + k->offset;
+        const char *why = path_unsafe(v);
+        if (why) {
+            at_key(d, c, file, paths[i]);
+            diag_msg(d, "%s %s", paths[i], why);
+            diag_hint(d, "an explicit output path may be absolute or relative, but without "
+                         "control characters or '..' components (docs/scenario.md)");
+            return diag_done(d);
+        }
     }
     if (synthetic && strcmp(c->partition.kind, "natural") != 0) {
         at_key(d, c, file, "partition.kind");

@@ -293,7 +293,8 @@ fs_err cfg_load(const char *path, const char *const *overrides, int n_overrides,
                 cfg_diag *d, char **text_out);
 
 /* Parse YAML text (name used in messages) into c, starting from the defaults. A top-level key
- * `sweep` is skipped (the sweep expander reads it). Empty text gives the defaults. */
+ * `sweep` is skipped (the sweep expander reads it). Text with no keys ("empty scenario") and
+ * text that is not YAML in UTF-8 (ytree.h, yaml_check_text) are errors. */
 fs_err cfg_parse_text(const char *text, size_t len, const char *name, cfg *c, cfg_diag *d);
 
 /* Apply one override "key.path=value"; index is used in the message ("--set #index"). */
@@ -311,6 +312,10 @@ void cfg_derive(cfg *c, const char *path);
 
 /* Cross-key checks (e.g. clients_per_round <= clients); fills d with the key's path. */
 fs_err cfg_validate(const cfg *c, const char *file, cfg_diag *d);
+
+/* Point d at where key path was set (its file:line:col, or the file alone for a default); the
+ * caller fills msg and hint. For checks outside sim/config (sim/engine/setup_check.c). */
+void cfg_diag_key(cfg_diag *d, const cfg *c, const char *file, const char *path);
 
 /* Optimal string alignment distance (Levenshtein plus adjacent transpositions), for
  * did-you-mean suggestions; 1000 for words of 128 characters or more. */

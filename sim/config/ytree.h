@@ -30,8 +30,15 @@ typedef struct yerr {
 void yn_free(ynode *n);
 /* An empty value, ~ or null (unquoted). */
 bool yn_is_null(const ynode *n);
-/* Parse text into a tree. *root is NULL for an empty stream or document. Returns FS_EINPUT with
- * e filled on a syntax error (or a second document), FS_ENOMEM on allocation failure. */
+/* Reject text no scenario can be, before any parser sees it: UTF-16/32 (a byte-order mark or
+ * NUL bytes beside ASCII at the start), control bytes other than tab, CR and LF ("binary
+ * data"), ill-formed UTF-8, lines starting with '%' other than %YAML and %TAG directives, and
+ * the explicit-key indicator '?' outside quotes and comments.
+ * FS_EINPUT with e at the first bad byte (line and column in characters, 1-based). */
+fs_err yaml_check_text(const char *text, size_t len, yerr *e);
+/* Parse text into a tree (after yaml_check_text). *root is NULL for an empty stream or document.
+ * Returns FS_EINPUT with e filled on a syntax error (or a second document), FS_ENOMEM on allocation
+ * failure. */
 fs_err yaml_build(const char *text, size_t len, ynode **root, yerr *e);
 
 #endif

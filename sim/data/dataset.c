@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 size_t ds_x_bytes(const dataset *ds)
 {
@@ -155,7 +156,7 @@ static fs_err get_array(hid_t g, const char *name, hid_t type, void *data, hsize
                         grp, name, (unsigned long long)dims[0], (unsigned long long)dims[1],
                         (unsigned long long)rows, (unsigned long long)cols);
     }
-    herr_t rc = rows ? H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : 0;
+    herr_t rc = rows && data ? H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : 0;
     H5Dclose(d);
     return rc < 0 ? fs_error(FS_EDATA, "%s: /%s/%s is corrupt (read or checksum failed)", path, grp,
                              name)
@@ -272,7 +273,9 @@ fs_err ds_save(const char *path, const dataset *ds)
     return FS_OK;
 }
 
-static fs_err load_split(hid_t f, const char *grp, dataset *ds, ds_split *s, const char *path)
+/* One split; with_x 0: x's shape is checked but x is not read (s->x stays NULL). */
+static fs_err load_split(hid_t f, const char *grp, dataset *ds, ds_split *s, const char *path,
+                         int with_x)
 {
     if (H5Lexists(f, grp, H5P_DEFAULT) <= 0)
         return fs_error(FS_EDATA, "%s: group /%s is missing", path, grp);
@@ -280,7 +283,18 @@ static fs_err load_split(hid_t f, const char *grp, dataset *ds, ds_split *s, con
     uint64_t n = 0;
     fs_err e = h5_get_attr(g, "n", H5T_NATIVE_UINT64, &n, 1, path, "dataset");
     int has_client = !e && H5Lexists(g, "client", H5P_DEFAULT) > 0;
-    if (!e) e = ds_split_alloc(ds, s, (size_t)n, has_client);
+    if (!e && n > ((size_t)1 << 40) / (ds->feat + (size_t)ds->y_len))
+        e = fs_error(FS_EDATA, "%s: /%s has n = %llu samples, more than any real dataset", path,
+                     grp, (unsigned long long)n);
+    if (!e && with_x) {
+        e = ds_split_alloc(ds, s, (size_t)n, has_client);
+    } else if (!e) {
+        memset(s, 0, sizeof *s);
+        s->n = (size_t)n;
+        s->y = FS_CALLOC(n ? n * (size_t)ds->y_len : 1, sizeof(int32_t));
+        if (has_client) s->client = FS_CALLOC(n ? n : 1, sizeof(int32_t));
+        if (!s->y || (has_client && !s->client)) e = FS_ENOMEM;
+    }
     if (!e) e = get_array(g, "x", x_type(ds), s->x, n, ds->feat, path, grp);
     if (!e) e = get_array(g, "y", H5T_NATIVE_INT32, s->y, n, (hsize_t)ds->y_len, path, grp);
     if (!e && has_client) e = get_array(g, "client", H5T_NATIVE_INT32, s->client, n, 1, path, grp);
@@ -292,7 +306,7 @@ static fs_err load_split(hid_t f, const char *grp, dataset *ds, ds_split *s, con
         if (s->client[i] < 0 || s->client[i] >= ds->n_natural)
             e = fs_error(FS_EDATA, "%s: /%s/client[%zu] = %d is outside [0, %d) (n_natural)", path,
                          grp, i, s->client[i], ds->n_natural);
-    if (!e && ds->task == DS_SEQUENCE) {
+    if (!e && ds->task == DS_SEQUENCE && s->x) {
         const uint8_t *x = s->x;
         for (size_t i = 0; !e && i < s->n * ds->feat; i++)
             if (x[i] >= ds->n_classes)
@@ -327,12 +341,15 @@ fs_err ds_check_kind(const char *path, const char *kind)
                     kind, path, name, kind, name);
 }
 
-fs_err ds_load(const char *path, dataset *ds)
+static fs_err load(const char *path, dataset *ds, int with_x)
 {
     memset(ds, 0, sizeof *ds);
     FILE *probe = fopen(path, "rb");
     if (!probe) return fs_error(FS_EINPUT, "%s: cannot open dataset file", path);
+    struct stat sb;
+    const int dir = fstat(fileno(probe), &sb) == 0 && S_ISDIR(sb.st_mode);
     fclose(probe);
+    if (dir) return fs_error(FS_EINPUT, "%s: is a directory, not a dataset file", path);
     if (H5Fis_hdf5(path) <= 0)
         return fs_error(FS_EDATA, "%s: not an HDF5 file (corrupt or truncated?)", path);
     H5E_auto2_t old_fn;
@@ -389,8 +406,8 @@ fs_err ds_load(const char *path, dataset *ds)
             e = fs_error(FS_EDATA, "%s: vocab has %zu symbols but n_classes is %d", path,
                          strlen(ds->vocab), ds->n_classes);
     }
-    if (!e) e = load_split(f, "train", ds, &ds->train, path);
-    if (!e) e = load_split(f, "test", ds, &ds->test, path);
+    if (!e) e = load_split(f, "train", ds, &ds->train, path, with_x);
+    if (!e) e = load_split(f, "test", ds, &ds->test, path, with_x);
     if (!e) e = get_names(f, "client_names", &ds->client_names, ds->n_natural, path);
     if (!e) e = get_names(f, "class_names", &ds->class_names, ds->n_classes, path);
     H5Fclose(f);
@@ -398,4 +415,14 @@ out:
     H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
     if (e) ds_free(ds);
     return e;
+}
+
+fs_err ds_load(const char *path, dataset *ds)
+{
+    return load(path, ds, 1);
+}
+
+fs_err ds_load_labels(const char *path, dataset *ds)
+{
+    return load(path, ds, 0);
 }

@@ -74,6 +74,10 @@ fs_err ds_load(const char *path, dataset *ds);
  * take any file. Reads only the attributes; a missing or unreadable file is left to ds_load
  * (FS_OK here). Used by `run` (sim_load_data) and `validate`. */
 fs_err ds_check_kind(const char *path, const char *kind);
+/* The same checks without reading the samples: attributes, array shapes, labels and client ids
+ * (train.x and test.x stay NULL). What `fedsim validate` opens; a few MB where ds_load reads
+ * every sample. */
+fs_err ds_load_labels(const char *path, dataset *ds);
 /* Save to path (written to path.tmp, then renamed: never half-written). */
 fs_err ds_save(const char *path, const dataset *ds);
 void ds_free(dataset *ds);

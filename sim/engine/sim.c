@@ -30,6 +30,7 @@
 #include "engine/priv.h"
 #include "engine/robust.h"
 #include "engine/round.h"
+#include "engine/setup_check.h"
 #include "fl/algorithm.h"
 #include "fl/client_state.h"
 #include "nn/checkpoint.h"
@@ -40,8 +41,6 @@
 
 /* OpenBLAS: one thread per call; parallelism is across clients. */
 void openblas_set_num_threads(int num_threads);
-
-#define EVAL_BATCH 500
 
 fs_err sim_load_data(const cfg *c, dataset *ds)
 {
@@ -401,44 +400,49 @@ static void plan_client(run_state *s, sched_client *sc, uint32_t round, double t
     }
 }
 
-static fs_err make_devices(run_state *s, const cfg *c)
+fs_err sim_make_devices(const cfg *c, uint32_t n_clients, dev_model *dev, av_model *av)
 {
-    s->dev.seed = c->seed;
-    s->dev.flops = (dev_lognormal){c->devices.flops.median, c->devices.flops.sigma};
-    s->dev.down_bps = (dev_lognormal){c->network.down_bps.median, c->network.down_bps.sigma};
-    s->dev.up_bps = (dev_lognormal){c->network.up_bps.median, c->network.up_bps.sigma};
-    s->dev.latency_s = (dev_lognormal){c->network.latency_s.median, c->network.latency_s.sigma};
+    dev->seed = c->seed;
+    dev->flops = (dev_lognormal){c->devices.flops.median, c->devices.flops.sigma};
+    dev->down_bps = (dev_lognormal){c->network.down_bps.median, c->network.down_bps.sigma};
+    dev->up_bps = (dev_lognormal){c->network.up_bps.median, c->network.up_bps.sigma};
+    dev->latency_s = (dev_lognormal){c->network.latency_s.median, c->network.latency_s.sigma};
     fs_err e = FS_OK;
     if (strcmp(c->devices.model, "tiers") == 0) {
-        s->dev.mode = DEV_TIERS;
-        e = dev_load_tiers(&s->dev, c->devices.tiers_file);
+        dev->mode = DEV_TIERS;
+        e = dev_load_tiers(dev, c->devices.tiers_file);
     } else if (strcmp(c->devices.model, "trace") == 0) {
-        s->dev.mode = DEV_TRACE;
+        dev->mode = DEV_TRACE;
         if (!c->devices.trace[0])
             return fs_error(FS_EINPUT, "devices.model = trace needs devices.trace (a CSV file)");
-        e = dev_load_trace(&s->dev, c->devices.trace);
+        e = dev_load_trace(dev, c->devices.trace);
     }
     if (e) return e;
     static const char *const modes[] = {"always", "bernoulli", "markov", "diurnal", "trace"};
     av_mode am = AV_ALWAYS;
     for (int i = 0; i < 5; i++)
         if (strcmp(c->availability.mode, modes[i]) == 0) am = (av_mode)i;
-    e = av_init(&s->av, am, c->seed, s->part.n_clients);
+    e = av_init(av, am, c->seed, n_clients);
     if (e) return e;
-    s->av.p = c->availability.p;
-    s->av.mean_on_s = c->availability.mean_on_s;
-    s->av.mean_off_s = c->availability.mean_off_s;
-    s->av.p_min = c->availability.diurnal_p_min;
-    s->av.p_max = c->availability.diurnal_p_max;
-    s->av.peak_hour = c->availability.diurnal_peak_hour;
-    s->av.slot_s = c->availability.diurnal_slot_s;
+    av->p = c->availability.p;
+    av->mean_on_s = c->availability.mean_on_s;
+    av->mean_off_s = c->availability.mean_off_s;
+    av->p_min = c->availability.diurnal_p_min;
+    av->p_max = c->availability.diurnal_p_max;
+    av->peak_hour = c->availability.diurnal_peak_hour;
+    av->slot_s = c->availability.diurnal_slot_s;
     if (am == AV_TRACE) {
         if (!c->availability.trace[0])
             return fs_error(FS_EINPUT, "availability.mode = trace needs availability.trace (a CSV "
                                        "file)");
-        e = av_load_trace(&s->av, c->availability.trace, c->availability.trace_period_s);
+        e = av_load_trace(av, c->availability.trace, c->availability.trace_period_s);
     }
     return e;
+}
+
+static fs_err make_devices(run_state *s, const cfg *c)
+{
+    return sim_make_devices(c, s->part.n_clients, &s->dev, &s->av);
 }
 
 static const char *default_db(const cfg *c, const sim_opts *o, char *buf, size_t cap);
@@ -536,12 +540,7 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
                             c->model.init_from, meta.vocab, s->ds.name, s->ds.vocab);
     }
 
-    s->threads = o->threads > 0 ? o->threads : c->threads;
-#ifdef _OPENMP
-    if (s->threads <= 0) s->threads = omp_get_num_procs();
-#else
-    s->threads = 1;
-#endif
+    s->threads = sim_thread_count(c, o->threads);
     openblas_set_num_threads(1);
     s->workers = FS_CALLOC((size_t)s->threads, sizeof *s->workers);
     if (!s->workers) return FS_ENOMEM;
@@ -550,17 +549,14 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
     for (int t = 0; t < s->threads; t++)
         if ((e = nn_worker_init(&s->workers[t], &s->model, max_batch))) return e;
     /* sequence models cache every step of every sample: evaluate in smaller batches */
-    if ((e = nn_worker_init(&s->eval_worker, &s->model, s->model.seq_len ? 32 : EVAL_BATCH)))
+    if ((e = nn_worker_init(&s->eval_worker, &s->model, s->model.seq_len ? 32 : SIM_EVAL_BATCH)))
         return e;
     /* clients trained between two ordered summations: larger chunks balance the threads
      * better (client sizes vary), at chunk x model-size of memory; up to 64 clients or 256 MB */
-    s->chunk = 4 * s->threads < 8 ? 8 : 4 * s->threads;
     const double per_client =
         (double)np * sizeof(float) *
         (1 + s->algo->two_uploads + (s->algo->state_vecs ? 1 : 0) + (s->ocs ? 1 : 0));
-    while (s->chunk < 64 && (s->chunk * 2) * per_client <= 256.0 * 1048576.0 &&
-           s->chunk < c->rounds.clients_per_round)
-        s->chunk *= 2;
+    s->chunk = sim_chunk_clients(s->threads, per_client, c->rounds.clients_per_round);
     s->res = FS_CALLOC((size_t)s->chunk, sizeof *s->res);
     s->res_buf = FS_ALIGNED((size_t)s->chunk * np, sizeof(float));
     s->chunk_cl = FS_CALLOC((size_t)s->chunk, sizeof *s->chunk_cl);

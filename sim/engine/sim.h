@@ -4,6 +4,7 @@
 #define FEDSIM_SIM_H
 
 #include <signal.h>
+#include <stdint.h>
 
 #include "config/config.h"
 #include "util/err.h"
@@ -46,5 +47,13 @@ fs_err sim_load_data(const cfg *c, struct dataset *ds);
  * as a run uses it. */
 struct partition;
 fs_err sim_make_partition(const cfg *c, const struct dataset *ds, struct partition *p);
+
+/* The scenario's device and availability models for n_clients clients (devices.*, network.*,
+ * availability.*: tiers and trace files are read here), as a run uses them. Free with
+ * dev_free and av_free, also after a failure. */
+struct dev_model;
+struct av_model;
+fs_err sim_make_devices(const cfg *c, uint32_t n_clients, struct dev_model *dev,
+                        struct av_model *av);
 
 #endif

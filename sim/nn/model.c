@@ -677,6 +677,15 @@ void nn_model_init_params(const nn_model *m, float *params, rng_t *r)
     }
 }
 
+double nn_worker_bytes(const nn_model *m, int max_batch)
+{
+    const double B = max_batch, f = sizeof(float);
+    return f *
+           (2 * B * (double)m->act_per_sample + B * (double)m->aux_per_sample +
+            B * (double)m->iaux_per_sample + (double)m->ws_fixed + B * (double)m->ws_per_sample +
+            B * (double)m->state_per_sample + 2 * (double)m->n_params + 2 * B * m->y_len);
+}
+
 fs_err nn_worker_init(nn_worker *w, const nn_model *m, int max_batch)
 {
     memset(w, 0, sizeof *w);

@@ -154,6 +154,8 @@ int nn_model_find_layer(const nn_model *m, const char *name);
 void nn_model_init_params(const nn_model *m, float *params, rng_t *r);
 
 fs_err nn_worker_init(nn_worker *w, const nn_model *m, int max_batch);
+/* Bytes nn_worker_init allocates for m and max_batch (the memory estimate of a run). */
+double nn_worker_bytes(const nn_model *m, int max_batch);
 void nn_worker_free(nn_worker *w);
 
 /* Key the dropout stream of the next training steps to (seed, RNG_LAYER_DROP, entity, round):

@@ -240,11 +240,18 @@ for t in runs rounds client_events client_eval confusion class_acc; do
     check "docs/metrics.md documents every $t column${undoc:+ (missing:$undoc)}" test -z "$undoc"
 done
 
-# every scenario shipped validates, and every sweep section expands (no run starts)
+# every scenario shipped validates, and every sweep section expands (no run starts); validate
+# opens the dataset, so a scenario whose dataset is not built here (datasets/kjv-nt.h5 comes from
+# scenarios/transfer/run.sh) must say exactly that, at its data.path
 while IFS= read -r f; do
     rel=${f#"$HERE"/../../}
-    "$FEDSIM" validate "$f" > /dev/null
-    check "validate $rel" test $? -eq 0
+    "$FEDSIM" validate "$f" > /dev/null 2> "$TMP/val.txt"
+    rc=$?
+    if [ $rc -eq 2 ] && grep -q "error: datasets/[a-z-]*\.h5: cannot open dataset file" "$TMP/val.txt"; then
+        ok "validate $rel (dataset not built here: reported at data.path)"
+    else
+        check "validate $rel" test $rc -eq 0
+    fi
     if grep -q '^sweep:' "$f"; then
         "$FEDSIM" sweep "$f" --dry-run --db "$TMP/dry.db" > /dev/null
         check "sweep --dry-run $rel" test $? -eq 0

@@ -122,7 +122,7 @@ python3 -c "
 f = open('$TMP/bad.db', 'r+b'); f.seek(4096 + 8); f.write(bytes(range(256)) * 8); f.close()"
 "$FEDSIM" info "$TMP/bad.db" > /dev/null 2> "$TMP/err.txt"
 rc=$?
-check "info on a corrupt database: exit 1 (got $rc)" test $rc -eq 1
+check "info on a corrupt database: exit 2, bad data (got $rc)" test $rc -eq 2
 check "info on a corrupt database: says corrupt" grep -q "bad.db: corrupt database" "$TMP/err.txt"
 
 # --- a valid database on a read-only file system (a directory the reader cannot write, where

@@ -89,11 +89,13 @@ static void test_defaults(void **state)
     assert_int_equal(c.eval.test_samples, 0);
     assert_string_equal(c.output.db, "");
 
-    /* Empty text, comments only, an explicit null document, `---`: all defaults, bit for bit. */
-    const char *empties[] = {"", "# nothing\n", "~\n", "---\n", "\n\n"};
+    /* Empty text, comments only, an explicit null document, `---`, {}: not a scenario (a run
+     * of the defaults by mistake). */
+    const char *empties[] = {"", "# nothing\n", "~\n", "---\n", "\n\n", "{}\n"};
     for (size_t i = 0; i < sizeof empties / sizeof *empties; i++) {
-        parse_ok(empties[i], &p);
-        assert_memory_equal(&c, &p, sizeof c);
+        cfg_diag d = parse_fail(empties[i]);
+        assert_non_null(strstr(d.msg, "empty scenario"));
+        assert_int_equal(d.line, 1);
     }
     /* Each default read as YAML (through --set) gives the same value as cfg_defaults. */
     cfg_defaults(&p);
@@ -485,7 +487,7 @@ static void test_validate(void **state)
     assert_non_null(strstr(d.msg, "exceeds the 5 share holders"));
 
     /* No name anywhere: line 0, printed without a position. */
-    parse_ok("", &c);
+    parse_ok("seed: 1\n", &c);
     assert_int_equal(cfg_validate(&c, "n.yaml", &d), FS_EINPUT);
     expect_at(&d, 0, 0, "name is empty", NULL);
     char buf[512] = {0};
@@ -525,6 +527,60 @@ static void test_quote_escapes(void **state)
     cfg_diag d = parse_fail(text);
     assert_non_null(strstr(d.msg, "name is too long"));
     free(text);
+}
+
+/* Text that is not a YAML scenario fails before the parser sees it, at the first bad byte
+ * ('%' then 0xA3 made libfyaml 0.7.12 loop forever). */
+static void test_hostile_text(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        size_t len;
+        int line, col;
+        const char *msg;
+    } cases[] = {
+        {"%\xa3", 2, 1, 1, "a line starting with '%'"},
+        {"%\n", 2, 1, 1, "a line starting with '%'"},
+        {"name: x\n%FOO bar\n", 17, 2, 1, "a line starting with '%'"},
+        {"name: \xa3\n", 9, 1, 7, "invalid UTF-8 (byte 0xA3)"},
+        {"name: \xc3\xa9\xc3\n", 11, 1, 8, "invalid UTF-8 (byte 0xC3)"},
+        {"name: \xc0\xaf\n", 9, 1, 7, "invalid UTF-8 (byte 0xC0)"},          /* overlong */
+        {"name: \xed\xa0\x80\n", 10, 1, 7, "invalid UTF-8 (byte 0xED)"},     /* surrogate */
+        {"name: \xf4\x90\x80\x80\n", 11, 1, 7, "invalid UTF-8 (byte 0xF4)"}, /* > U+10FFFF */
+        {"\0name: x\n", 9, 1, 1, "binary data (byte 0x00)"},
+        {"name: x\n\x01", 9, 2, 1, "binary data (byte 0x01)"},
+        {"\xff\xfen\0a\0", 6, 1, 1, "UTF-16"},
+        {"n\0a\0m\0e\0", 8, 1, 1, "UTF-16"},
+        /* explicit keys: libfyaml 0.7.12 crashes (SEGV in fy_parser_destroy) on some */
+        {"? ?flops: \t?", 12, 1, 1, "an explicit '?' key"},
+        {"x:\n  ? a:\t?", 12, 2, 3, "an explicit '?' key"},
+        {"- ? a:\t?", 8, 1, 3, "an explicit '?' key"},
+        {"a: [b, ? c]", 11, 1, 8, "an explicit '?' key"},
+        {"\0n\0a\0m\0e", 8, 1, 1, "UTF-16"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        cfg c;
+        cfg_diag d;
+        assert_int_equal(cfg_parse_text(cases[i].text, cases[i].len, "t.yaml", &c, &d), FS_EINPUT);
+        if (d.line != cases[i].line || d.col != cases[i].col ||
+            strncmp(d.msg, cases[i].msg, strlen(cases[i].msg)) != 0)
+            cfg_diag_print(&d, stderr);
+        assert_int_equal(d.line, cases[i].line);
+        assert_int_equal(d.col, cases[i].col);
+        assert_true(strncmp(d.msg, cases[i].msg, strlen(cases[i].msg)) == 0);
+    }
+    /* What stays accepted: directives, a UTF-8 byte-order mark, multi-byte characters, CRLF. */
+    cfg c;
+    parse_ok("%YAML 1.2\n---\nname: x\n", &c);
+    parse_ok("\xef\xbb\xbfname: x\n", &c);
+    assert_string_equal(c.name, "x");
+    parse_ok("name: \"what? ? yes\" # why? \nseed: 3\n", &c); /* '?' in values and comments */
+    assert_string_equal(c.name, "what? ? yes");
+    parse_ok("name: 'it''s ? x'\n", &c);
+    assert_string_equal(c.name, "it's ? x");
+    parse_ok("name: \"\xc3\xa9t\xc3\xa9 \xf0\x9f\x99\x82\"\r\nseed: 2\r\n", &c);
+    assert_true(c.seed == 2);
 }
 
 static void test_load(void **state)
@@ -639,6 +695,7 @@ int main(void)
         cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_quote_escapes),
+        cmocka_unit_test(test_hostile_text),
         cmocka_unit_test(test_load),
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_markdown),

@@ -225,6 +225,15 @@ static void test_key_matches_worker(void **state)
 static void test_errors(void **state)
 {
     (void)state;
+    /* syntax errors inside the sweep section free everything (make asan checks for leaks) */
+    plan_fail(BASE "sweep:\n  grid:\n    train.lr: [0.1, 0.05]\n   algorithm.name: [fedavg]\n", 8,
+              4, "invalid indentation in mapping", NULL);
+    plan_fail(BASE "sweep:\n  grid:\n    train.lr: [0.1,\n  0.2]\n", 8, 3,
+              "wrongly indented flow sequence", NULL);
+    plan_fail(BASE "sweep:\n  grid:\n    train.lr: [0.1]\n  seeds: [1\n", 9, 1,
+              "flow sequence without a closing bracket", NULL);
+    plan_fail(BASE "sweep:\n  grid:\n    train.lr: [0.1]\n%\xa3", 8, 1,
+              "a line starting with '%' that is not a %YAML or %TAG directive", NULL);
     /* BASE is 4 lines; the sweep section starts at line 5 */
     plan_fail(BASE "sweep:\n  grid:\n    train.lrr: [0.1]\n", 7, 5, "unknown key 'train.lrr'",
               "did you mean 'train.lr'?");

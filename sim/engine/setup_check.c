@@ -1,0 +1,395 @@
+/* The set-up checks of a run that need no training, shared by `fedsim validate` and `fedsim run`
+ * (before sim_run allocates anything): the dataset file's header, array shapes and labels (not
+ * its samples), the partition sizes, the device and availability models (their trace and tiers
+ * files), the model's shapes and frozen layers, the peak memory
+ * estimate against the machine's limit, and model.init_from. Each failure names the scenario key
+ * it comes from (file:line:col). The estimate counts what sim.c's set-up allocates, by the same
+ * formulas (sim_chunk_clients, nn_worker_bytes). */
+#include "engine/setup_check.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "data/dataset.h"
+#include "data/partition.h"
+#include "device/avail.h"
+#include "device/device.h"
+#include "fl/algorithm.h"
+#include "nn/checkpoint.h"
+#include "nn/model.h"
+#include "nn/zoo.h"
+
+#define MIB 1048576.0
+
+int sim_chunk_clients(int threads, double per_client, int clients_per_round)
+{
+    int chunk = 4 * threads < 8 ? 8 : 4 * threads;
+    while (chunk < 64 && (chunk * 2) * per_client <= 256.0 * MIB && chunk < clients_per_round)
+        chunk *= 2;
+    return chunk;
+}
+
+int sim_thread_count(const cfg *c, int override)
+{
+    int t = override > 0 ? override : c->threads;
+#ifdef _OPENMP
+    if (t <= 0) t = omp_get_num_procs();
+#else
+    t = 1;
+#endif
+    return t;
+}
+
+/* A number from a one-line file, or -1 ("max" or unreadable). */
+static double read_number(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    double v = -1;
+    if (fscanf(f, "%lf", &v) != 1) v = -1;
+    fclose(f);
+    return v;
+}
+
+double sim_mem_limit(char *src, size_t cap)
+{
+    double lim = INFINITY;
+    snprintf(src, cap, "no known limit");
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (f) {
+        char line[256];
+        double kb;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) {
+                lim = kb * 1024.0;
+                snprintf(src, cap, "MemAvailable in /proc/meminfo");
+            }
+        fclose(f);
+    }
+    const double max = read_number("/sys/fs/cgroup/memory.max");
+    const double cur = read_number("/sys/fs/cgroup/memory.current");
+    if (max > 0 && cur >= 0 && max - cur < lim) {
+        lim = max - cur;
+        snprintf(src, cap, "the cgroup's memory.max less memory.current");
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (double)rl.rlim_cur < lim) {
+        lim = (double)rl.rlim_cur;
+        snprintf(src, cap, "the address-space limit (ulimit -v)");
+    }
+    return lim;
+}
+
+void sim_estimate_memory(const cfg *c, const dataset *ds, size_t n_train, size_t n_test,
+                         uint32_t n_clients, const nn_model *m, int threads, sim_estimate *est)
+{
+    memset(est, 0, sizeof *est);
+    const fl_algorithm *a = fl_find(c->algorithm.name);
+    const double np = (double)m->n_params, f = sizeof(float);
+    const double xb = (double)ds->feat * (ds->dtype == DS_F32 ? 4.0 : 1.0);
+    const double yb = 4.0 * ds->y_len + (ds->n_natural > 0 ? 4.0 : 0.0);
+    est->data = (double)(n_train + n_test) * (xb + yb);
+    est->partition = 4.0 * (double)n_train * (c->partition.local_test_fraction > 0 ? 2 : 1) +
+                     8.0 * (n_clients + 1.0) + 4.0 * n_clients; /* idx, offsets, selection perm */
+    const int two = a ? a->two_uploads : 0, sv = a ? a->state_vecs : 0;
+    const int keep_opt =
+        strcmp(c->train.optimizer_state, "per_client") == 0 && c->train.momentum != 0;
+    /* global model, the double aggregate(s), the server's vectors (double) */
+    est->model = np * f + np * 8.0 * (1 + two) + np * 8.0 * (a ? a->server_vecs : 0);
+    int max_batch = c->train.batch_size;
+    if (strcmp(c->algorithm.name, "fedsgd") == 0 && max_batch < 256) max_batch = 256;
+    est->workers = threads * nn_worker_bytes(m, max_batch) +
+                   nn_worker_bytes(m, m->seq_len ? 32 : SIM_EVAL_BATCH);
+    const double per_client = np * f * (1 + two + sv + keep_opt);
+    const int chunk = sim_chunk_clients(threads, per_client, c->rounds.clients_per_round);
+    est->chunk = chunk * per_client;
+    /* client state stores: all participants' vectors up to algorithm.state_memory_mb each */
+    const double all = (double)n_clients * np * f, capb = c->algorithm.state_memory_mb * MIB;
+    const double one = capb > 0 && capb < all ? (capb > np * f ? capb : np * f) : all;
+    est->state = one * (sv + keep_opt);
+    est->total = est->data + est->partition + est->model + est->workers + est->chunk + est->state;
+}
+
+static void fmt_bytes(double b, char *buf, size_t cap)
+{
+    if (b >= 1e9)
+        snprintf(buf, cap, "%.1f GB", b / 1e9);
+    else
+        snprintf(buf, cap, "%.0f MB", ceil(b / 1e6));
+}
+
+/* Fill d at key path with the message of the error just recorded. */
+static fs_err at(cfg_diag *d, const cfg *c, const char *file, const char *path, fs_err e,
+                 const char *hint)
+{
+    char msg[sizeof d->msg];
+    snprintf(msg, sizeof msg, "%s", fs_errmsg());
+    cfg_diag_key(d, c, file, path);
+    snprintf(d->msg, sizeof d->msg, "%s", msg);
+    snprintf(d->hint, sizeof d->hint, "%s", hint);
+    return e;
+}
+
+/* Why fedsim could not create or write path (a directory when dir, else a file), or NULL: the
+ * path itself, if it exists, must be of that kind and writable; else its nearest existing
+ * ancestor must be a writable directory (run creates the missing ones). Nothing is created. */
+static const char *not_writable(const char *path, int dir, char *why, size_t cap)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s", path);
+    struct stat sb;
+    if (stat(p, &sb) == 0) {
+        if (dir && !S_ISDIR(sb.st_mode))
+            return snprintf(why, cap, "exists and is not a directory"), why;
+        if (!dir && S_ISDIR(sb.st_mode)) return snprintf(why, cap, "is a directory"), why;
+        if (access(p, W_OK | (dir ? X_OK : 0)) != 0)
+            return snprintf(why, cap, "is not writable: %s", strerror(errno)), why;
+        return NULL;
+    }
+    for (;;) {
+        char *slash = strrchr(p, '/');
+        while (slash && slash > p && slash[1] == '\0') { /* trailing slashes */
+            *slash = '\0';
+            slash = strrchr(p, '/');
+        }
+        if (!slash) {
+            snprintf(p, sizeof p, ".");
+        } else if (slash == p) {
+            p[1] = '\0';
+        } else {
+            *slash = '\0';
+        }
+        if (stat(p, &sb) == 0) {
+            if (!S_ISDIR(sb.st_mode))
+                return snprintf(why, cap, "cannot be created: %.200s is not a directory", p), why;
+            if (access(p, W_OK | X_OK) != 0)
+                return snprintf(why, cap, "cannot be created in %.200s: %s", p, strerror(errno)),
+                       why;
+            return NULL;
+        }
+        if (strcmp(p, ".") == 0 || strcmp(p, "/") == 0)
+            return snprintf(why, cap, "cannot be created: %s", strerror(errno)), why;
+    }
+}
+
+/* The key a model error comes from. */
+static const char *model_key(const cfg *c, const char *msg)
+{
+    if (c->model.n_freeze > 0 && strstr(msg, "freeze")) return "model.freeze";
+    return strcmp(c->model.name, "custom") == 0 ? "model.layers" : "model.name";
+}
+
+fs_err sim_check_setup(const cfg *c, int threads_override, const char *db, const char *file,
+                       cfg_diag *d, sim_estimate *out)
+{
+    memset(d, 0, sizeof *d);
+    dataset ds;
+    partition p;
+    memset(&ds, 0, sizeof ds);
+    memset(&p, 0, sizeof p);
+    nn_model m;
+    sim_estimate est;
+    fs_err e = FS_OK;
+    size_t n_train, n_test;
+    uint32_t n_clients;
+    const int synthetic = strcmp(c->data.dataset, "synthetic") == 0;
+    if (synthetic) { /* generated: sizes from the generator's parameters (expected values) */
+        ds.dtype = DS_F32;
+        ds.shape[0] = ds.shape[1] = 1;
+        ds.shape[2] = c->data.synthetic_dim;
+        ds.feat = (size_t)c->data.synthetic_dim;
+        ds.y_len = 1;
+        ds.n_classes = c->data.synthetic_classes;
+        ds.n_natural = c->data.synthetic_clients;
+        const double s = c->data.synthetic_size_sigma;
+        const double per =
+            exp(log(c->data.synthetic_size_mean > 0 ? c->data.synthetic_size_mean : 1) +
+                s * s / 2) +
+            c->data.synthetic_min_size;
+        const double n =
+            strcmp(c->data.synthetic_lazy, "true") == 0 ? 0 : c->data.synthetic_clients * per;
+        n_train = (size_t)n;
+        n_test = (size_t)(n * c->data.synthetic_test_fraction);
+        n_clients = (uint32_t)c->data.synthetic_clients;
+    } else {
+        if ((e = ds_load_labels(c->data.path, &ds))) {
+            at(d, c, file, "data.path", e,
+               "data.path must name a fedsim HDF5 dataset (fedsim data import ...; "
+               "docs/datasets.md)");
+            goto out;
+        }
+        if ((e = ds_check_kind(c->data.path, c->data.dataset))) { /* kjv on an FMNIST file */
+            at(d, c, file, "data.dataset", e,
+               "data.dataset names the kind of data the file must hold (docs/datasets.md)");
+            goto out;
+        }
+        if ((e = sim_make_partition(c, &ds, &p))) {
+            const char *msg = fs_errmsg();
+            at(d, c, file,
+               strstr(msg, "min_size")  ? "partition.min_size"
+               : strstr(msg, "shards")  ? "partition.labels_per_client"
+               : strstr(msg, "clients") ? "partition.clients"
+               : strstr(msg, "feature") ? "partition.feature_skew"
+               : strstr(msg, "local")   ? "partition.local_test_fraction"
+                                        : "partition.kind",
+               e,
+               "fewer clients, a smaller partition.min_size, or another partition.kind "
+               "(docs/datasets.md)");
+            goto out;
+        }
+        if ((uint32_t)c->rounds.clients_per_round > p.n_clients) {
+            e = fs_error(FS_EINPUT, "rounds.clients_per_round = %d exceeds the %u clients",
+                         c->rounds.clients_per_round, p.n_clients);
+            at(d, c, file, "rounds.clients_per_round", e, "lower rounds.clients_per_round");
+            goto out;
+        }
+        n_train = ds.train.n;
+        n_test = ds.test.n;
+        n_clients = p.n_clients;
+    }
+    dev_model dev;
+    av_model av;
+    memset(&dev, 0, sizeof dev);
+    memset(&av, 0, sizeof av);
+    e = sim_make_devices(c, n_clients, &dev, &av);
+    dev_free(&dev);
+    av_free(&av);
+    if (e) {
+        const char *msg = fs_errmsg();
+        at(d, c, file,
+           strstr(msg, "device trace")   ? "devices.trace"
+           : strstr(msg, "device tiers") ? "devices.tiers_file"
+           : strstr(msg, "availability.trace") || strstr(msg, "availability trace")
+               ? "availability.trace"
+               : "devices.model",
+           e, "a CSV file as docs/systems.md describes");
+        goto out;
+    }
+    if ((e = nn_zoo_from_cfg(&m, c, ds.shape, ds.n_classes))) {
+        const char *key = model_key(c, fs_errmsg());
+        at(d, c, file, key, e,
+           strcmp(key, "model.freeze") == 0
+               ? "model.freeze lists layers with parameters by name (docs/models.md)"
+               : "each layer's output must fit the next layer's input, from the data's sample "
+                 "shape (docs/models.md)");
+        goto out;
+    }
+    if (m.y_len != ds.y_len) {
+        e = fs_error(FS_EINPUT, "dataset '%s' is %s but model '%s' %s", ds.name,
+                     ds.task == DS_SEQUENCE ? "a next-symbol task over sequences"
+                                            : "a classification task",
+                     c->model.name,
+                     m.seq_len ? "predicts one symbol per step (use a classifier)"
+                               : "is a classifier (use char_lstm, or a custom model starting "
+                                 "with an embedding)");
+        at(d, c, file, "model.name", e, "docs/models.md lists which model fits which data");
+        goto out;
+    }
+    const int threads = sim_thread_count(c, threads_override);
+    sim_estimate_memory(c, &ds, n_train, n_test, n_clients, &m, threads, &est);
+    est.limit = sim_mem_limit(est.limit_src, sizeof est.limit_src);
+    if (out) *out = est;
+    if (est.total > est.limit) {
+        char tot[32], lim[32], part[32];
+        fmt_bytes(est.total, tot, sizeof tot);
+        fmt_bytes(est.limit, lim, sizeof lim);
+        const struct {
+            double b;
+            const char *key, *what;
+        } parts[] = {
+            {est.data, "data.path", "the dataset in memory"},
+            {est.partition, "partition.clients", "the partition"},
+            {est.model, "model.name", "the global model, aggregate and server state"},
+            {est.workers, "train.batch_size", "the training workers' buffers"},
+            {est.chunk, "model.name", "the updates of the clients trained at once"},
+            {est.state, "algorithm.state_memory_mb", "the per-client state stores"},
+        };
+        int big = 0;
+        for (int i = 1; i < (int)(sizeof parts / sizeof *parts); i++)
+            if (parts[i].b > parts[big].b) big = i;
+        const char *model = strcmp(c->model.name, "custom") == 0 ? "model.layers"
+                            : c->model.hidden.n > 0              ? "model.hidden"
+                                                                 : "model.name";
+        const char *key = parts[big].key;
+        if (big == 2 || big == 4 ||
+            (big == 3 && 2.0 * threads * (double)m.n_params * 4.0 > est.workers / 2))
+            key = model; /* the parameters dominate, not the batch's activations */
+        fmt_bytes(parts[big].b, part, sizeof part);
+        e = fs_error(FS_EINPUT,
+                     "this run needs an estimated %s of memory, more than the %s available "
+                     "(%s); the largest part is %s: %s",
+                     tot, lim, est.limit_src, parts[big].what, part);
+        at(d, c, file, key, e,
+           "a smaller model, batch, population, thread count or algorithm.state_memory_mb "
+           "(README.md, 'What validate checks')");
+        goto out;
+    }
+    { /* where the run writes: the database, the checkpoints, the client state spill files */
+        char dbbuf[CFG_STR + 16], ckpt[CFG_STR + 32], why[512];
+        const char *dbp = db ? db : c->output.db[0] ? c->output.db : dbbuf;
+        snprintf(dbbuf, sizeof dbbuf, "results/%s.db", c->name);
+        if (c->checkpoint.dir[0]) {
+            snprintf(ckpt, sizeof ckpt, "%s", c->checkpoint.dir);
+        } else {
+            size_t n = strlen(dbp);
+            if (n > 3 && strcmp(dbp + n - 3, ".db") == 0) n -= 3;
+            snprintf(ckpt, sizeof ckpt, "%.*s-ckpt", (int)n, dbp);
+        }
+        const struct {
+            const char *path, *key, *what;
+            int dir;
+        } outs[] = {
+            {dbp, "output.db", db ? "the database (--db)" : "the database", 0},
+            {ckpt, "checkpoint.dir", "the checkpoint directory", 1},
+            {c->algorithm.state_dir, "algorithm.state_dir", "the client state directory", 1},
+        };
+        for (int i = 0; i < 3; i++) {
+            if (!outs[i].path[0] || !not_writable(outs[i].path, outs[i].dir, why, sizeof why))
+                continue;
+            e = fs_error(FS_EINPUT, "%s %s %s", outs[i].what, outs[i].path, why);
+            at(d, c, file, i == 1 && !c->checkpoint.dir[0] ? "output.db" : outs[i].key, e,
+               "choose a path fedsim can create and write (checked by validate, so a run never "
+               "fails at its end)");
+            goto out;
+        }
+    }
+    if (c->model.init_from[0]) {
+        float *params = FS_ALIGNED(m.n_params ? m.n_params : 1, sizeof(float));
+        nn_ckpt_meta meta;
+        if (!params) {
+            e = FS_ENOMEM;
+            goto out;
+        }
+        e = nn_ckpt_load_params(c->model.init_from, &m, params, &meta);
+        free(params);
+        if (e) {
+            at(d, c, file, "model.init_from", e == FS_EDATA ? FS_EDATA : FS_EINPUT,
+               "a checkpoint of the same architecture (fedsim train-central, or a run's "
+               "<name>-final.h5)");
+            e = e == FS_EDATA ? FS_EDATA : FS_EINPUT;
+            goto out;
+        }
+        if (meta.vocab[0] && ds.vocab && strcmp(meta.vocab, ds.vocab) != 0) {
+            e = fs_error(FS_EINPUT,
+                         "model.init_from: %s was trained on the symbols \"%s\", dataset "
+                         "'%s' has \"%s\" (token ids would mean other characters)",
+                         c->model.init_from, meta.vocab, ds.name, ds.vocab);
+            at(d, c, file, "model.init_from", e, "a checkpoint trained on the same dataset");
+            goto out;
+        }
+    }
+out:
+    part_free(&p);
+    ds_free(&ds);
+    return e;
+}
