@@ -14,7 +14,7 @@ NATIVE      ?= 0
 SANITIZER   ?= none
 
 DEB_PKGS := build-essential pkg-config libopenblas-dev libopenblas-openmp-dev libsqlite3-dev libgsl-dev libhdf5-dev \
-            libcmocka-dev libfyaml-dev zlib1g-dev libsodium-dev dataset-fashion-mnist sqlite3 bible-kjv \
+            libcmocka-dev libfyaml-dev zlib1g-dev libsodium-dev libgmp-dev dataset-fashion-mnist sqlite3 bible-kjv \
             python3 python3-matplotlib python3-numpy
 
 PKGS     := sqlite3 gsl hdf5-serial cmocka libfyaml zlib libsodium
@@ -35,7 +35,8 @@ PKG_LIBS   = $(BLAS_LIBS) $(filter-out -lgslcblas,$(shell pkg-config --libs $(PK
 
 CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O2 -g -Wall -Wextra -Werror \
            -Wshadow -Wno-unused-parameter -MMD -MP -Isim
-LDLIBS   = $(PKG_LIBS) -lm
+# GMP (Paillier, sim/crypto) ships no .pc file on Debian: linked by name.
+LDLIBS   = $(PKG_LIBS) -lgmp -lm
 
 ifeq ($(OPENMP),1)
 CFLAGS  += -fopenmp

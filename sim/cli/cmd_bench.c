@@ -13,7 +13,10 @@
  *   (best of 1024^3 and 2048^3 products).
  *   --profile adds, per model at batch 32, the share of time of every layer's forward and
  *   backward. --conv im2col switches the direct few-channel convolution off (sim/nn/
- *   conv_direct.h), to compare it with the im2col + sgemm path it replaces. */
+ *   conv_direct.h), to compare it with the im2col + sgemm path it replaces.
+ *
+ * bench he [--seconds S] [--bits 2048,3072] [--keygens K] [--psi-ids N]
+ *   Paillier and PSI on one thread (sim/crypto/bench.c; docs/performance.md). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +26,7 @@
 #include <cblas.h>
 
 #include "cli/cli.h"
+#include "crypto/bench.h"
 #include "engine/bench.h"
 #include "nn/conv.h"
 #include "nn/conv_direct.h"
@@ -310,6 +314,48 @@ static int bench_secagg_cmd(int argc, char **argv)
     return 0;
 }
 
+/* bench he [--seconds S] [--bits 2048,3072] [--keygens K] [--psi-ids N] */
+static int bench_he_cmd(int argc, char **argv)
+{
+    double seconds = 1.0;
+    int bits[4] = {2048, 3072}, nbits = 2, keygens = 3;
+    long psi_ids = 20000;
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i];
+        if (i + 1 >= argc || (strcmp(s, "--seconds") && strcmp(s, "--bits") &&
+                              strcmp(s, "--keygens") && strcmp(s, "--psi-ids")))
+            return cli_usage_error("bench he: unknown option or missing value (--seconds S "
+                                   "--bits 2048,3072 --keygens K --psi-ids N)");
+        const char *v = argv[++i];
+        char *end;
+        if (strcmp(s, "--seconds") == 0) {
+            seconds = strtod(v, &end);
+            if (*end || !(seconds > 0 && seconds <= 3600))
+                return cli_usage_error("--seconds takes a time per measurement in (0, 3600]");
+        } else if (strcmp(s, "--keygens") == 0) {
+            keygens = (int)strtol(v, &end, 10);
+            if (*end || keygens < 1 || keygens > 100)
+                return cli_usage_error("--keygens takes a number of keys in [1, 100]");
+        } else if (strcmp(s, "--psi-ids") == 0) {
+            psi_ids = strtol(v, &end, 10);
+            if (*end || psi_ids < 2 || psi_ids > 10000000)
+                return cli_usage_error("--psi-ids takes a list size in [2, 10^7]");
+        } else {
+            nbits = 0;
+            for (const char *p = v; *p && nbits < 4;) {
+                long b = strtol(p, &end, 10);
+                if (end == p || (*end && *end != ','))
+                    return cli_usage_error("--bits takes key sizes like 2048,3072");
+                bits[nbits++] = (int)b;
+                p = *end ? end + 1 : end;
+            }
+            if (!nbits) return cli_usage_error("--bits takes key sizes like 2048,3072");
+        }
+    }
+    fs_err e = he_bench(stdout, bits, nbits, keygens, seconds, (size_t)psi_ids);
+    return e ? cli_fail(e) : 0;
+}
+
 static int bench_engine_cmd(int argc, char **argv)
 {
     if (argc > 0) return cli_usage_error("bench engine takes no options");
@@ -328,6 +374,7 @@ static const struct {
     {"engine", "event queue and engine cost per client-round", bench_engine_cmd},
     {"secagg", "secure aggregation: crypto CPU per client and server, bytes (sa_bench)",
      bench_secagg_cmd},
+    {"he", "Paillier (2048/3072 bits) and PSI operations per second on one core", bench_he_cmd},
 };
 
 int cmd_bench(int argc, char **argv)
@@ -353,6 +400,6 @@ int cmd_bench(int argc, char **argv)
     for (size_t i = 0; i < n; i++)
         if (strcmp(argv[0], benches[i].name) == 0) return benches[i].run(argc - 1, argv + 1);
     char msg[300];
-    snprintf(msg, sizeof msg, "unknown benchmark '%s' (kernels, engine, secagg, all)", argv[0]);
+    snprintf(msg, sizeof msg, "unknown benchmark '%s' (kernels, engine, secagg, he, all)", argv[0]);
     return cli_usage_error(msg);
 }

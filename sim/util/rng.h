@@ -26,6 +26,7 @@ enum rng_purpose {
     RNG_TEST,        /* unit tests */
     RNG_AVAIL_TRACE, /* per client: availability process over virtual time */
     RNG_TIER,        /* per client: device tier choice */
+    RNG_CRYPTO,      /* keyed (simulation-only) randomness of sim/crypto: Paillier, PSI */
 };
 
 typedef struct rng {

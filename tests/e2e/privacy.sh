@@ -5,7 +5,8 @@
 # a target epsilon is met; local DP's epsilon follows the busiest client; secure aggregation
 # completes, costs bytes and virtual time, and lands within the quantisation error of the plain
 # aggregate; an abort is recorded with its reason; DP + secure aggregation is bit-identical
-# for 1 and 2 threads; bad combinations are refused. Ends with "privacy: N passed, M failed".
+# for 1 and 2 threads; bad combinations are refused; `fedsim bench he` runs and refuses a
+# Paillier key below 2048 bits. Ends with "privacy: N passed, M failed".
 set -u
 FEDSIM=${1:-build/fedsim}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -124,5 +125,15 @@ out=$("$FEDSIM" run "$TINY" --quiet --db "$TMP/x.db" --set privacy.mode=central 
     --set privacy.target_epsilon=0.001 2>&1)
 check "unreachable target epsilon: exit 2 with a reason" test $? = 2
 check "  ... naming privacy.target_epsilon" grep -q "privacy.target_epsilon" <<<"$out"
+
+# Paillier and PSI (sim/crypto, docs/vertical.md): the benchmark runs and prints every row; a
+# key below 2048 bits is refused with a reason.
+out=$("$FEDSIM" bench he --seconds 0.01 --bits 2048 --keygens 1 --psi-ids 20 2>&1)
+check "bench he: exit 0" test $? = 0
+check "  ... every Paillier operation and the PSI run reported" test \
+    "$(grep -cE '^  (encrypt, (textbook|public|key holder)|decrypt|add|scalar multiply|inner product|psi_run)' <<<"$out")" = 9
+out=$("$FEDSIM" bench he --bits 1024 2>&1)
+check "bench he --bits 1024: exit 2" test $? = 2
+check "  ... the key is too small, the minimum is 2048 bits" grep -q "too small: the minimum is 2048" <<<"$out"
 
 summary privacy
