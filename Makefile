@@ -15,7 +15,7 @@ SANITIZER   ?= none
 
 DEB_PKGS := build-essential pkg-config libopenblas-dev libopenblas-openmp-dev libsqlite3-dev libgsl-dev libhdf5-dev \
             libcmocka-dev libfyaml-dev zlib1g-dev libsodium-dev libgmp-dev dataset-fashion-mnist sqlite3 bible-kjv \
-            python3 python3-matplotlib python3-numpy
+            python3 python3-matplotlib python3-numpy python3-sklearn
 
 PKGS     := sqlite3 gsl hdf5-serial cmocka libfyaml zlib libsodium
 # OpenBLAS: Debian's OpenMP build. fedsim parallelises across clients and calls BLAS from each
@@ -113,6 +113,11 @@ deps:
 datasets/fashion-mnist.h5: | $(BUILD)/fedsim
 	@mkdir -p $(dir $@)
 	$(BUILD)/fedsim data import fashion-mnist --out $@
+
+# Wisconsin breast cancer (vertical learning, docs/vertical.md) from Debian's python3-sklearn.
+datasets/breast_cancer.h5: | $(BUILD)/fedsim
+	@mkdir -p $(dir $@)
+	$(BUILD)/fedsim data import breast-cancer --out $@
 
 datasets/kjv.h5: | $(BUILD)/fedsim
 	@mkdir -p $(dir $@)
