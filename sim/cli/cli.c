@@ -1,4 +1,5 @@
-/* Commands run, validate and keys, and the helpers every command shares (data: cmd_data.c). */
+/* Commands run, validate and keys, and the helpers every command shares (data: cmd_data.c).
+ * A scenario with federation: vertical runs through vfl/ (docs/vertical.md). */
 #include "cli/cli.h"
 
 #include <stdio.h>
@@ -7,6 +8,7 @@
 
 #include "engine/sim.h"
 #include "util/log.h"
+#include "vfl/vfl.h"
 
 volatile sig_atomic_t cli_stop_flag = 0;
 
@@ -119,8 +121,14 @@ int cmd_run(int argc, char **argv)
                   .sweep_id = a.sweep_id,
                   .swept_json = a.swept};
     sim_summary s;
-    fs_err e = sim_run(&c, &o, &s);
+    cfg_diag d;
+    fs_err e = strcmp(c.federation, "vertical") == 0 ? vfl_run(&c, &o, a.file, &s, &d)
+                                                     : sim_run(&c, &o, &s);
     free(text);
+    if (e == FS_EINPUT && strcmp(c.federation, "vertical") == 0 && d.msg[0]) {
+        cfg_diag_print(&d, stderr); /* a vertical scenario's problem found with the data */
+        return 2;
+    }
     if (e == FS_EINTR) {
         fprintf(stderr, "fedsim: interrupted after %d rounds; run marked 'interrupted' in %s\n",
                 s.rounds_done, s.db_path);
@@ -151,6 +159,16 @@ int cmd_validate(int argc, char **argv)
     rc = cli_load_scenario(&a, &c, &text);
     free(text);
     if (rc) return rc;
+    if (strcmp(c.federation, "vertical") == 0) { /* feature groups against the data */
+        cfg_diag d;
+        memset(&d, 0, sizeof d);
+        fs_err e = vfl_validate_data(&c, a.file, &d);
+        if (e == FS_EINPUT && d.msg[0]) {
+            cfg_diag_print(&d, stderr);
+            return 2;
+        }
+        if (e) return cli_fail(e);
+    }
     printf("%s: ok (scenario '%s')\n", a.file, c.name);
     return 0;
 }

@@ -32,7 +32,10 @@ static const char *schema =
     "  run_key TEXT,"
     "  sweep_id TEXT,"
     "  swept TEXT,"
-    "  superseded_by INTEGER);"
+    "  superseded_by INTEGER,"
+    "  federation TEXT,"
+    "  protocol TEXT,"
+    "  key_bits INTEGER);"
     "CREATE TABLE IF NOT EXISTS rounds ("
     "  run_id INTEGER NOT NULL REFERENCES runs(id),"
     "  round INTEGER NOT NULL,"
@@ -67,6 +70,9 @@ static const char *schema =
     "  secagg_abort TEXT,"
     "  global_train_loss REAL,"
     "  global_train_acc REAL,"
+    "  test_auc REAL,"
+    "  crypto_time_s REAL,"
+    "  stall_s REAL,"
     "  PRIMARY KEY (run_id, round));"
     "CREATE TABLE IF NOT EXISTS client_events ("
     "  run_id INTEGER NOT NULL REFERENCES runs(id),"
@@ -104,9 +110,11 @@ static const char *schema =
 
 /* Columns added to `runs` after its first release in this schema version: databases made
  * before them get them (NULL) when opened for writing. */
-static const char *const runs_added[] = {"run_key TEXT", "sweep_id TEXT", "swept TEXT",
-                                         "superseded_by INTEGER"};
-/* Likewise for `rounds` (the privacy columns, docs/privacy.md; eval.train_samples). */
+static const char *const runs_added[] = {
+    "run_key TEXT",    "sweep_id TEXT", "swept TEXT",      "superseded_by INTEGER",
+    "federation TEXT", "protocol TEXT", "key_bits INTEGER"};
+/* Likewise for `rounds` (the privacy columns, docs/privacy.md; eval.train_samples; vertical
+ * learning's, docs/vertical.md, written by store_vfl.c). */
 static const char *const rounds_added[] = {"epsilon REAL",
                                            "dp_clip REAL",
                                            "dp_clipped REAL",
@@ -114,7 +122,10 @@ static const char *const rounds_added[] = {"epsilon REAL",
                                            "secagg_time_s REAL NOT NULL DEFAULT 0",
                                            "secagg_abort TEXT",
                                            "global_train_loss REAL",
-                                           "global_train_acc REAL"};
+                                           "global_train_acc REAL",
+                                           "test_auc REAL",
+                                           "crypto_time_s REAL",
+                                           "stall_s REAL"};
 
 static fs_err sql_fail(met_store *s, const char *what)
 {

@@ -27,6 +27,8 @@ enum rng_purpose {
     RNG_AVAIL_TRACE, /* per client: availability process over virtual time */
     RNG_TIER,        /* per client: device tier choice */
     RNG_CRYPTO,      /* keyed (simulation-only) randomness of sim/crypto: Paillier, PSI */
+    RNG_VFL_DATA,    /* vertical: ID coverage, minibatch order, embedding noise, init */
+    RNG_VFL_SCHED,   /* vertical: per party and step, dropouts and stragglers */
 };
 
 typedef struct rng {
