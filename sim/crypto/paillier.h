@@ -27,7 +27,8 @@
  *            that range; he_sum_safe/he_check_sum check a sum before it is formed.
  *
  * Not hardened: the fixed-base tables are indexed by secret randomness (cache timing) and
- * nothing is constant-time but the decryption exponentiations. fedsim simulates; do not
+ * nothing is constant-time but the exponentiations with secret exponents (decryption, key
+ * generation, the u^p fallback: mpz_powm_sec). fedsim simulates; do not
  * protect real data with it. Randomness comes from a cr_src (crand.h): libsodium by default,
  * or a keyed stream that is SIMULATION ONLY.
  *

@@ -354,7 +354,8 @@ static void test_batches(void **state)
     rng_init(&g, SEED, RNG_TEST, 6, 0);
     for (int i = 0; i < N; i++) {
         m[i] = (int64_t)(rng_u64(&g) >> 4) - ((int64_t)1 << 59);
-        k[i] = (int64_t)(rng_u64(&g) >> (i % 50)) - (int64_t)(rng_u64(&g) >> (i % 50 + 1));
+        int64_t mag = (int64_t)(rng_u64(&g) >> (i % 50 + 1)); /* below 2^63 */
+        k[i] = rng_u64(&g) & 1 ? mag : -mag;
     }
     k[0] = 0;
     k[1] = INT64_MIN + 1;
