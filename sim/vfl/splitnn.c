@@ -423,6 +423,16 @@ static fs_err enc_backward(vfl_snn *s, int p, int B, const float *dz, enc_state 
     }
     for (size_t q = 0; q < EH && !e; q++) draw_mask(&s->rnd[A], mbits, mask[q]);
     if (!e) e = mask_rerand(s->enc_pub[p], &s->rnd[A], cg, mask, EH);
+    /* dL/dA_p = dz W'^T (A, sent with dz) + dz eps^T (p), with the
+     * shares before this step's update */
+    for (int i = 0; i < B && !e; i++)
+        for (int kk = 0; kk < emb; kk++) {
+            double a = 0;
+            const float *w = s->W[p] + (size_t)kk * h, *ep = s->eps[p] + (size_t)kk * h;
+            const float *d = dz + (size_t)i * h;
+            for (int j = 0; j < h; j++) a += (double)d[j] * ((double)w[j] + (double)ep[j]);
+            s->da[(size_t)i * emb + kk] = (float)a;
+        }
     /* p decrypts, adds its noise rho -> A; A removes r': gW = A_p^T dz + rho; p: eps += lr rho
      * (the weight decay of each share by its holder) */
     if (!e) e = decrypt_all(s->key[p], cg, plain, EH);
@@ -441,15 +451,6 @@ static fs_err enc_backward(vfl_snn *s, int p, int B, const float *dz, enc_state 
         s->eps[p][q] += (float)(s->lr * rho - s->lr * s->l2 * s->eps[p][q]);
     }
     mpz_clear(t);
-    /* dL/dA_p = dz W'^T (A, sent with dz) + dz eps^T (p) */
-    for (int i = 0; i < B && !e; i++)
-        for (int kk = 0; kk < emb; kk++) {
-            double a = 0;
-            const float *w = s->W[p] + (size_t)kk * h, *ep = s->eps[p] + (size_t)kk * h;
-            const float *d = dz + (size_t)i * h;
-            for (int j = 0; j < h; j++) a += (double)d[j] * ((double)w[j] + (double)ep[j]);
-            s->da[(size_t)i * emb + kk] = (float)a;
-        }
     if (k) {
         vclk_crypto(k, A,
                     vfl_he_cost(VFL_HE_DOT_TERM_BIT, bits,
