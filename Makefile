@@ -134,7 +134,8 @@ unit: all $(TEST_BINS)
 	  echo "== $$t"; $$t || fail=1; done; exit $$fail
 
 e2e: all
-	@fail=0; for t in tests/e2e/run.sh tests/e2e/systems.sh tests/e2e/sweep.sh tests/e2e/privacy.sh; do \
+	@fail=0; for t in tests/e2e/run.sh tests/e2e/systems.sh tests/e2e/sweep.sh tests/e2e/privacy.sh \
+	  tests/e2e/vertical.sh; do \
 	  bash $$t $(BUILD)/fedsim || fail=1; done; exit $$fail
 
 # The end-to-end suites run last, so the output ends with their "N passed, M failed" lines.

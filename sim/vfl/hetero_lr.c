@@ -447,7 +447,7 @@ size_t vfl_lr_theta(const vfl_lr *m, double *theta)
 {
     size_t n = 0;
     for (int p = 0; p < m->v->n; p++) {
-        if (theta) memcpy(theta + n, m->theta[p], (size_t)m->dim[p] * sizeof *theta);
+        if (theta && m->dim[p]) memcpy(theta + n, m->theta[p], (size_t)m->dim[p] * sizeof *theta);
         n += (size_t)m->dim[p];
     }
     return n;

@@ -432,6 +432,20 @@ fs_err vfl_validate_data(const cfg *c, const char *file, cfg_diag *d)
     memset(&v, 0, sizeof v);
     fs_err e = sim_load_data(c, &ds);
     if (!e) e = vfl_parties_setup(c, &ds, file, &v, d);
+    /* the intersection, computed in the clear (PSI gives the same set) */
+    cfg *plain = e ? NULL : malloc(sizeof *plain);
+    if (!e && !plain) e = fs_error(FS_ENOMEM, "out of memory");
+    if (!e) {
+        *plain = *c;
+        snprintf(plain->vertical.psi, sizeof plain->vertical.psi, "false");
+        vclk k;
+        vclk_party dev[VCLK_MAX_PARTIES];
+        for (int p = 0; p < v.n; p++) vfl_party_device(c, &v, p, &dev[p]);
+        vclk_init(&k, v.n, dev, c->vertical.crypto_ref_flops, c->seed);
+        e = vfl_align(plain, &ds, file, &v, &k, d);
+        vclk_free(&k);
+    }
+    free(plain);
     vfl_data_free(&v);
     ds_free(&ds);
     return e;

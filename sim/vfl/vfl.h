@@ -24,8 +24,8 @@
 /* Run a vertical scenario (c->federation = vertical). file names the scenario in messages. */
 fs_err vfl_run(const cfg *c, const sim_opts *o, const char *file, sim_summary *out, cfg_diag *d);
 
-/* The checks of a vertical scenario that need its dataset (features against the data; fedsim
- * validate). FS_EINPUT with d filled. */
+/* The checks of a vertical scenario that need its dataset (features against the data, a
+ * non-empty intersection; fedsim validate). FS_EINPUT with d filled. */
 fs_err vfl_validate_data(const cfg *c, const char *file, cfg_diag *d);
 
 #endif

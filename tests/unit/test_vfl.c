@@ -667,12 +667,14 @@ static void test_alignment(void **state)
     assert_true(k.tally[1].bytes_recv == k.tally[0].bytes_sent);
     assert_true(v.psi_s > 0 && v.psi_bytes == 2 * k.tally[0].bytes_sent);
     /* in the clear: the same rows, at no cost */
-    align("false", a, b, &w, &kw, &c, &ds, &d, FS_OK);
+    dataset ds2;
+    align("false", a, b, &w, &kw, &c, &ds2, &d, FS_OK);
     assert_int_equal(w.n_common, v.n_common);
     assert_memory_equal(w.p[1].xtr, v.p[1].xtr, v.n_train * 8 * sizeof(float));
     assert_true(w.psi_s == 0 && kw.tally[0].bytes_sent == 0);
     vfl_data_free(&w);
     vclk_free(&kw);
+    ds_free(&ds2);
     ds_free(&ds);
     vfl_data_free(&v);
     vclk_free(&k);
