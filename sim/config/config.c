@@ -348,6 +348,9 @@ const cfg_key cfg_keys[] = {
     K_FLT("vertical.embedding_noise", vertical.embedding_noise, "0", 0, 1e6, 0,
           "splitnn: standard deviation of Gaussian noise each passive party adds to the "
           "embeddings it sends (0: none)"),
+    K_ENUM("vertical.central", vertical.central, "false", "false|true",
+           "vertical: the centralised baseline instead: the same algorithm trained by one party "
+           "holding every party's columns of the aligned samples (no exchange, no encryption)"),
     K_FLT("vertical.crypto_ref_flops", vertical.crypto_ref_flops, "2e10", 0, 1e18, CFG_OPEN_MIN,
           "vertical: FLOP/s of the machine the crypto unit costs were measured on; a party of "
           "FLOP/s f spends ref/f times the unit cost (docs/vertical.md)"),

@@ -171,6 +171,7 @@ typedef struct cfg {
         int embedding_dim;       /* splitnn: width of each bottom model's output */
         cfg_int_list top_hidden; /* splitnn: hidden widths of the top model */
         double embedding_noise;  /* splitnn: std of Gaussian noise on exchanged embeddings */
+        char central[8];         /* true: the centralised baseline on the joined columns */
         double crypto_ref_flops; /* FLOP/s of the machine the crypto unit costs come from */
         int n_parties;           /* vertical.parties (a list of mappings; own parser) */
         cfg_party parties[CFG_PARTIES_MAX];

@@ -431,3 +431,50 @@ fs_err vfl_align(const cfg *c, const dataset *ds, const char *file, vfl_data *v,
     free(rte);
     return e;
 }
+
+fs_err vfl_data_join(const vfl_data *v, vfl_data *out)
+{
+    memset(out, 0, sizeof *out);
+    out->n = 1;
+    out->active = 0;
+    out->coord = -1;
+    out->n_classes = v->n_classes;
+    out->n_train = v->n_train;
+    out->n_test = v->n_test;
+    out->n_common = v->n_common;
+    vfl_party *j = &out->p[0];
+    snprintf(j->name, sizeof j->name, "joined");
+    j->role = VFL_ACTIVE;
+    j->cfg_index = v->p[v->active].cfg_index;
+    for (int p = 0; p < v->n; p++) j->n_feat += v->p[p].n_feat;
+    j->in[0] = j->in[1] = 1;
+    j->in[2] = j->n_feat;
+    const size_t F = (size_t)j->n_feat, ntr = v->n_train, nte = v->n_test;
+    j->feat = malloc(F * sizeof *j->feat);
+    j->ids = malloc((v->n_common ? v->n_common : 1) * sizeof *j->ids);
+    j->xtr = malloc((ntr ? ntr : 1) * F * sizeof *j->xtr);
+    j->xte = malloc((nte ? nte : 1) * F * sizeof *j->xte);
+    out->ytr = malloc((ntr ? ntr : 1) * sizeof *out->ytr);
+    out->yte = malloc((nte ? nte : 1) * sizeof *out->yte);
+    if (!j->feat || !j->ids || !j->xtr || !j->xte || !out->ytr || !out->yte) {
+        vfl_data_free(out);
+        return fs_error(FS_ENOMEM, "out of memory joining the parties' columns");
+    }
+    j->n_ids = v->n_common;
+    for (size_t i = 0; i < v->n_common; i++) j->ids[i] = i;
+    memcpy(out->ytr, v->ytr, ntr * sizeof *out->ytr);
+    memcpy(out->yte, v->yte, nte * sizeof *out->yte);
+    size_t off = 0;
+    for (int p = 0; p < v->n; p++) {
+        const vfl_party *q = &v->p[p];
+        const size_t Fq = (size_t)q->n_feat;
+        if (!Fq) continue;
+        memcpy(j->feat + off, q->feat, Fq * sizeof *j->feat);
+        for (size_t i = 0; i < ntr; i++)
+            memcpy(j->xtr + i * F + off, q->xtr + i * Fq, Fq * sizeof *j->xtr);
+        for (size_t i = 0; i < nte; i++)
+            memcpy(j->xte + i * F + off, q->xte + i * Fq, Fq * sizeof *j->xte);
+        off += Fq;
+    }
+    return FS_OK;
+}

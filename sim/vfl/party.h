@@ -71,6 +71,11 @@ fs_err vfl_crand(const cfg *c, int party, uint64_t purpose, cr_src *s);
 fs_err vfl_align(const cfg *c, const dataset *ds, const char *file, vfl_data *v, vclk *k,
                  cfg_diag *d);
 
+/* The centralised baseline's data (vertical.central): one active party holding every data
+ * party's columns of the aligned samples side by side (in party order, flattened: in =
+ * (1, 1, total)) and the labels; no other party. v is left unchanged. */
+fs_err vfl_data_join(const vfl_data *v, vfl_data *out);
+
 void vfl_data_free(vfl_data *v);
 
 #endif

@@ -119,6 +119,7 @@ typedef struct vrun {
     char desc[256];
     long n_params;
     long dropped, late; /* party dropouts and straggling party-steps, the whole run */
+    cfg central[1];     /* vertical.central: the scenario without PSI and encryption */
 } vrun;
 
 static void vrun_free(vrun *r)
@@ -242,6 +243,15 @@ static fs_err setup(vrun *r, const cfg *c, const char *file, cfg_diag *d)
     for (int p = 0; p < r->v.n; p++) vfl_party_device(c, &r->v, p, &dev[p]);
     vclk_init(&r->k, r->v.n, dev, c->vertical.crypto_ref_flops, c->seed);
     if ((e = vfl_align(c, &r->ds, file, &r->v, &r->k, d))) return e;
+    if (strcmp(c->vertical.central, "true") == 0) { /* one party with every column */
+        vfl_data joined;
+        if ((e = vfl_data_join(&r->v, &joined))) return e;
+        vfl_party_device(c, &r->v, r->v.active, &dev[0]);
+        vfl_data_free(&r->v);
+        r->v = joined;
+        vclk_free(&r->k);
+        vclk_init(&r->k, 1, dev, c->vertical.crypto_ref_flops, c->seed);
+    }
     r->K = r->v.n_classes;
     r->prob = malloc((r->v.n_test ? r->v.n_test : 1) * (size_t)r->K * sizeof *r->prob);
     if (!r->prob) return fs_error(FS_ENOMEM, "out of memory");
@@ -298,6 +308,13 @@ fs_err vfl_run(const cfg *c, const sim_opts *o, const char *file, sim_summary *o
     openblas_set_num_threads(1);
     vrun *r = calloc(1, sizeof *r);
     if (!r) return fs_error(FS_ENOMEM, "out of memory");
+    const int central = strcmp(c->vertical.central, "true") == 0;
+    if (central) { /* the baseline: no PSI, no encryption, one party */
+        *r->central = *c;
+        snprintf(r->central->vertical.psi, sizeof r->central->vertical.psi, "false");
+        snprintf(r->central->vertical.encryption, sizeof r->central->vertical.encryption, "none");
+        c = r->central;
+    }
     fs_err e = setup(r, c, file, d);
     if (e) {
         vrun_free(r);
@@ -349,7 +366,10 @@ fs_err vfl_run(const cfg *c, const sim_opts *o, const char *file, sim_summary *o
     if (!e) e = met_run_begin(&r->store, &info);
     free(json);
     char proto[64];
-    snprintf(proto, sizeof proto, "%s%s", c->vertical.algorithm, enc ? "+paillier" : "");
+    snprintf(proto, sizeof proto, "%s%s", c->vertical.algorithm,
+             enc       ? "+paillier"
+             : central ? "+central"
+                       : "");
     if (!e) e = met_vfl_begin(&r->store, proto, enc ? c->vertical.key_bits : 0);
     for (int p = 0; p < r->v.n && !e; p++) {
         const met_party_info pi = {p,

@@ -49,6 +49,12 @@ check "plain hetero LR AUC >= 0.98 ($AUC_PLAIN)" awk -v a="$AUC_PLAIN" 'BEGIN { 
 "$FEDSIM" run "$LR" --db "$TMP/lr2.db" --quiet -j 2
 check "same seed, 1 vs 2 threads: same metrics" test "$(metrics "$TMP/lr.db")" = "$(metrics "$TMP/lr2.db")"
 
+summ() { q "$1" "SELECT group_concat(printf('%.6f %.6f %.6f %.6f', train_loss, test_loss, test_acc, test_auc), ',') FROM rounds WHERE round > 0"; }
+"$FEDSIM" run "$LR" --db "$TMP/c.db" --quiet --set vertical.central=true
+check "centralised baseline on the joined columns: one party" \
+    test "$(q "$TMP/c.db" "SELECT protocol || ':' || (SELECT count(*) FROM parties) FROM runs")" = "hetero_lr+central:1"
+check "hetero LR in the clear equals the centralised baseline" test "$(summ "$TMP/c.db")" = "$(summ "$TMP/lr.db")"
+
 # --- encrypted: two epochs of real 2048-bit Paillier against the plain run of the same length
 "$FEDSIM" run "$LR" --db "$TMP/p2.db" --quiet --set train.epochs=2
 "$FEDSIM" run "$LR" --db "$TMP/he.db" --quiet --set train.epochs=2 --set vertical.encryption=paillier
