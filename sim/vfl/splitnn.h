@@ -13,7 +13,7 @@
  * With vertical.encryption = paillier the interactive layer of each passive party p runs on
  * ciphertexts (the interactive layer of FATE's hetero NN; Zhang et al., "Additively
  * homomorphic encryption based deep neural network for asymmetrically collaborative machine
- * learning", arXiv:2007.06849, 2020). p holds a Paillier key; W_p is held in two additive
+ * learning", 2020). p holds a Paillier key; W_p is held in two additive
  * shares, W' at the active party A and eps at p (W_p = W' + eps):
  *   forward   p -> A: [[a]] (encrypted by p);
  *             A -> p: [[a W' + r]] (r A's random mask, rerandomised);
