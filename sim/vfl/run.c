@@ -237,6 +237,15 @@ static fs_err setup(vrun *r, const cfg *c, const char *file, cfg_diag *d)
 {
     r->c = c;
     fs_err e = sim_load_data(c, &r->ds);
+    const char *base = strrchr(c->data.path, '/');
+    if (e == FS_EINPUT && strcmp(base ? base + 1 : c->data.path, "breast_cancer.h5") == 0) {
+        char msg[512]; /* fs_error writes the buffer fs_errmsg returns: copy it first */
+        snprintf(msg, sizeof msg, "%s", fs_errmsg());
+        return fs_error(FS_EINPUT,
+                        "%s (hint: run 'fedsim data import breast-cancer --out %s', or 'make "
+                        "datasets/breast_cancer.h5')",
+                        msg, c->data.path);
+    }
     if (e) return e;
     if ((e = vfl_parties_setup(c, &r->ds, file, &r->v, d))) return e;
     vclk_party dev[VCLK_MAX_PARTIES];

@@ -154,6 +154,9 @@ expect_bad "a key below 2048 bits" "$TMP/small.yaml" \
 sed -e 's/^      columns: "10-29"$/      columns: "10-29"\n      coverage: 0/' "$LR" > "$TMP/empty.yaml"
 expect_bad "an empty intersection" "$TMP/empty.yaml" \
     "empty.yaml:17:3: error: the parties have no sample ID in common"
+expect_bad "a missing breast-cancer file names its importer" "$LR" \
+    "fedsim data import breast-cancer --out $TMP/none/breast_cancer.h5" \
+    --set data.path="$TMP/none/breast_cancer.h5"
 expect_bad "hetero LR on ten classes" "$SNN" "hetero_lr needs 2 classes" --set vertical.algorithm=hetero_lr
 "$FEDSIM" validate "$TMP/missing.yaml" 2> "$TMP/err.txt"
 check "validate checks the feature groups against the data" \
