@@ -18,7 +18,7 @@ MPI         ?= $(if $(shell command -v mpicc 2>/dev/null),1,0)
 
 DEB_PKGS := build-essential pkg-config libopenblas-dev libopenblas-openmp-dev libsqlite3-dev libgsl-dev libhdf5-dev \
             libcmocka-dev libfyaml-dev zlib1g-dev libsodium-dev libgmp-dev dataset-fashion-mnist sqlite3 bible-kjv \
-            python3 python3-matplotlib python3-numpy libopenmpi-dev openmpi-bin
+            python3 python3-matplotlib python3-numpy python3-sklearn libopenmpi-dev openmpi-bin
 
 PKGS     := sqlite3 gsl hdf5-serial cmocka libfyaml zlib libsodium
 # OpenBLAS: Debian's OpenMP build. fedsim parallelises across clients and calls BLAS from each
@@ -125,6 +125,11 @@ datasets/fashion-mnist.h5: | $(BUILD)/fedsim
 	@mkdir -p $(dir $@)
 	$(BUILD)/fedsim data import fashion-mnist --out $@
 
+# Wisconsin breast cancer (vertical learning, docs/vertical.md) from Debian's python3-sklearn.
+datasets/breast_cancer.h5: | $(BUILD)/fedsim
+	@mkdir -p $(dir $@)
+	$(BUILD)/fedsim data import breast-cancer --out $@
+
 datasets/kjv.h5: | $(BUILD)/fedsim
 	@mkdir -p $(dir $@)
 	$(BUILD)/fedsim data import kjv --out $@
@@ -141,7 +146,8 @@ unit: all $(TEST_BINS)
 
 e2e: all
 	@fail=0; for t in tests/e2e/run.sh tests/e2e/systems.sh tests/e2e/sweep.sh tests/e2e/privacy.sh \
-	          tests/e2e/robust.sh tests/e2e/stops.sh tests/e2e/hostile.sh tests/e2e/mpi.sh; do \
+	          tests/e2e/robust.sh tests/e2e/stops.sh tests/e2e/hostile.sh tests/e2e/vertical.sh \
+	          tests/e2e/mpi.sh; do \
 	  bash $$t $(BUILD)/fedsim || fail=1; done; exit $$fail
 
 # The end-to-end suites run last, so the output ends with their "N passed, M failed" lines.

@@ -1,4 +1,5 @@
-/* Commands run, validate and keys, and the helpers every command shares (data: cmd_data.c). */
+/* Commands run, validate and keys, and the helpers every command shares (data: cmd_data.c).
+ * A scenario with federation: vertical runs through vfl/ (docs/vertical.md). */
 #include "cli/cli.h"
 
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include "engine/setup_check.h"
 #include "engine/sim.h"
 #include "util/log.h"
+#include "vfl/vfl.h"
 
 /* The first SIGINT/SIGTERM asks the run to stop (fs_stop_flag, polled in every long loop); the
  * same signal again ends the process at once, as if no handler had been installed. Only the
@@ -180,9 +182,21 @@ static int run_cmd(int argc, char **argv)
                   .distribute = mpi};
     if (rank != 0) o.quiet = 1;
     sim_summary s;
-    fs_err e = sim_run(&c, &o, &s);
+    cfg_diag d;
+    memset(&s, 0, sizeof s);
+    memset(&d, 0, sizeof d);
+    const int vertical = strcmp(c.federation, "vertical") == 0;
+    fs_err e = vertical && mpi ? fs_error(FS_EINPUT, "federation: vertical does not run under "
+                                                     "mpirun (its parties are simulated in one "
+                                                     "process): run it without mpirun")
+               : vertical      ? vfl_run(&c, &o, a.file, &s, &d)
+                               : sim_run(&c, &o, &s);
     free(text);
     if (rank != 0) return e ? fs_exit_status(e) : 0;
+    if (e == FS_EINPUT && strcmp(c.federation, "vertical") == 0 && d.msg[0]) {
+        cfg_diag_print(&d, stderr); /* a vertical scenario's problem found with the data */
+        return 2;
+    }
     if (e == FS_EINTR && !s.recorded) {
         fprintf(stderr, "fedsim: interrupted during set-up; nothing written\n");
         return 130;
@@ -230,12 +244,23 @@ int cmd_validate(int argc, char **argv)
     rc = cli_load_scenario_est(&a, &c, &text, &est);
     free(text);
     if (rc) return rc;
+    if (strcmp(c.federation, "vertical") == 0) { /* feature groups against the data */
+        cfg_diag d;
+        memset(&d, 0, sizeof d);
+        fs_err e = vfl_validate_data(&c, a.file, &d);
+        if (e == FS_EINPUT && d.msg[0]) {
+            cfg_diag_print(&d, stderr);
+            return 2;
+        }
+        if (e) return cli_fail(e);
+    }
     fs_err e =
         strcmp(c.data.dataset, "synthetic") ? ds_check_kind(c.data.path, c.data.dataset) : FS_OK;
     if (e) return cli_fail(e);
-    printf("%s: ok (scenario '%s'; peak memory estimate %.0f MB", a.file, c.name,
-           ceil(est.total / 1e6));
-    if (isfinite(est.limit)) printf(" of %.0f MB available", est.limit / 1e6);
+    printf("%s: ok (scenario '%s'", a.file, c.name);
+    if (isfinite(est.total)) printf("; peak memory estimate %.0f MB", ceil(est.total / 1e6));
+    if (isfinite(est.total) && isfinite(est.limit))
+        printf(" of %.0f MB available", est.limit / 1e6);
     printf(")\n");
     return 0;
 }

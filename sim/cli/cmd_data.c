@@ -15,7 +15,7 @@
 #include "util/log.h"
 
 #define DATA_USAGE                                                                                 \
-    "data import fashion-mnist|kjv|tff-h5|csv [options], data info FILE, "                         \
+    "data import fashion-mnist|kjv|breast-cancer|tff-h5|csv [options], data info FILE, "           \
     "data stats FILE|SCENARIO [options]"
 
 /* Option value parsers: 0 on success, else an exit status (usage error printed). */
@@ -123,6 +123,28 @@ static int import_kjv(int argc, char **argv)
     return save_and_report(imp_kjv(&o, &ds), &ds, out);
 }
 
+static int import_breast(int argc, char **argv)
+{
+    const char *path = BREAST_CANCER_CSV, *out = "datasets/breast_cancer.h5", *v = NULL;
+    double frac = 0.2;
+    long seed = 1;
+    for (int i = 0, rc = 0; i < argc; i++) {
+        if (take(argc, argv, &i, "--out", &out, &rc) || take(argc, argv, &i, "--csv", &path, &rc)) {
+            if (rc) return rc;
+        } else if (take(argc, argv, &i, "--seed", &v, &rc)) {
+            if (rc || (rc = opt_int("--seed", v, 0, 2147483647L, &seed))) return rc;
+        } else if (take(argc, argv, &i, "--test-fraction", &v, &rc)) {
+            if (rc || (rc = opt_double("--test-fraction", v, 0.01, 0.9, &frac))) return rc;
+        } else {
+            return unknown_option("data import breast-cancer ([--csv FILE] [--test-fraction F] "
+                                  "[--seed S] [--out FILE])",
+                                  argv[i]);
+        }
+    }
+    dataset ds;
+    return save_and_report(imp_breast_cancer(path, frac, (uint64_t)seed, &ds), &ds, out);
+}
+
 static int import_tff(int argc, char **argv)
 {
     imp_tff_opts o = {NULL, NULL, NULL, NULL, IMP_DEFAULT_TEST_FRACTION, IMP_DEFAULT_SEQ_LEN};
@@ -194,16 +216,18 @@ static int import_csv(int argc, char **argv)
 static int cmd_data_import(int argc, char **argv)
 {
     if (argc < 1)
-        return cli_usage_error("data import needs a source: fashion-mnist, kjv, tff-h5, csv");
+        return cli_usage_error(
+            "data import needs a source: fashion-mnist, kjv, breast-cancer, tff-h5, csv");
     const char *src = argv[0];
     if (strcmp(src, "fashion-mnist") == 0) return import_fmnist(argc - 1, argv + 1);
     if (strcmp(src, "kjv") == 0) return import_kjv(argc - 1, argv + 1);
+    if (strcmp(src, "breast-cancer") == 0) return import_breast(argc - 1, argv + 1);
     if (strcmp(src, "tff-h5") == 0 || strcmp(src, "tff") == 0)
         return import_tff(argc - 1, argv + 1);
     if (strcmp(src, "csv") == 0) return import_csv(argc - 1, argv + 1);
     char msg[200];
-    snprintf(msg, sizeof msg, "unknown source '%s' to import (fashion-mnist, kjv, tff-h5, csv)",
-             src);
+    snprintf(msg, sizeof msg,
+             "unknown source '%s' to import (fashion-mnist, kjv, breast-cancer, tff-h5, csv)", src);
     return cli_usage_error(msg);
 }
 

@@ -5,6 +5,7 @@
  * range check; every error is reported as file:line:col (1-based) with a hint; every parser,
  * diagnostic object and node is freed on every path. No global state: thread-safe. */
 #include "config/config.h"
+#include "config/vertical.h"
 #include "config/ytree.h"
 #include "privacy/secagg.h"
 
@@ -192,6 +193,9 @@ const cfg_key cfg_keys[] = {
           "while waiting, re-check availability this often (virtual seconds)"),
     K_ENUM("protocol", protocol, "sync", "sync|async",
            "server protocol: synchronous rounds, or asynchronous FedBuff (Nguyen et al. 2022)"),
+    K_ENUM("federation", federation, "horizontal", "horizontal|vertical",
+           "horizontal: clients hold samples (everything above); vertical: a few parties hold "
+           "feature columns of the same samples (the vertical.* keys, docs/vertical.md)"),
     K_INT("async.concurrency", async.concurrency, "100", 1, 1000000,
           "FedBuff: clients training at the same time"),
     K_INT("async.buffer", async.buffer, "10", 1, 1000000,
@@ -318,8 +322,49 @@ const cfg_key cfg_keys[] = {
           "FLOP/s of the machine the crypto unit costs were measured on; a device of FLOP/s f "
           "spends ref/f times the measured time (docs/privacy.md)"),
 
+    K_ENUM("vertical.algorithm", vertical.algorithm, "hetero_lr", "hetero_lr|splitnn",
+           "vertical: hetero logistic regression with a Taylor loss (Hardy et al. 2017, FATE) or "
+           "a split neural network (bottom models per party, top model at the active party)"),
+    K_ENUM("vertical.encryption", vertical.encryption, "none", "none|paillier",
+           "vertical: paillier encrypts what the protocol exchanges (real Paillier on GMP; its "
+           "cost charged to virtual time); none: the same protocol in plaintext"),
+    K_INT("vertical.key_bits", vertical.key_bits, "2048", 2048, 16384,
+          "vertical: Paillier modulus size in bits, the length of n (even; 2048 is 112-bit "
+          "security; a "
+          "ciphertext is twice that on the wire)"),
+    K_INT("vertical.frac_bits", vertical.frac_bits, "24", 4, 48,
+          "vertical: fixed-point fraction bits of encrypted values (a value x is encrypted as "
+          "round(x 2^f); products carry 2f)"),
+    K_ENUM("vertical.randomness", vertical.randomness, "system", "system|keyed",
+           "vertical: randomness of keys, ciphertexts, masks and PSI: the OS CSPRNG, or keyed "
+           "from the seed (reproducible ciphertexts; SIMULATION ONLY, protects nothing); the "
+           "metrics do not depend on it"),
+    K_ENUM("vertical.psi", vertical.psi, "true", "true|false",
+           "vertical: align the parties' sample IDs with Diffie-Hellman PSI (its bytes and time "
+           "charged); false: the intersection is computed in the clear at no cost"),
+    K_ENUM("vertical.intercept", vertical.intercept, "true", "true|false",
+           "hetero_lr: the active party fits an intercept"),
+    K_INT("vertical.embedding_dim", vertical.embedding_dim, "64", 1, 65536,
+          "splitnn: output width of every party's bottom model (the model section, with this "
+          "many outputs instead of the classes)"),
+    {"vertical.top_hidden", CFG_T_INTLIST, offsetof(cfg, vertical.top_hidden), sizeof(cfg_int_list),
+     "[64]", 1, 65536, NULL,
+     "splitnn: hidden widths (ReLU) of the top model; its first layer is the interactive layer "
+     "that mixes the parties' embeddings ([]: it gives the logits)",
+     0},
+    K_FLT("vertical.embedding_noise", vertical.embedding_noise, "0", 0, 1e6, 0,
+          "splitnn: standard deviation of Gaussian noise each passive party adds to the "
+          "embeddings it sends (0: none)"),
+    K_ENUM("vertical.central", vertical.central, "false", "false|true",
+           "vertical: the centralised baseline instead: the same algorithm trained by one party "
+           "holding every party's columns of the aligned samples (no exchange, no encryption)"),
+    K_FLT("vertical.crypto_ref_flops", vertical.crypto_ref_flops, "2e10", 0, 1e18, CFG_OPEN_MIN,
+          "vertical: FLOP/s of the machine the crypto unit costs were measured on; a party of "
+          "FLOP/s f spends ref/f times the unit cost (docs/vertical.md)"),
+
     K_INT("eval.every", eval.every, "5", 1, BIG,
-          "evaluate the global model on the test set every N rounds (and after the last)"),
+          "evaluate the global model on the test set every N rounds (and after the last); "
+          "vertical: a rounds row every N minibatch steps when set, else one per epoch"),
     K_INT("eval.test_samples", eval.test_samples, "0", 0, 1000000000,
           "test samples per evaluation (the first N); 0: the whole test set"),
     K_INT("eval.clients", eval.clients, "0", 0, 10000000,
@@ -407,8 +452,16 @@ const cfg_key cfg_keys[] = {
 
 /* Keys outside the table, with parsers of their own (see "Keys with a structure of their own"
  * below): they take part in did-you-mean and in the list of a section's keys. */
-enum { SPECIAL_LAYERS = 0, SPECIAL_FREEZE = 1, N_SPECIAL = 2 };
-static const char *const special_paths[N_SPECIAL] = {"model.layers", "model.freeze"};
+enum { SPECIAL_LAYERS = 0, SPECIAL_FREEZE = 1, SPECIAL_PARTIES = 2, N_SPECIAL = 3 };
+static const char *const special_paths[N_SPECIAL] = {"model.layers", "model.freeze",
+                                                     "vertical.parties"};
+
+static const cfg_origin *special_origin(const cfg *c, int which)
+{
+    return which == SPECIAL_LAYERS   ? &c->model.layers_origin
+           : which == SPECIAL_FREEZE ? &c->model.freeze_origin
+                                     : &c->vertical.parties_origin;
+}
 
 static int special_index(const char *path)
 {
@@ -1289,6 +1342,16 @@ static fs_err set_special(pctx *x, int which, const ynode *key, const ynode *v)
 {
     cfg *c = x->c;
     const char *path = special_paths[which];
+    if (which == SPECIAL_PARTIES) { /* config/vertical.c */
+        fs_err rc = cfg_vertical_parse_parties(c, v, x->file, x->set_index, x->col_shift, x->d);
+        if (rc == FS_OK && x->record) {
+            cfg_origin *o = &c->vertical.parties_origin;
+            o->line = x->set_index > 0 ? x->set_index : key->line;
+            o->col = key->col;
+            o->set_index = x->set_index;
+        }
+        return rc;
+    }
     if (v->kind != YN_SEQ) {
         at_node(x, v);
         diag_msg(x->d, "%s must be a list, got %s", path,
@@ -1376,8 +1439,7 @@ static fs_err walk_map(pctx *x, const ynode *map, const char *prefix)
         int ki = cfg_key_index(full), si = special_index(full);
         fs_err rc;
         if (si >= 0) {
-            const cfg_origin *o =
-                si == SPECIAL_LAYERS ? &x->c->model.layers_origin : &x->c->model.freeze_origin;
+            const cfg_origin *o = special_origin(x->c, si);
             if (o->line > 0 && o->set_index == 0) {
                 at_node(x, key);
                 diag_msg(x->d, "duplicate key '%s'", full);
@@ -2073,7 +2135,8 @@ fs_err cfg_validate(const cfg *c, const char *file, cfg_diag *d)
         return diag_done(d);
     }
     fs_err e = validate_privacy(c, file, d);
-    return e ? e : validate_robust(c, file, d);
+    if (!e) e = validate_robust(c, file, d);
+    return e ? e : cfg_vertical_validate(c, file, d);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -2198,6 +2261,10 @@ char *cfg_to_json_diff(const cfg *c, const cfg *base)
         }
         fputc(']', f);
     }
+    if (c->vertical.n_parties > 0) {
+        fputs(written++ ? ", " : "", f);
+        cfg_vertical_json(f, c);
+    }
     if (c->model.n_freeze > 0) {
         fputs(written++ ? ", \"model.freeze\": [" : "\"model.freeze\": [", f);
         for (int i = 0; i < c->model.n_freeze; i++) {
@@ -2295,5 +2362,8 @@ void cfg_print_markdown(FILE *out)
                     "(e.g. after model.init_from) |\n",
                     CFG_LAYERS_MAX);
         }
+        if (strcmp(sec, "vertical") == 0 &&
+            (!cfg_keys[i + 1].path || strncmp(cfg_keys[i + 1].path, "vertical.", 9) != 0))
+            cfg_vertical_markdown(out);
     }
 }

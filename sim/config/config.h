@@ -29,6 +29,32 @@ typedef struct cfg_layer {
     int set_index;                               /* > 0: in --set number set_index */
 } cfg_layer;
 
+/* One entry of vertical.parties (vertical federated learning, docs/vertical.md): a party with
+ * its feature group, role, device, link and sample-ID coverage. Parsed and checked by
+ * config/vertical.c. Numbers left at 0 where 0 is not allowed mean "the scenario's default". */
+#define CFG_PARTIES_MAX 8
+#define CFG_PARTY_NAME  32
+typedef struct cfg_party {
+    char name[CFG_PARTY_NAME];
+    char role[16];           /* active (owns the labels) | passive | coordinator */
+    char columns[CFG_STR];   /* feature ranges "0-9,12" over the flat feature vector; "" : none */
+    char rows[64], cols[64]; /* image block: pixel rows and columns (all channels); "" : none */
+    double flops;            /* FLOP/s; 0: devices.flops.median */
+    double up_bps, down_bps; /* link; 0: network.up_bps.median, network.down_bps.median */
+    double latency_s;   /* one-way latency of the party's link; < 0: network.latency_s.median */
+    double coverage;    /* fraction of the dataset's samples the party holds */
+    int unique_ids;     /* sample IDs only this party has */
+    double dropout;     /* per-step probability that the party drops out */
+    double rejoin_s;    /* how long a dropped party takes to come back */
+    double straggler_p; /* per-step probability that the party computes slowly */
+    double straggler_factor;  /* its compute time is then multiplied by this */
+    int line, col, set_index; /* where the entry was given */
+    int fline[8], fcol[8];    /* where each field was given (cfg_party_field), line 0: not */
+} cfg_party;
+
+/* Fields of a party whose position cfg_party keeps (indices into fline/fcol). */
+enum { CFG_PF_NAME = 0, CFG_PF_ROLE, CFG_PF_COLUMNS, CFG_PF_ROWS, CFG_PF_COLS };
+
 /* A lognormal distribution given by its median and the sigma of log(x). */
 typedef struct cfg_lognormal {
     double median;
@@ -131,6 +157,26 @@ typedef struct cfg {
     } rounds;
 
     char protocol[16]; /* sync | async */
+
+    char federation[16]; /* horizontal | vertical (docs/vertical.md) */
+
+    struct {
+        char algorithm[16];      /* hetero_lr | splitnn */
+        char encryption[16];     /* none | paillier */
+        int key_bits;            /* Paillier modulus size */
+        int frac_bits;           /* fixed-point fraction bits of encrypted values */
+        char randomness[16];     /* system | keyed: where the crypto randomness comes from */
+        char psi[8];             /* true | false: align the sample IDs with DH-PSI */
+        char intercept[8];       /* hetero_lr: true | false */
+        int embedding_dim;       /* splitnn: width of each bottom model's output */
+        cfg_int_list top_hidden; /* splitnn: hidden widths of the top model */
+        double embedding_noise;  /* splitnn: std of Gaussian noise on exchanged embeddings */
+        char central[8];         /* true: the centralised baseline on the joined columns */
+        double crypto_ref_flops; /* FLOP/s of the machine the crypto unit costs come from */
+        int n_parties;           /* vertical.parties (a list of mappings; own parser) */
+        cfg_party parties[CFG_PARTIES_MAX];
+        cfg_origin parties_origin; /* where it was given (line 0: not) */
+    } vertical;
 
     struct {
         int concurrency;    /* clients training at once */

@@ -86,4 +86,14 @@ typedef struct imp_csv_opts {
  * client_names. Fields may be quoted ("a, b", "" for a quote). Empty fields are errors. */
 fs_err imp_csv(const imp_csv_opts *o, dataset *ds);
 
+/* ---- the Wisconsin breast-cancer table of Debian's python3-sklearn ---- */
+
+#define BREAST_CANCER_CSV "/usr/lib/python3/dist-packages/sklearn/datasets/data/breast_cancer.csv"
+
+/* 569 samples x 30 features, 2 classes (0 malignant, 1 benign; class_names from the header),
+ * features in sklearn's order; a stratified test split of test_fraction drawn with seed; every
+ * feature standardised with the training split's mean and standard deviation (import_breast.c).
+ * path NULL: BREAST_CANCER_CSV. */
+fs_err imp_breast_cancer(const char *path, double test_fraction, uint64_t seed, dataset *ds);
+
 #endif

@@ -8,7 +8,8 @@
  *     own output in backward (dense, conv2d, pools, embedding, dropout) works in place, and a
  *     ReLU right after a dense layer is fused into the dense forward;
  *   - backward stops at the first layer with trainable parameters (bwd_stop), which computes
- *     no input gradient, so the input of a model never gets one;
+ *     no input gradient, so the input of a model gets none unless nn_backward asks for it
+ *     (a split network's top model passes it back to the parties' bottom models);
  *   - each input-gradient region is zeroed just before the one layer that accumulates into it.
  * Backward kernels ACCUMULATE into parameter gradients. */
 #include "nn/model.h"
@@ -777,6 +778,27 @@ static const float *model_forward(nn_worker *w, const float *params, int B, int 
     return w->act + (size_t)B * m->layers[m->n_layers - 1].out_off;
 }
 
+/* Backward from the gradient already in the output layer's dact region: parameter gradients
+ * (accumulated) down to bwd_stop, or, with to_input, input gradients through every layer down
+ * to the model input (dact at offset 0). */
+static void model_backward(nn_worker *w, const float *params, int B, int to_input)
+{
+    const nn_model *m = w->m;
+    const int stop = to_input ? 0 : m->bwd_stop;
+    for (int i = m->n_layers - 1; i >= stop; i--) {
+        const nn_layer *L = &m->layers[i];
+        nn_call c = layer_call(w, L, params, B, 1);
+        c.G = L->frozen ? NULL : w->grad;
+        const double t0 = w->prof ? prof_now() : 0;
+        if (i == stop && !to_input)
+            c.din = NULL;
+        else if (!L->inplace && L->s.kind != NN_FLATTEN)
+            memset(c.din, 0, (size_t)B * L->in_size * sizeof(float));
+        ops[L->s.kind].backward(&c);
+        if (w->prof) w->prof[m->n_layers + i] += prof_now() - t0;
+    }
+}
+
 const float *nn_forward(nn_worker *w, const float *params, int B)
 {
     return model_forward(w, params, B, 1);
@@ -822,19 +844,22 @@ double nn_loss_backward(nn_worker *w, const float *params, const int32_t *y, int
     const size_t nl = (size_t)rows * K;
     if (scale != 1.0f)
         for (size_t i = 0; i < nl; i++) dlogits[i] *= scale;
-    for (int i = m->n_layers - 1; i >= m->bwd_stop; i--) {
-        const nn_layer *L = &m->layers[i];
-        nn_call c = layer_call(w, L, params, B, 1);
-        c.G = L->frozen ? NULL : w->grad;
-        const double t0 = w->prof ? prof_now() : 0;
-        if (i == m->bwd_stop)
-            c.din = NULL;
-        else if (!L->inplace && L->s.kind != NN_FLATTEN)
-            memset(c.din, 0, (size_t)B * L->in_size * sizeof(float));
-        ops[L->s.kind].backward(&c);
-        if (w->prof) w->prof[m->n_layers + i] += prof_now() - t0;
-    }
+    model_backward(w, params, B, 0);
     return loss;
+}
+
+float *nn_output_grad(nn_worker *w, int B)
+{
+    const nn_model *m = w->m;
+    FS_CHECK(B >= 1 && B <= w->max_batch);
+    return w->dact + (size_t)B * m->layers[m->n_layers - 1].out_off;
+}
+
+void nn_backward(nn_worker *w, const float *params, int B, float *din)
+{
+    FS_CHECK(!w->m->seq_len && B >= 1 && B <= w->max_batch);
+    model_backward(w, params, B, din != NULL);
+    if (din) memcpy(din, w->dact, (size_t)B * w->m->in_size * sizeof *din);
 }
 
 int nn_layer_tensors(const nn_layer *L, nn_tensor out[4])

@@ -188,6 +188,15 @@ const float *nn_infer(nn_worker *w, const float *params, int B);
 double nn_loss_backward(nn_worker *w, const float *params, const int32_t *y, int B,
                         double grad_scale, int *correct);
 
+/* Backward from a gradient given on the model's output (split learning, docs/vertical.md):
+ * after nn_forward on B samples, write dL/dout (B, output size) into nn_output_grad(w, B), then
+ * nn_backward ACCUMULATES the parameter gradients into w->grad (frozen layers get none). With
+ * din non-NULL it also writes dL/dinput (B, in_size) there, running the backward through every
+ * layer (the input gradient of the first trainable layer costs its forward FLOPs more than
+ * flops_train counts). Not for sequence models. */
+float *nn_output_grad(nn_worker *w, int B);
+void nn_backward(nn_worker *w, const float *params, int B, float *din);
+
 /* One parameter tensor of a layer, for checkpoints: "<layer>/<tensor>" with PyTorch's names
  * and layouts (weight (O, I); conv weight (OC, IC, KH, KW); weight_ih (4H, D), ...). */
 typedef struct nn_tensor {

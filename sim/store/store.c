@@ -122,10 +122,12 @@ static const char *schema = RUNS_TABLE(
 
 /* Columns added to `runs` after its first release in this schema version: databases made
  * before them get them (NULL) when opened for writing. */
-static const char *const runs_added[] = {"run_key TEXT",          "sweep_id TEXT", "swept TEXT",
-                                         "superseded_by INTEGER", "host TEXT",     "pid INTEGER",
-                                         "proc_start TEXT"};
-/* Likewise for `rounds` (the privacy columns, docs/privacy.md; eval.train_samples). */
+static const char *const runs_added[] = {
+    "run_key TEXT",  "sweep_id TEXT",   "swept TEXT",      "superseded_by INTEGER",
+    "host TEXT",     "pid INTEGER",     "proc_start TEXT", "federation TEXT",
+    "protocol TEXT", "key_bits INTEGER"};
+/* Likewise for `rounds` (the privacy columns, docs/privacy.md; eval.train_samples; robust
+ * aggregation, docs/robustness.md; vertical learning, docs/vertical.md, written by store_vfl.c). */
 static const char *const rounds_added[] = {"epsilon REAL",
                                            "dp_clip REAL",
                                            "dp_clipped REAL",
@@ -137,7 +139,10 @@ static const char *const rounds_added[] = {"epsilon REAL",
                                            "backdoor_asr REAL",
                                            "malicious_updates INTEGER NOT NULL DEFAULT 0",
                                            "malicious_kept REAL",
-                                           "benign_kept REAL"};
+                                           "benign_kept REAL",
+                                           "test_auc REAL",
+                                           "crypto_time_s REAL",
+                                           "stall_s REAL"};
 /* Likewise for `client_events` (adversaries and robust aggregation, docs/robustness.md). */
 static const char *const events_added[] = {"malicious INTEGER NOT NULL DEFAULT 0", "kept REAL"};
 

@@ -29,6 +29,8 @@ enum rng_purpose {
     RNG_CRYPTO,      /* keyed (simulation-only) randomness of sim/crypto: Paillier, PSI */
     RNG_ATTACK,      /* adversaries: who is malicious (0, 0), Gaussian updates (client, round) */
     RNG_ROBUST,      /* robust aggregation: bucketing (0, round), norm-bound noise (1, round) */
+    RNG_VFL_DATA,    /* vertical: ID coverage, minibatch order, embedding noise, init */
+    RNG_VFL_SCHED,   /* vertical: per party and step, dropouts and stragglers */
 };
 
 typedef struct rng {
