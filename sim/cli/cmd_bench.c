@@ -11,9 +11,9 @@
  *   memory) at each batch size on ONE thread (per second of the thread's CPU time), the
  *   achieved GFLOP/s and that as a percentage of the single-thread sgemm peak measured first
  *   (best of 1024^3 and 2048^3 products).
- *   --profile adds, per model at batch 32, the share of time of every layer's forward and
- *   backward. --conv im2col switches the direct few-channel convolution off (sim/nn/
- *   conv_direct.h), to compare it with the im2col + sgemm path it replaces.
+ *   --profile adds, per model at batch 32 (else the first batch listed), the share of time of every
+ * layer's forward and backward. --conv im2col switches the direct few-channel convolution off
+ * (sim/nn/ conv_direct.h), to compare it with the im2col + sgemm path it replaces.
  *
  * bench he [--seconds S] [--bits 2048,3072] [--keygens K] [--psi-ids N]
  *   Paillier and PSI on one thread (sim/crypto/bench.c; docs/performance.md). */
@@ -180,11 +180,15 @@ static int wanted(const char *list, const char *name)
     return 0;
 }
 
-static void profile_table(const nn_model *m, const double *prof, double samples)
+static void profile_table(const nn_model *m, const double *prof, double samples, int batch)
 {
     double total = 0;
     for (int i = 0; i < 2 * m->n_layers; i++) total += prof[i];
-    printf("\n%s, batch 32: share of the time per layer (forward | backward)\n\n", m->name);
+    if (!(total > 0)) { /* nothing timed (cannot happen with a measured batch): say so */
+        printf("\n%s, batch %d: no layer time measured\n", m->name, batch);
+        return;
+    }
+    printf("\n%s, batch %d: share of the time per layer (forward | backward)\n\n", m->name, batch);
     printf("| layer | output | forward | backward | GFLOP/s fwd+bwd |\n|---|---|---|---|---|\n");
     for (int i = 0; i < m->n_layers; i++) {
         const nn_layer *L = &m->layers[i];
@@ -231,11 +235,16 @@ static int bench_kernels_run(const kernel_opts *k)
         printf("| %s | %zu | %.3f | ", zc->name, m.n_params, m.flops_train / 1e6);
         double best = 0, prof_samples = 0;
         double *prof = k->profile ? calloc(2 * (size_t)m.n_layers, sizeof(double)) : NULL;
+        /* the profile is taken at batch 32 when it is measured, else at the first batch asked
+         * for (it printed -nan% at --batches 10: nothing had been timed) */
+        int prof_batch = k->batches[0];
+        for (int b = 0; b < k->n_batches; b++)
+            if (k->batches[b] == 32) prof_batch = 32;
         for (int b = 0; b < k->n_batches; b++) {
             const int B = k->batches[b];
             double done = 0;
-            double sps = time_training(&m, B, k->seconds, B == 32 ? prof : NULL, &done, &e);
-            if (B == 32) prof_samples = done;
+            double sps = time_training(&m, B, k->seconds, B == prof_batch ? prof : NULL, &done, &e);
+            if (B == prof_batch) prof_samples = done;
             if (e) {
                 free(prof);
                 return cli_fail(e);
@@ -246,7 +255,7 @@ static int bench_kernels_run(const kernel_opts *k)
         }
         printf("%.2f | %.0f%% |\n", best / 1e9, 100 * best / 1e9 / peak);
         if (prof) {
-            profile_table(&m, prof, prof_samples);
+            profile_table(&m, prof, prof_samples, prof_batch);
             printf("\n");
         }
         free(prof);

@@ -113,6 +113,11 @@ run --db "$TMP/iid_lazy.db" -j 1 --set data.synthetic_lazy=true --set data.synth
 check "synthetic_iid: lazy equals eager, and differs from synthetic(alpha, beta)" \
     test "$(m "$TMP/iid_eager.db")" = "$(m "$TMP/iid_lazy.db")" -a "$(m "$TMP/iid_eager.db")" != "$(m "$TMP/eager.db")"
 
+# --- bench kernels --profile at a batch other than 32 gives a layer table, not -nan %
+out=$("$FEDSIM" bench kernels --models logreg --batches 10 --profile --seconds 0.05 2>&1)
+check "bench kernels --profile at batch 10: a layer table, no nan" \
+    bash -c '[[ "$1" == *"logreg, batch 10: share of the time per layer"* && "$1" != *nan* ]]' _ "$out"
+
 # --- bad systems input: a broken trace names file:line, exit 2, nothing written
 printf 'client,start_s,end_s\n0,5,1\n' > "$TMP/bad.csv"
 "$FEDSIM" run "$TINY" --quiet --db "$TMP/bad.db" --set availability.mode=trace \
