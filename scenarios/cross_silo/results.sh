@@ -166,6 +166,8 @@ per_class() {
     echo "${runs%%|*} completed runs, $(awk -v s="${runs##*|}" 'BEGIN { printf "%.1f", s / 3600 }') hours of wall time."
     echo
     per_class
+    ANALYSIS=$(dirname "$0")/analysis.md
+    if [ -f "$ANALYSIS" ] && [ "$DB" = results/cross_silo.db ]; then cat "$ANALYSIS"; echo; fi
     echo "## Runs in the database"
     echo
     echo "Every run row, including failed, interrupted and superseded ones (\`commit\` is the"

@@ -107,7 +107,7 @@ void sim_estimate_memory(const cfg *c, const dataset *ds, size_t n_train, size_t
     /* global model, the double aggregate(s), the server's vectors (double) */
     est->model = np * f + np * 8.0 * (1 + two) + np * 8.0 * (a ? a->server_vecs : 0);
     int max_batch = c->train.batch_size;
-    if (strcmp(c->algorithm.name, "fedsgd") == 0 && max_batch < 256) max_batch = 256;
+    if (a && a->one_pass && max_batch < 256) max_batch = 256; /* as sim.c sizes it */
     est->workers = threads * nn_worker_bytes(m, max_batch) +
                    nn_worker_bytes(m, m->seq_len ? 32 : SIM_EVAL_BATCH);
     const double per_client = np * f * (1 + two + sv + keep_opt);

@@ -169,10 +169,14 @@ typedef void (*fl_grad_hook)(const fl_round_ctx *ctx, const float *params, float
 double fl_local_train(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, float *params,
                       fl_grad_hook hook, void *hook_data, long *steps_out);
 
-/* fl_local_train with a second hook called after each SGD step, with the updated params
- * (writable: the hook may move them; grad is the step's gradient). */
+/* Called after each SGD step with the updated local model params (n), which it may move (grad
+ * is the step's gradient). */
+typedef void (*fl_step_hook)(const fl_round_ctx *ctx, float *params, const float *grad, size_t n,
+                             void *data);
+
+/* fl_local_train with a second hook called after each SGD step. */
 double fl_local_train_post(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, float *params,
-                           fl_grad_hook hook, fl_grad_hook post, void *hook_data, long *steps_out);
+                           fl_grad_hook hook, fl_step_hook post, void *hook_data, long *steps_out);
 
 /* fl_local_train without a hook. */
 double fl_local_sgd(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, float *params,

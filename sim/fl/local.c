@@ -47,7 +47,7 @@ double fl_local_train(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, fl
 }
 
 double fl_local_train_post(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, float *params,
-                           fl_grad_hook hook, fl_grad_hook post, void *hook_data, long *steps_out)
+                           fl_grad_hook hook, fl_step_hook post, void *hook_data, long *steps_out)
 {
     const fl_train_cfg *tc = ctx->tc;
     const nn_model *m = ctx->m;

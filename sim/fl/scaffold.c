@@ -23,11 +23,10 @@
 
 /* After each SGD step: y <- y - eta_l (c - c_i). Frozen parameters never move: their control
  * variates stay zero (their x - y_i is always zero). */
-static void scaffold_correct(const fl_round_ctx *ctx, const float *params, float *grad, size_t n,
+static void scaffold_correct(const fl_round_ctx *ctx, float *y, const float *grad, size_t n,
                              void *data)
 {
     const float *ci = data, *c = ctx->bcast;
-    float *y = (float *)params;
     const float lr = (float)ctx->tc->sgd.lr;
     for (size_t i = 0; i < n; i++) y[i] -= lr * (c[i] - ci[i]);
 }
