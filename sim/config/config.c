@@ -320,8 +320,10 @@ const cfg_key cfg_keys[] = {
     K_INT("privacy.secagg_scale_bits", privacy.secagg_scale_bits, "0", 0, 30,
           "secure aggregation: fixed-point scale 2^f (rounding error 2^-f per client and "
           "coordinate); 0: per round the largest f with n * R * 2^f < 2^31"),
-    K_INT("privacy.paillier_bits", privacy.paillier_bits, "2048", HE_MIN_BITS, HE_MAX_BITS,
-          "secagg = paillier: modulus bits |n| of the key holder's key (even; one key per run)"),
+    K_INT(
+        "privacy.paillier_bits", privacy.paillier_bits, "2048", HE_MIN_BITS, HE_MAX_BITS,
+        "secagg = paillier: bit length of the modulus n of the key holder's key (even; one key per "
+        "run)"),
     K_FLT("privacy.secagg_ref_flops", privacy.secagg_ref_flops, "2e10", 0, 1e18, CFG_OPEN_MIN,
           "FLOP/s of the machine the crypto unit costs were measured on; a device of FLOP/s f "
           "spends ref/f times the measured time (docs/privacy.md)"),
