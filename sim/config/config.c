@@ -310,7 +310,8 @@ const cfg_key cfg_keys[] = {
            "secure aggregation secrets (key seeds, self-mask seeds, Shamir coefficients): keyed "
            "streams of the scenario seed (reproducible; anyone with the seed can recompute the "
            "masks) or libsodium's randombytes_buf (secret; the protocol's values differ run to "
-           "run, the aggregate does not)"),
+           "run, the aggregate does not); paillier: also the key and the encryption "
+           "randomness"),
     K_INT("privacy.secagg_neighbours", privacy.secagg_neighbours, "0", 0, 1000000,
           "secagg_plus: neighbours k per client; 0: 2 ceil(log2 n)"),
     K_FLT("privacy.secagg_clip", privacy.secagg_clip, "0", 0, 1e6, 0,
