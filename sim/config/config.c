@@ -7,6 +7,7 @@
 #include "config/config.h"
 #include "config/vertical.h"
 #include "config/ytree.h"
+#include "crypto/paillier.h"
 #include "privacy/secagg.h"
 
 #include <ctype.h>
@@ -297,9 +298,10 @@ const cfg_key cfg_keys[] = {
     K_FLT("privacy.adaptive_count_noise", privacy.adaptive_count_noise, "0", 0, 1e9, 0,
           "adaptive clipping: std sigma_b of the noise on the unclipped count; 0: "
           "clients_per_round/20 (Andrew et al.)"),
-    K_ENUM("privacy.secagg", privacy.secagg, "none", "none|secagg|secagg_plus",
+    K_ENUM("privacy.secagg", privacy.secagg, "none", "none|secagg|secagg_plus|paillier",
            "secure aggregation: the server only sees masked updates and unmasks their sum "
-           "(Bonawitz et al. 2017; SecAgg+: Bell et al. 2020); real crypto, costs charged to "
+           "(Bonawitz et al. 2017; SecAgg+: Bell et al. 2020), or (paillier) adds Paillier "
+           "ciphertexts whose sum only a key holder decrypts; real crypto, costs charged to "
            "time and bytes"),
     K_FLT("privacy.secagg_threshold", privacy.secagg_threshold, "0", 0, 1e6, 0,
           "secure aggregation threshold t: in (0, 1) a fraction of each client's share holders, "
@@ -308,7 +310,8 @@ const cfg_key cfg_keys[] = {
            "secure aggregation secrets (key seeds, self-mask seeds, Shamir coefficients): keyed "
            "streams of the scenario seed (reproducible; anyone with the seed can recompute the "
            "masks) or libsodium's randombytes_buf (secret; the protocol's values differ run to "
-           "run, the aggregate does not)"),
+           "run, the aggregate does not); paillier: also the key and the encryption "
+           "randomness"),
     K_INT("privacy.secagg_neighbours", privacy.secagg_neighbours, "0", 0, 1000000,
           "secagg_plus: neighbours k per client; 0: 2 ceil(log2 n)"),
     K_FLT("privacy.secagg_clip", privacy.secagg_clip, "0", 0, 1e6, 0,
@@ -318,6 +321,10 @@ const cfg_key cfg_keys[] = {
     K_INT("privacy.secagg_scale_bits", privacy.secagg_scale_bits, "0", 0, 30,
           "secure aggregation: fixed-point scale 2^f (rounding error 2^-f per client and "
           "coordinate); 0: per round the largest f with n * R * 2^f < 2^31"),
+    K_INT(
+        "privacy.paillier_bits", privacy.paillier_bits, "2048", HE_MIN_BITS, HE_MAX_BITS,
+        "secagg = paillier: bit length of the modulus n of the key holder's key (even; one key per "
+        "run)"),
     K_FLT("privacy.secagg_ref_flops", privacy.secagg_ref_flops, "2e10", 0, 1e18, CFG_OPEN_MIN,
           "FLOP/s of the machine the crypto unit costs were measured on; a device of FLOP/s f "
           "spends ref/f times the measured time (docs/privacy.md)"),
@@ -1840,7 +1847,7 @@ static fs_err validate_privacy(const cfg *c, const char *file, cfg_diag *d)
     /* a count threshold above the share holders of a full round (engine/priv.c's choice of k)
      * failed only in round 1, after the run row was written */
     const double thr = c->privacy.secagg_threshold;
-    if (sa && thr >= 1) {
+    if (sa && thr >= 1 && strcmp(c->privacy.secagg, "paillier") != 0) {
         int k = 0;
         if (strcmp(c->privacy.secagg, "secagg_plus") == 0) {
             k = c->privacy.secagg_neighbours > 0 ? c->privacy.secagg_neighbours : sa_plus_degree(m);
@@ -1857,6 +1864,13 @@ static fs_err validate_privacy(const cfg *c, const char *file, cfg_diag *d)
             diag_hint(d, "use at most %d, a fraction in (0, 1), or 0 for the default", holders);
             return diag_done(d);
         }
+    }
+    if (strcmp(c->privacy.secagg, "paillier") == 0 && c->privacy.paillier_bits % 2) {
+        at_key(d, c, file, "privacy.paillier_bits");
+        diag_msg(d, "privacy.paillier_bits = %d is odd: |p| = |q| = |n|/2",
+                 c->privacy.paillier_bits);
+        diag_hint(d, "use 2048, 3072 or another even size");
+        return diag_done(d);
     }
     if (sa && c->privacy.secagg_scale_bits > 0 && c->privacy.secagg_clip > 0 &&
         (double)m * ceil(c->privacy.secagg_clip * ldexp(1.0, c->privacy.secagg_scale_bits)) >

@@ -228,12 +228,13 @@ typedef struct cfg {
         double adaptive_quantile;    /* target fraction of unclipped updates (gamma) */
         double adaptive_lr;          /* geometric learning rate eta_C */
         double adaptive_count_noise; /* sigma_b; 0: clients_per_round / 20 */
-        char secagg[16];             /* none | secagg | secagg_plus */
+        char secagg[16];             /* none | secagg | secagg_plus | paillier */
         double secagg_threshold;     /* t: fraction of holders in (0, 1), a count >= 1; 0: auto */
         int secagg_neighbours;       /* SecAgg+ degree k; 0: 2 ceil(log2 n) */
         double secagg_clip;          /* R: per-coordinate bound of the fixed-point encoding */
         int secagg_scale_bits;       /* f: fixed point with scale 2^f */
         double secagg_ref_flops;     /* FLOP/s of the machine the crypto costs were measured on */
+        int paillier_bits;           /* secagg = paillier: |n| of the key holder's key */
         char secagg_randomness[8];   /* keyed | system */
     } privacy;
 

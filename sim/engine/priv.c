@@ -19,6 +19,7 @@
 #endif
 
 #include "privacy/accountant.h"
+#include "vfl/clock.h"
 #include "privacy/dp.h"
 #include "util/log.h"
 
@@ -38,13 +39,18 @@ const priv_sa_units priv_sa_default_units = {
 };
 
 enum { MODE_NONE = 0, MODE_CENTRAL, MODE_LOCAL };
+enum { SA_NONE = 0, SA_SECAGG, SA_PLUS, SA_PAILLIER }; /* privacy.secagg */
+
+/* The keyed crypto stream (seed, RNG_CRYPTO, entity, round) of the key holder's key; a client's
+ * encryption randomness uses entity = its id and the round (docs/privacy.md). */
+#define PRIV_HE_KEY_ENTITY UINT64_C(0xFFFFFFFF)
 
 struct priv_state {
     int mode;
     int uniform;  /* privacy.weighting = uniform */
     int adaptive; /* adaptive clipping */
     int poisson;
-    int secagg;      /* 0 none, 1 complete graph, 2 SecAgg+ */
+    int secagg;      /* SA_NONE, SA_SECAGG (complete graph), SA_PLUS, SA_PAILLIER */
     double q;        /* sampling rate */
     double z;        /* noise multiplier (effective, for the accountant) */
     double z_upd;    /* multiplier of the noise on the update sum (Andrew et al. Thm. 1) */
@@ -81,6 +87,19 @@ struct priv_state {
     long *nclip;              /* (chunk) coordinates clipped by the encoding */
     sa_masked_input **masked; /* (chunk) */
     uint32_t *qsum;           /* (dim) */
+
+    /* privacy.secagg = paillier */
+    he_key *hk;           /* the key holder's key (one per run) */
+    he_enc *he;           /* the clients' public-key encryptor */
+    he_pack hl;           /* packing layout */
+    size_t nct;           /* ciphertexts per client vector */
+    he_ct *hct;           /* (chunk, nct) the chunk's ciphertexts */
+    he_ct *hsum;          /* (nct) the server's running product */
+    int64_t *hval;        /* (dim) the decrypted slot sums */
+    uint8_t *he_seen;     /* (N) the client has the public key and its encryptor table */
+    uint32_t n_clients;   /* N */
+    long h_n;             /* ciphertext vectors in hsum this round */
+    int he_ran, he_keyed; /* a Paillier round is open; key generation not yet charged */
 };
 
 int priv_wanted(const cfg *c)
@@ -112,9 +131,10 @@ fs_err priv_new(const cfg *c, const partition *part, size_t n_params, const fl_a
     const char *smp = c->privacy.sampling;
     p->poisson =
         strcmp(smp, "poisson") == 0 || (strcmp(smp, "auto") == 0 && p->mode == MODE_CENTRAL);
-    p->secagg = strcmp(c->privacy.secagg, "secagg") == 0        ? 1
-                : strcmp(c->privacy.secagg, "secagg_plus") == 0 ? 2
-                                                                : 0;
+    p->secagg = strcmp(c->privacy.secagg, "secagg") == 0        ? SA_SECAGG
+                : strcmp(c->privacy.secagg, "secagg_plus") == 0 ? SA_PLUS
+                : strcmp(c->privacy.secagg, "paillier") == 0    ? SA_PAILLIER
+                                                                : SA_NONE;
     p->np = n_params;
     p->two = a->two_uploads;
     p->chunk = chunk;
@@ -191,6 +211,33 @@ fs_err priv_new(const cfg *c, const partition *part, size_t n_params, const fl_a
             return FS_ENOMEM;
         }
     }
+    if (p->secagg == SA_PAILLIER) {
+        /* the key holder's key, once per run (keyed stream of the seed: simulation only) */
+        const int sys = strcmp(c->privacy.secagg_randomness, "system") == 0;
+        cr_src r;
+        e = sys ? cr_init_system(&r) : cr_init_keyed(&r, c->seed, PRIV_HE_KEY_ENTITY, 0);
+        if (!e) e = he_keygen(c->privacy.paillier_bits, &r, &p->hk);
+        cr_wipe(&r);
+        if (!e) e = he_enc_new(he_key_pub(p->hk), &p->he);
+        /* headroom for every client of the partition: the layout (and so the upload size)
+         * does not depend on the round */
+        if (!e) e = priv_he_layout(he_key_pub(p->hk), N, &p->hl);
+        if (e) {
+            priv_free(p);
+            return e;
+        }
+        p->nct = priv_he_cts(&p->hl, p->dim);
+        p->n_clients = N;
+        p->he_keyed = 1;
+        p->hct = he_ct_array_new((size_t)chunk * p->nct);
+        p->hsum = he_ct_array_new(p->nct);
+        p->hval = FS_CALLOC(p->dim, sizeof *p->hval);
+        p->he_seen = FS_CALLOC(N, sizeof *p->he_seen);
+        if (!p->hct || !p->hsum || !p->hval || !p->he_seen) {
+            priv_free(p);
+            return FS_ENOMEM;
+        }
+    }
     p->norms = FS_CALLOC((size_t)chunk, sizeof *p->norms);
     if (!p->norms) {
         priv_free(p);
@@ -210,7 +257,9 @@ fs_err priv_new(const cfg *c, const partition *part, size_t n_params, const fl_a
         len = snprintf(p->desc, sizeof p->desc, "privacy: no DP");
     if (p->secagg && len > 0 && (size_t)len < sizeof p->desc)
         snprintf(p->desc + len, sizeof p->desc - (size_t)len, "; secure aggregation %s%s",
-                 p->secagg == 1 ? "(SecAgg)" : "(SecAgg+)",
+                 p->secagg == SA_SECAGG ? "(SecAgg)"
+                 : p->secagg == SA_PLUS ? "(SecAgg+)"
+                                        : "(Paillier, a key holder decrypts the sum)",
                  strcmp(c->privacy.secagg_randomness, "system") == 0
                      ? ", secrets from the system's randomness (not reproducible)"
                      : "");
@@ -238,6 +287,12 @@ void priv_free(priv_state *p)
     free(p->masked);
     free(p->nclip);
     free(p->qsum);
+    if (p->hct) he_ct_array_free(p->hct, (size_t)p->chunk * p->nct);
+    if (p->hsum) he_ct_array_free(p->hsum, p->nct);
+    free(p->hval);
+    free(p->he_seen);
+    he_enc_free(p->he);
+    he_key_free(p->hk);
     free(p);
 }
 
@@ -263,7 +318,10 @@ double priv_noise_multiplier(const priv_state *p)
 
 double priv_upload_bytes(const priv_state *p, double plain_bytes)
 {
-    /* the masked vector: a 4-byte id and one 32-bit word per coordinate (docs/secagg.md) */
+    /* the masked vector: a 4-byte id and one 32-bit word per coordinate (docs/secagg.md);
+     * with Paillier a 4-byte id and the ciphertexts */
+    if (p->secagg == SA_PAILLIER)
+        return 4.0 + (double)p->nct * (double)he_ct_bytes(he_key_pub(p->hk));
     return p->secagg ? 4.0 + 4.0 * (double)p->dim : plain_bytes;
 }
 
@@ -284,6 +342,101 @@ double priv_sa_seconds(const priv_sa_units *u, const sa_cost *ops, int phase, in
     return s;
 }
 
+/* R and f of a round of n clients (p->R, p->sa_f). */
+static void choose_rf(priv_state *p, int n)
+{
+    /* R: as given, or a bound the updates respect: C with central DP (clipped updates, weights
+     * <= 1), C + 6 sd of the noise with local DP, else 10 (FedAvg updates of the zoo models) */
+    const double Rc = p->c->privacy.secagg_clip;
+    p->R = Rc > 0                    ? Rc
+           : p->mode == MODE_CENTRAL ? p->clip
+           : p->mode == MODE_LOCAL   ? (1 + 6 * p->z) * p->clip
+                                     : 10.0;
+    /* f: as given, or the finest scale at which n clients' sum cannot wrap (docs/secagg.md:
+     * n * ceil(R 2^f) <= 2^31 - 1); the round size is public, so f may follow it */
+    int f = p->c->privacy.secagg_scale_bits;
+    if (f == 0)
+        for (f = 30; f > 1 && (double)n * ceil(p->R * ldexp(1.0, f)) > 2147483647.0;) f--;
+    p->sa_f = f;
+}
+
+/* A Paillier round: the same R and f as SecAgg, so the two aggregates agree within one
+ * rounding per client and coordinate; the slots hold |v| < 2^31 with headroom for N clients. */
+static fs_err he_round_begin(priv_state *p, int n)
+{
+    choose_rf(p, n);
+    if (ceil(p->R * ldexp(1.0, p->sa_f)) > 2147483647.0)
+        return fs_error(FS_EINPUT,
+                        "round %u: privacy.secagg_clip %g x 2^%d reaches 2^31, the Paillier "
+                        "slot's value bound (hint: lower privacy.secagg_scale_bits)",
+                        p->round, p->R, p->sa_f);
+    p->h_n = 0;
+    p->he_ran = 1;
+    return FS_OK;
+}
+
+fs_err priv_he_layout(const he_pub *pk, uint64_t max_terms, he_pack *L)
+{
+    return he_pack_layout(pk, 31, max_terms > 0 ? max_terms : 1, L);
+}
+
+size_t priv_he_cts(const he_pack *L, size_t dim)
+{
+    return (dim + (size_t)L->slots - 1) / (size_t)L->slots;
+}
+
+fs_err priv_he_encrypt(const he_enc *e, cr_src *rnd, const he_pack *L, const float *x, size_t dim,
+                       double R, int f, he_ct *out, long *clipped)
+{
+    const double s = ldexp(1.0, f);
+    if (!(ceil(R * s) <= 2147483647.0))
+        return fs_error(FS_EINPUT, "paillier: R 2^f = %g reaches 2^31", R * s);
+    int64_t *v = FS_CALLOC((size_t)L->slots, sizeof *v);
+    if (!v) return FS_ENOMEM;
+    mpz_t m;
+    mpz_init(m);
+    long nclip = 0;
+    fs_err err = FS_OK;
+    for (size_t j = 0, at = 0; at < dim && !err; j++) {
+        const int cnt = dim - at < (size_t)L->slots ? (int)(dim - at) : L->slots;
+        for (int i = 0; i < cnt && !err; i++) {
+            double y = x[at + (size_t)i];
+            if (y != y) {
+                err = fs_error(FS_EINPUT, "paillier: coordinate %zu is NaN", at + (size_t)i);
+                break;
+            }
+            if (y > R || y < -R) {
+                y = y > R ? R : -R;
+                nclip++;
+            }
+            v[i] = llround(y * s);
+        }
+        at += (size_t)cnt;
+        if (!err) err = he_pack_encode(L, v, cnt, m);
+        if (!err) err = he_encrypt(e, rnd, m, &out[j]);
+    }
+    mpz_clear(m);
+    free(v);
+    if (clipped) *clipped = nclip;
+    return err;
+}
+
+fs_err priv_he_decrypt(const he_key *k, const he_pack *L, const he_ct *sum, size_t dim,
+                       int64_t *out)
+{
+    mpz_t m;
+    mpz_init(m);
+    fs_err e = FS_OK;
+    for (size_t j = 0, at = 0; at < dim && !e; j++) {
+        const int cnt = dim - at < (size_t)L->slots ? (int)(dim - at) : L->slots;
+        e = he_decrypt(k, &sum[j], m);
+        if (!e) e = he_pack_decode(L, m, cnt, out + at);
+        at += (size_t)cnt;
+    }
+    mpz_clear(m);
+    return e;
+}
+
 fs_err priv_round_begin(priv_state *p, uint32_t round, const sched_round *sr)
 {
     p->round = round;
@@ -294,26 +447,19 @@ fs_err priv_round_begin(priv_state *p, uint32_t round, const sched_round *sr)
     p->sa_st = SA_OK;
     p->sa_ran = p->n_masked = 0;
     p->sa_clipped = 0;
+    p->he_ran = 0;
     sa_round_drop(p);
     if (!p->secagg || sr->n_completed == 0) return FS_OK;
     /* every selected client is online at the round start and takes part in the key rounds */
     const int n = sr->n;
+    if (p->secagg == SA_PAILLIER) return he_round_begin(p, n);
     sa_params sp;
     sa_params_default(&sp);
     /* R: as given, or a bound the updates respect: C with central DP (clipped updates, weights
      * <= 1), C + 6 sd of the noise with local DP, else 10 (FedAvg updates of the zoo models) */
-    const double Rc = p->c->privacy.secagg_clip;
-    p->R = Rc > 0                    ? Rc
-           : p->mode == MODE_CENTRAL ? p->clip
-           : p->mode == MODE_LOCAL   ? (1 + 6 * p->z) * p->clip
-                                     : 10.0;
+    choose_rf(p, n);
     sp.clip = p->R;
-    /* f: as given, or the finest scale at which n clients' sum cannot wrap (docs/secagg.md:
-     * n * ceil(R 2^f) <= 2^31 - 1); the round size is public, so f may follow it */
-    int f = p->c->privacy.secagg_scale_bits;
-    if (f == 0)
-        for (f = 30; f > 1 && (double)n * ceil(sp.clip * ldexp(1.0, f)) > 2147483647.0;) f--;
-    sp.scale_bits = p->sa_f = f;
+    sp.scale_bits = p->sa_f;
     int k = 0;
     if (p->secagg == 2) {
         k = p->c->privacy.secagg_neighbours > 0 ? p->c->privacy.secagg_neighbours
@@ -367,6 +513,54 @@ static long encode(const priv_state *p, const fl_client_result *r, double w, int
     return out;
 }
 
+/* Paillier: every client encrypts its encoded vector (keyed stream (seed, RNG_CRYPTO, client,
+ * round), so the ciphertexts do not depend on the thread count); the server multiplies them
+ * into hsum in arrival order. */
+static fs_err he_round_add(priv_state *p, fl_client_result *res, int n, double C)
+{
+    if (!p->he_ran) return FS_OK;
+    const int sys = strcmp(p->c->privacy.secagg_randomness, "system") == 0;
+    fs_err e = FS_OK;
+    char msg[512] = "";
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(p->threads)
+#endif
+    for (int k = 0; k < n; k++) {
+        float *x = p->x + (size_t)k * p->dim;
+        p->nclip[k] = encode(p, &res[k], res[k].weight, p->norms[k] <= C, x);
+        cr_src r;
+        fs_err ek =
+            sys ? cr_init_system(&r) : cr_init_keyed(&r, p->c->seed, res[k].client, p->round);
+        if (!ek)
+            ek = priv_he_encrypt(p->he, &r, &p->hl, x, p->dim, p->R, p->sa_f,
+                                 p->hct + (size_t)k * p->nct, NULL);
+        cr_wipe(&r);
+        if (ek) {
+#ifdef _OPENMP
+#pragma omp critical(priv_err)
+#endif
+            if (!e) {
+                e = ek;
+                snprintf(msg, sizeof msg, "%s", fs_errmsg());
+            }
+        }
+    }
+    if (e) return msg[0] ? fs_error(e, "%s", msg) : e;
+    const he_pub *pk = he_key_pub(p->hk);
+    for (int k = 0; k < n; k++) {
+        p->sa_clipped += p->nclip[k];
+        const he_ct *c = p->hct + (size_t)k * p->nct;
+        for (size_t j = 0; j < p->nct; j++) {
+            if (p->h_n == 0)
+                mpz_set(p->hsum[j].v, c[j].v);
+            else
+                he_add(pk, &p->hsum[j], &c[j], &p->hsum[j]);
+        }
+        p->h_n++;
+    }
+    return FS_OK;
+}
+
 fs_err priv_round_add(priv_state *p, fl_client_result *res, int n, int first, fl_agg *agg)
 {
     const int dp = p->mode != MODE_NONE;
@@ -400,6 +594,7 @@ fs_err priv_round_add(priv_state *p, fl_client_result *res, int n, int first, fl
     }
     /* training-loss metrics are instrumentation, not part of the protocol */
     fl_agg_add(&p->metrics, res, n);
+    if (p->secagg == SA_PAILLIER) return he_round_add(p, res, n, dp ? C : INFINITY);
     if (!p->sa || p->sa_st != SA_OK) return FS_OK;
     fs_err e = FS_OK;
     char msg[512] = "";
@@ -498,6 +693,43 @@ static void price(priv_state *p, const dev_model *dev, priv_stats *st)
     st->sa_time_s = total;
 }
 
+/* Price a Paillier round (docs/privacy.md, "Homomorphic aggregation"): a client taking part for
+ * the first time downloads the public key and builds its fixed-base encryptor table; every
+ * arrived client encodes and encrypts its vector (unit costs of fedsim bench he, scaled to the
+ * key size and to the device); the server adds the ciphertexts and the key holder decrypts the
+ * sums, both on the reference machine; the key holder's key generation is charged once, to the
+ * first round that ran the protocol. The clients work in parallel: the slowest one counts. */
+static void price_he(priv_state *p, const dev_model *dev, priv_stats *st)
+{
+    const priv_sa_units *u = &priv_sa_default_units;
+    const double ref = p->c->privacy.secagg_ref_flops;
+    const he_pub *pk = he_key_pub(p->hk);
+    const int bits = pk->bits;
+    const double keyb = (double)he_pub_bytes(pk), nct = (double)p->nct, dim = (double)p->dim;
+    double slow = 0;
+    for (int a = 0; a < p->sr->n_completed; a++) {
+        const uint32_t client = p->sr->c[p->sr->arrival[a]].client;
+        dev_profile d;
+        dev_profile_of(dev, client, &d);
+        double cpu = vfl_he_cost(VFL_HE_ENC_PUB, bits, nct) + dim * u->quant, down = 0;
+        if (!p->he_seen[client]) {
+            p->he_seen[client] = 1;
+            down = keyb;
+            cpu += vfl_he_cost(VFL_HE_TABLE_PUB, bits, 1);
+        }
+        st->sa_bytes_down += down;
+        const double t = cpu * ref / d.flops + net_s(&d, 0, down);
+        if (t > slow) slow = t;
+    }
+    double srv = p->h_n > 1 ? vfl_he_cost(VFL_HE_ADD, bits, nct * (double)(p->h_n - 1)) : 0;
+    if (p->h_n > 0) srv += vfl_he_cost(VFL_HE_DEC, bits, nct) + dim * u->add;
+    if (p->he_keyed) {
+        srv += vfl_he_cost(VFL_HE_KEYGEN, bits, 1);
+        p->he_keyed = 0;
+    }
+    st->sa_time_s = slow + srv;
+}
+
 /* Decode a modular sum word as a signed integer times 2^-f (exact in double). */
 static double decode(uint32_t w, double inv)
 {
@@ -509,7 +741,36 @@ fs_err priv_round_end(priv_state *p, const dev_model *dev, fl_agg *agg, priv_sta
     memset(st, 0, sizeof *st);
     st->epsilon = st->clip = st->clipped_frac = NAN;
     fs_err e = FS_OK;
-    if (p->sa_ran) {
+    if (p->he_ran) {
+        price_he(p, dev, st);
+        if (p->sa_clipped && !p->warned) {
+            log_warn("secure aggregation: round %u clipped %ld coordinates to [-%g, %g]: the sum "
+                     "is biased (raise privacy.secagg_clip; warned once)",
+                     p->round, p->sa_clipped, p->R, p->R);
+            p->warned = 1;
+        }
+        agg->loss = p->metrics.loss;
+        agg->samples = p->metrics.samples;
+        agg->count = 0;
+        agg->wsum = 0;
+        if (p->h_n > 0) {
+            /* the key holder decrypts the sums only; the rest is SecAgg's decoding */
+            e = priv_he_decrypt(p->hk, &p->hl, p->hsum, p->dim, p->hval);
+            if (e) return e;
+            const double inv = ldexp(1.0, -p->sa_f);
+            const double R = p->R;
+            size_t at = 0;
+            for (size_t i = 0; i < p->np; i++)
+                agg->sum[i] = p->w_max * ((double)p->hval[at++] * inv);
+            if (p->two)
+                for (size_t i = 0; i < p->np; i++)
+                    agg->sum2[i] = p->w_max * ((double)p->hval[at++] * inv);
+            agg->wsum = p->w_max * ((double)p->hval[at++] * inv) / R;
+            if (p->adaptive) p->unclipped = (double)llround((double)p->hval[at] * inv / R);
+            agg->count = p->h_n;
+        }
+        p->he_ran = 0;
+    } else if (p->sa_ran) {
         if (p->sa_st == SA_OK) {
             for (int i = 0; i < p->sa_n; i++) p->snap[1][i] = *sa_client_cost(p->sa, i);
             e = sa_server_close(p->sa, &p->sa_st);

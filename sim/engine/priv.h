@@ -13,7 +13,8 @@
  *
  * Guarantees: the results depend only on (scenario, seed), never on the thread count or on
  * wall time (the cost model uses counted operations, not measured CPU time). The server side
- * of secure aggregation only ever receives sa_masked_input / sa_unmask_msg values.
+ * of secure aggregation only ever receives sa_masked_input / sa_unmask_msg values; with
+ * paillier only ciphertexts, and only the simulated key holder decrypts (their sum).
  * With privacy.mode none and privacy.secagg none the engine never calls this module. */
 #ifndef FEDSIM_PRIV_H
 #define FEDSIM_PRIV_H
@@ -22,6 +23,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "crypto/paillier.h"
 #include "data/partition.h"
 #include "device/device.h"
 #include "engine/round.h"
@@ -64,6 +66,25 @@ extern const priv_sa_units priv_sa_default_units;
  * UNMASK; ignored for clients). */
 double priv_sa_seconds(const priv_sa_units *u, const sa_cost *ops, int phase, int server, int t,
                        size_t dim, int n_masked, int lagranges);
+
+/* ---- privacy.secagg = paillier (docs/privacy.md, "Homomorphic aggregation") ----------------
+ * Each arrived client encodes its vector x (the SecAgg encoding) as v_i = round(clamp(x_i, -R,
+ * R) 2^f) (nearest, ties away from zero), packs L->slots values per plaintext and encrypts
+ * under the key holder's public key; the server multiplies the ciphertexts (adds the plaintexts)
+ * in arrival order; the key holder decrypts only the sum. These are the two ends, exposed for
+ * the unit tests (which use small insecure keys). */
+
+/* The packing of a run: 31-bit values, headroom for max_terms clients. */
+fs_err priv_he_layout(const he_pub *pk, uint64_t max_terms, he_pack *L);
+/* Ciphertexts per vector of dim coordinates. */
+size_t priv_he_cts(const he_pack *L, size_t dim);
+/* Client side: encrypt x[0..dim) into out[0..priv_he_cts) with randomness from rnd; *clipped
+ * gets the coordinates beyond [-R, R]. FS_EINPUT if R 2^f reaches 2^31. */
+fs_err priv_he_encrypt(const he_enc *e, cr_src *rnd, const he_pack *L, const float *x, size_t dim,
+                       double R, int f, he_ct *out, long *clipped);
+/* Key holder: decrypt the ciphertext sums and unpack the dim integer slot sums. */
+fs_err priv_he_decrypt(const he_key *k, const he_pack *L, const he_ct *sum, size_t dim,
+                       int64_t *out);
 
 typedef struct priv_state priv_state;
 

@@ -5,8 +5,10 @@
 # a target epsilon is met; local DP's epsilon follows the busiest client; secure aggregation
 # completes, costs bytes and virtual time, and lands within the quantisation error of the plain
 # aggregate; an abort is recorded with its reason; DP + secure aggregation is bit-identical
-# for 1 and 2 threads; bad combinations are refused; `fedsim bench he` runs and refuses a
-# Paillier key below 2048 bits. Ends with "privacy: N passed, M failed".
+# for 1 and 2 threads; Paillier aggregation (privacy.secagg = paillier) equals the plain and
+# SecAgg aggregates within quantisation, charges bytes and time, is bit-identical for 1 and 2
+# threads, and refuses bad key sizes; bad combinations are refused; `fedsim bench he` runs and
+# refuses a Paillier key below 2048 bits. Ends with "privacy: N passed, M failed".
 set -u
 FEDSIM=${1:-build/fedsim}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -94,6 +96,44 @@ check "secagg aggregate == plain within quantisation (test loss after 2 rounds: 
     close "$l_sa" "$l_pl" 1e-6
 check "secagg: the same clients as plain" test "$(q "$TMP/sa.db" 'SELECT group_concat(completed) FROM rounds')" = \
     "$(q "$TMP/plain.db" 'SELECT group_concat(completed) FROM rounds')"
+
+# --- Paillier aggregation: the same encoding, the sum decrypted by the key holder; 1 and 2
+# threads give the same bits (keyed encryption randomness per client and round)
+for j in 1 2; do
+    run -j $j --db "$TMP/he$j.db" --set privacy.secagg=paillier
+done
+check "paillier run completes" test "$(q "$TMP/he1.db" "SELECT status FROM runs")" = completed
+check "paillier: protocol time every round, key bytes charged" test \
+    "$(q "$TMP/he1.db" 'SELECT count(*) FROM rounds WHERE secagg_time_s > 0')/$(q "$TMP/he1.db" \
+    'SELECT sum(secagg_bytes) > 0 FROM rounds')" = 8/1
+b_he=$(q "$TMP/he1.db" 'SELECT sum(bytes_up) FROM rounds')
+b_up=$(q "$TMP/plain.db" 'SELECT sum(bytes_up) FROM rounds')
+check "paillier uploads ciphertexts: more bytes than plain ($b_he > $b_up)" \
+    awk -v a="$b_he" -v b="$b_up" 'BEGIN { exit !(a > b) }'
+for r in 2 8; do
+    l_he=$(q "$TMP/he1.db" "SELECT printf('%.17g', test_loss) FROM rounds WHERE round = $r")
+    l_pl=$(q "$TMP/plain.db" "SELECT printf('%.17g', test_loss) FROM rounds WHERE round = $r")
+    l_sa=$(q "$TMP/sa.db" "SELECT printf('%.17g', test_loss) FROM rounds WHERE round = $r")
+    check "paillier aggregate == plain within quantisation (round $r test loss: $l_he vs $l_pl)" \
+        close "$l_he" "$l_pl" 1e-6
+    check "paillier == secagg within quantisation (round $r test loss: $l_he vs $l_sa)" \
+        close "$l_he" "$l_sa" 1e-6
+done
+check "paillier: the same clients and accuracy as plain" \
+    test "$(q "$TMP/he1.db" 'SELECT group_concat(completed), group_concat(test_acc) FROM rounds')" = \
+    "$(q "$TMP/plain.db" 'SELECT group_concat(completed), group_concat(test_acc) FROM rounds')"
+full_he() { q "$1" 'SELECT quote(secagg_bytes), quote(secagg_time_s) FROM rounds ORDER BY round'; }
+check "paillier: 1 thread == 2 threads" \
+    test "$(m "$TMP/he1.db")$(full_he "$TMP/he1.db")" = "$(m "$TMP/he2.db")$(full_he "$TMP/he2.db")"
+out=$("$FEDSIM" validate "$TINY" --set privacy.secagg=paillier --set privacy.paillier_bits=2050 2>&1)
+check "paillier: an even key size above 2048 bits is accepted" test $? = 0
+out=$("$FEDSIM" validate "$TINY" --set privacy.secagg=paillier --set privacy.paillier_bits=2049 2>&1)
+check "paillier: an odd key size is refused (exit 2)" test $? = 2
+check "  ... naming privacy.paillier_bits" grep -q "privacy.paillier_bits" <<<"$out"
+out=$("$FEDSIM" validate "$TINY" --set privacy.secagg=paillier --set privacy.paillier_bits=1024 2>&1)
+check "paillier: a key below 2048 bits is refused (exit 2)" test $? = 2
+out=$("$FEDSIM" validate "$TINY" --set privacy.secagg=paillier --set algorithm.name=fednova 2>&1)
+check "paillier with fednova is refused (exit 2)" test $? = 2
 
 # --- too many drop: the round aborts with the reason in the metrics, the run goes on
 run --db "$TMP/abort.db" --set privacy.secagg=secagg --set privacy.secagg_threshold=0.9 \
