@@ -88,8 +88,14 @@ out=$("$FEDSIM" run "$HERE/../../scenarios/quickstart.yaml" --quiet --db "$TMP/b
       --set adversary.attack=backdoor --set adversary.fraction=0.1 --set adversary.target=10 2>&1); rc=$?
 check "backdoor target outside the classes: exit 2" \
     bash -c "[ $rc -eq 2 ] && grep -q 'adversary.target = 10 is not a class' <<< \"\$0\"" "$out"
+# the quickstart's dataset (a fresh clone's make test has not built it: make one here)
+FM=$HERE/../../datasets/fashion-mnist.h5
+if [ ! -f "$FM" ]; then
+    FM=$TMP/fm.h5
+    "$FEDSIM" data import fashion-mnist --out "$FM" > /dev/null 2>&1
+fi
 out=$("$FEDSIM" run "$HERE/../../scenarios/quickstart.yaml" --quiet --db "$TMP/bad.db" \
-      --set aggregation.rule=median --set aggregation.memory_mb=1 2>&1); rc=$?
+      --set data.path="$FM" --set aggregation.rule=median --set aggregation.memory_mb=1 2>&1); rc=$?
 check "round's updates above aggregation.memory_mb: exit 2" \
     bash -c "[ $rc -eq 2 ] && grep -q 'above aggregation.memory_mb' <<< \"\$0\"" "$out"
 
