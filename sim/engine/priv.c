@@ -736,6 +736,43 @@ static double decode(uint32_t w, double inv)
     return (double)(w >= 0x80000000u ? (int64_t)w - 0x100000000LL : (int64_t)w) * inv;
 }
 
+/* Slot i of the round's fixed-point sum: Paillier's decrypted value, or SecAgg's unmasked word
+ * read as two's complement. */
+static double slot(const priv_state *p, int he, size_t i, double inv)
+{
+    return he ? (double)p->hval[i] * inv : decode(p->qsum[i], inv);
+}
+
+/* Both protocols sum the same encoding, x = [w/w_max u | w/w_max u2 | R w/w_max | R b]
+ * (encode()): back into the aggregate, and the adaptive clip's unclipped count. */
+static void decode_sum(priv_state *p, int he, fl_agg *agg)
+{
+    const double inv = ldexp(1.0, -p->sa_f);
+    const double R = p->R;
+    size_t at = 0;
+    for (size_t i = 0; i < p->np; i++) agg->sum[i] = p->w_max * slot(p, he, at++, inv);
+    if (p->two)
+        for (size_t i = 0; i < p->np; i++) agg->sum2[i] = p->w_max * slot(p, he, at++, inv);
+    agg->wsum = p->w_max * slot(p, he, at++, inv) / R;
+    if (p->adaptive) p->unclipped = (double)llround(slot(p, he, at, inv) / R);
+}
+
+/* Once per run: coordinates clipped by the fixed-point encoding bias the sum. Then the
+ * aggregate starts from the training metrics only (the protocol's sum is added by the caller). */
+static void protocol_agg_begin(priv_state *p, fl_agg *agg)
+{
+    if (p->sa_clipped && !p->warned) {
+        log_warn("secure aggregation: round %u clipped %ld coordinates to [-%g, %g]: the sum "
+                 "is biased (raise privacy.secagg_clip; warned once)",
+                 p->round, p->sa_clipped, p->R, p->R);
+        p->warned = 1;
+    }
+    agg->loss = p->metrics.loss;
+    agg->samples = p->metrics.samples;
+    agg->count = 0;
+    agg->wsum = 0;
+}
+
 fs_err priv_round_end(priv_state *p, const dev_model *dev, fl_agg *agg, priv_stats *st)
 {
     memset(st, 0, sizeof *st);
@@ -743,30 +780,12 @@ fs_err priv_round_end(priv_state *p, const dev_model *dev, fl_agg *agg, priv_sta
     fs_err e = FS_OK;
     if (p->he_ran) {
         price_he(p, dev, st);
-        if (p->sa_clipped && !p->warned) {
-            log_warn("secure aggregation: round %u clipped %ld coordinates to [-%g, %g]: the sum "
-                     "is biased (raise privacy.secagg_clip; warned once)",
-                     p->round, p->sa_clipped, p->R, p->R);
-            p->warned = 1;
-        }
-        agg->loss = p->metrics.loss;
-        agg->samples = p->metrics.samples;
-        agg->count = 0;
-        agg->wsum = 0;
+        protocol_agg_begin(p, agg);
         if (p->h_n > 0) {
             /* the key holder decrypts the sums only; the rest is SecAgg's decoding */
             e = priv_he_decrypt(p->hk, &p->hl, p->hsum, p->dim, p->hval);
             if (e) return e;
-            const double inv = ldexp(1.0, -p->sa_f);
-            const double R = p->R;
-            size_t at = 0;
-            for (size_t i = 0; i < p->np; i++)
-                agg->sum[i] = p->w_max * ((double)p->hval[at++] * inv);
-            if (p->two)
-                for (size_t i = 0; i < p->np; i++)
-                    agg->sum2[i] = p->w_max * ((double)p->hval[at++] * inv);
-            agg->wsum = p->w_max * ((double)p->hval[at++] * inv) / R;
-            if (p->adaptive) p->unclipped = (double)llround((double)p->hval[at] * inv / R);
+            decode_sum(p, 1, agg);
             agg->count = p->h_n;
         }
         p->he_ran = 0;
@@ -791,26 +810,9 @@ fs_err priv_round_end(priv_state *p, const dev_model *dev, fl_agg *agg, priv_sta
                      sa_round_reason(p->sa));
         }
         price(p, dev, st);
-        if (p->sa_clipped && !p->warned) {
-            log_warn("secure aggregation: round %u clipped %ld coordinates to [-%g, %g]: the sum "
-                     "is biased (raise privacy.secagg_clip; warned once)",
-                     p->round, p->sa_clipped, p->R, p->R);
-            p->warned = 1;
-        }
-        agg->loss = p->metrics.loss;
-        agg->samples = p->metrics.samples;
-        agg->count = 0;
-        agg->wsum = 0;
+        protocol_agg_begin(p, agg);
         if (p->sa_st == SA_OK) {
-            const double inv = ldexp(1.0, -p->sa_f);
-            const double R = p->R;
-            size_t at = 0;
-            for (size_t i = 0; i < p->np; i++) agg->sum[i] = p->w_max * decode(p->qsum[at++], inv);
-            if (p->two)
-                for (size_t i = 0; i < p->np; i++)
-                    agg->sum2[i] = p->w_max * decode(p->qsum[at++], inv);
-            agg->wsum = p->w_max * decode(p->qsum[at++], inv) / R;
-            if (p->adaptive) p->unclipped = (double)llround(decode(p->qsum[at], inv) / R);
+            decode_sum(p, 0, agg);
             agg->count = sa_round_n_summed(p->sa);
         }
         sa_round_drop(p);
