@@ -40,6 +40,43 @@ table() { # title, rows, printf format, partition, attacks
     echo
 }
 
+# Centered clipping's radius (scenarios/robust/cc_radius.yaml, its own database): Dirichlet(0.5),
+# tau in {0.03, 0.1, 0.3} with and without bucketing, beside the main study's tau = 1 runs.
+CC_DB=$(dirname "$DB")/robust_cc.db
+CC_ATTACKS="none alie ipm min_max sign_flip"
+cc_table() {
+    [ -f "$CC_DB" ] || return 0
+    local q="SELECT printf('%g', json_extract(r.params, '\$.\"aggregation.clip\"')) ||
+                CASE WHEN json_extract(r.params, '\$.\"aggregation.bucket\"') > 1 THEN '+bucketing' ELSE '' END,
+              json_extract(r.params, '\$.\"adversary.attack\"'),
+              100 * $(last test_acc), (SELECT avg(x.benign_kept) FROM rounds x WHERE x.run_id = r.id),
+              $meankept
+       FROM runs r WHERE r.status = 'completed' AND r.superseded_by IS NULL"
+    local cc main
+    cc=$(sqlite3 -batch -noheader "$CC_DB" "$q;")
+    main=$(sqlite3 -batch -noheader "$DB" "$q AND json_extract(r.params, '\$.\"aggregation.rule\"') = 'centered_clip'
+              AND json_extract(r.params, '\$.\"partition.kind\"') = 'dirichlet';")
+    echo "### Centered clipping's radius, Dirichlet(0.5)"
+    echo
+    echo "From \`scenarios/robust/cc_radius.yaml\` ($(wc -l <<< "$cc") of 30 runs in $(basename "$CC_DB")); the"
+    echo "tau = 1 rows are the main study's. Each cell: final test accuracy (%) / mean kept share"
+    echo "of the benign updates / of the malicious updates (the scale clipping left them)."
+    echo
+    printf '| tau |'; for a in $CC_ATTACKS; do printf ' %s |' "$a"; done; echo
+    printf '|---|'; for _ in $CC_ATTACKS; do printf '%s' '---:|'; done; echo
+    for t in 0.03 0.03+bucketing 0.1 0.1+bucketing 0.3 0.3+bucketing 1 1+bucketing; do
+        printf '| %s |' "$t"
+        for a in $CC_ATTACKS; do
+            awk -F'|' -v t="$t" -v a="$a" 'BEGIN { s = " — |" }
+                $1 == t && $2 == a { s = sprintf(" %.1f / %.2f / %s |", $3, $4, $5 == "" ? "—" : sprintf("%.2f", $5)) }
+                END { printf "%s", s }' <<< "$cc
+$main"
+        done
+        echo
+    done
+    echo
+}
+
 ACC=$(rows "100 * $(last test_acc)")
 ASR=$(rows "100 * $(last backdoor_asr)")
 KEPT=$(rows "$meankept")
@@ -61,6 +98,7 @@ done_n=$(sqlite3 "$DB" "SELECT count(*) FROM runs WHERE status = 'completed' AND
         table "Mean kept share of the malicious updates, $label" "$KEPT" "%.2f" "$p" \
             "label_flip sign_flip gaussian scaling backdoor alie ipm min_max min_sum"
     done
+    cc_table
 } > "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 mkdir -p "$(dirname "$FIG")"
