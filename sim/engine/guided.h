@@ -12,7 +12,7 @@
  * The server's knowledge is only what clients reported: guided_report after a client's update
  * arrived (its loss and samples, its duration from the round start to its arrival); a client
  * that dropped or was late reported nothing. Randomness from (RNG_GUIDED, 0 | 1 | 2, round).
- * Memory: 17 bytes per client. */
+ * Memory: about 50 bytes per client (reports and scratch). */
 #ifndef FEDSIM_GUIDED_H
 #define FEDSIM_GUIDED_H
 
