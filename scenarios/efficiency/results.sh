@@ -5,7 +5,7 @@
 # completed in DB, so an interrupted study resumes), then writes the table of the time and the
 # uploaded bytes to 80 % test accuracy (eval.target_accuracy) into DOC, between its lines
 # "<!-- results: begin -->" and "<!-- results: end -->", and the figure
-# docs/figures/efficiency.png (analysis/efficiency_figure.py). Each run takes a few minutes on one
+# docs/figures/efficiency.svg (analysis/efficiency_figure.py, standard library only). Each run takes a few minutes on one
 # core (nice 19, -j 1). RUNS="label ..." restricts the runs; TABLE_ONLY=1 only rebuilds the page.
 set -euo pipefail
 DB=${1:-results/efficiency.db}
@@ -14,7 +14,7 @@ OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
 FEDSIM=${FEDSIM:-build/fedsim}
 BASE=scenarios/efficiency/efficiency.yaml
-FIG=${FIG:-docs/figures/efficiency.png}
+FIG=${FIG:-docs/figures/efficiency.svg}
 
 # label | selection | compression | --set arguments
 CONFIGS=(
@@ -76,7 +76,7 @@ IFS='|' read -r _ _ bt bb _ _ _ _ _ <<< "${base:-}"
             line = sprintf("| %s | %s | %s |", l, s, c)
             if (tr == "") line = line " not reached | | | | |"
             else {
-                line = line sprintf(" %d | %.2f h |", tr, tv / 3600)
+                line = line sprintf(" %d | %.1f min |", tr, tv / 60)
                 line = line (bt != "" ? sprintf(" %.2fx |", bt / tv) : " |")
                 line = line sprintf(" %.1f |", tu / 1e6)
                 line = line (bb != "" ? sprintf(" %.1fx |", bb / tu) : " |")
@@ -92,7 +92,7 @@ grep -q '^<!-- results: begin -->$' "$DOC" && grep -q '^<!-- results: end -->$' 
 awk -v tab="$OUT" '/^<!-- results: begin -->$/ { print; while ((getline l < tab) > 0) print l; skip = 1; next }
      /^<!-- results: end -->$/ { skip = 0 } !skip' "$DOC" > "$DOC.tmp" && mv "$DOC.tmp" "$DOC"
 echo "results.sh: wrote the table into $DOC"
-if python3 -c 'import matplotlib' 2> /dev/null; then
+if command -v python3 > /dev/null; then
     mkdir -p "$(dirname "$FIG")"
     python3 analysis/efficiency_figure.py "$DB" -o "$FIG" && echo "results.sh: wrote $FIG"
 fi

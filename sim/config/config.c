@@ -2266,6 +2266,7 @@ char *cfg_to_json_diff(const cfg *c, const cfg *base)
         const cfg_key *k = &cfg_keys[i];
         const char *field = (const char *)c + k->offset;
         if (base && key_equal(k, c, base)) continue;
+        if (!base && cfg_efficiency_at_default(c, k)) continue; /* stored params: as before */
         if (written++) fputs(", ", f);
         json_string(f, k->path);
         fputs(": ", f);

@@ -2,6 +2,7 @@
 #include "config/efficiency.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static fs_err refuse(cfg_diag *d, const cfg *c, const char *file, const char *key, const char *msg,
@@ -11,6 +12,23 @@ static fs_err refuse(cfg_diag *d, const cfg *c, const char *file, const char *ke
     snprintf(d->msg, sizeof d->msg, "%s", msg);
     snprintf(d->hint, sizeof d->hint, "%s", hint);
     return FS_EINPUT;
+}
+
+int cfg_efficiency_at_default(const cfg *c, const cfg_key *k)
+{
+    if (strncmp(k->path, "compression.", 12) != 0 && strncmp(k->path, "selection.", 10) != 0 &&
+        strcmp(k->path, "eval.target_accuracy") != 0)
+        return 0;
+    cfg *d = malloc(sizeof *d);
+    if (!d) return 0; /* written out: harmless */
+    cfg_defaults(d);
+    const char *x = (const char *)c + k->offset, *y = (const char *)d + k->offset;
+    int same = k->type == CFG_T_ENUM || k->type == CFG_T_STRING ? strcmp(x, y) == 0
+               : k->type == CFG_T_FLOAT                         ? memcmp(x, y, sizeof(double)) == 0
+               : k->type == CFG_T_INT                           ? memcmp(x, y, sizeof(int)) == 0
+                                                                : 0;
+    free(d);
+    return same;
 }
 
 static int set_by_user(const cfg *c, const char *key)

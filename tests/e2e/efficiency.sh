@@ -25,6 +25,8 @@ check "new keys at their defaults: the run is unchanged, bit for bit" \
     test "$(m "$TMP/plain.db")" = "$(m "$TMP/dflt.db")"
 check "new keys at their defaults: the run key is unchanged" test \
     "$(q "$TMP/plain.db" 'SELECT run_key FROM runs')" = "$(q "$TMP/dflt.db" 'SELECT run_key FROM runs')"
+check "new keys at their defaults stay out of the stored parameters" test \
+    "$(q "$TMP/dflt.db" "SELECT count(*) FROM runs WHERE params LIKE '%compression.%' OR params LIKE '%selection.%' OR params LIKE '%target_accuracy%'")" = 0
 
 # exact encoded sizes of a 610-vector (60 features x 10 classes + 10 biases)
 ev=(--set output.client_events=true --set rounds.count=4)
@@ -32,6 +34,8 @@ for spec in "topk 37" "randk 36" "qsgd 309" "sign 81" "powersgd 1160"; do
     set -- $spec
     run --db "$TMP/$1.db" "${ev[@]}" --set compression.kind=$1 --set compression.error_feedback=true
     check "$1: every completed upload is $2 bytes" test "$(up "$TMP/$1.db")" = "$2"
+    check "$1: its parameters are stored" test \
+        "$(q "$TMP/$1.db" "SELECT json_extract(params, '\$.\"compression.kind\"') FROM runs")" = "$1"
 done
 run --db "$TMP/q2.db" "${ev[@]}" --set compression.kind=qsgd --set compression.bits=2
 check "qsgd 2 bits: 4 + ceil(2 x 610 / 8) = 157 bytes" test "$(up "$TMP/q2.db")" = 157
