@@ -147,7 +147,7 @@ unit: all $(TEST_BINS)
 e2e: all
 	@fail=0; for t in tests/e2e/run.sh tests/e2e/systems.sh tests/e2e/sweep.sh tests/e2e/privacy.sh \
 	          tests/e2e/robust.sh tests/e2e/stops.sh tests/e2e/hostile.sh tests/e2e/vertical.sh \
-	          tests/e2e/mpi.sh; do \
+	          tests/e2e/mpi.sh tests/e2e/efficiency.sh; do \
 	  bash $$t $(BUILD)/fedsim || fail=1; done; exit $$fail
 
 # The end-to-end suites run last, so the output ends with their "N passed, M failed" lines.
@@ -181,7 +181,7 @@ valgrind: all
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := build-fuzz
-FUZZ_SRCS    := sim/config/config.c sim/config/sweep.c sim/config/ytree.c sim/util/err.c
+FUZZ_SRCS    := sim/config/config.c sim/config/efficiency.c sim/config/sweep.c sim/config/ytree.c sim/util/err.c
 FUZZ_FLAGS   := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 -Wall -Wextra -Werror \
                 -Wno-unused-parameter -Isim -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=all

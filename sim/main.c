@@ -50,9 +50,9 @@ static const struct {
      "                       run the grid x seeds of the file's sweep section in N\n"
      "                       worker processes into one database; resumable\n"},
     {"info", cmd_info,
-     "  info DB [--all] [--sweep ID]\n"
+     "  info DB [--all] [--sweep ID] [--target ACC]\n"
      "                       list the runs of a database: swept values, status,\n"
-     "                       final metrics\n"},
+     "                       final metrics; time and bytes to a test accuracy\n"},
     {"export", cmd_export,
      "  export DB [--format csv] [--out FILE] [--all] [--sweep ID]\n"
      "                       rounds of the completed runs with their parameters\n"},

@@ -213,6 +213,13 @@ static int run_cmd(int argc, char **argv)
         printf("  virtual time         %.1f s (%.2f h)\n", s.vtime_s, s.vtime_s / 3600);
         printf("  updates aggregated   %ld (dropped %ld, late %ld)\n", s.updates, s.dropped,
                s.late);
+        printf("  bytes moved          %.4g up, %.4g down\n", s.bytes_up, s.bytes_down);
+        if (c.eval.target_accuracy > 0 && s.tta_round)
+            printf("  time to %.2f%%        round %d, virtual %.1f s, %.4g bytes up, %.4g down\n",
+                   100 * c.eval.target_accuracy, s.tta_round, s.tta_vtime_s, s.tta_bytes_up,
+                   s.tta_bytes_down);
+        else if (c.eval.target_accuracy > 0)
+            printf("  time to %.2f%%        not reached\n", 100 * c.eval.target_accuracy);
         printf("  wall time            %.2f s (%.2f s training, %.0f %% outside training)\n",
                s.wall_s, s.train_wall_s, 100.0 * (1.0 - s.train_wall_s / s.wall_s));
         printf("  metrics              %s  (sqlite3 %s 'SELECT * FROM rounds')\n", s.db_path,

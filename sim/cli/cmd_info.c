@@ -22,12 +22,14 @@ typedef struct db_args {
     const char *out;   /* export: --out FILE */
     const char *format;
     int all;
+    double target; /* info --target ACC: time-to-accuracy columns; < 0: eval.target_accuracy */
 } db_args;
 
 static int parse_db_args(int argc, char **argv, db_args *a, int export)
 {
     memset(a, 0, sizeof *a);
     a->format = "csv";
+    a->target = -1;
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -45,11 +47,17 @@ static int parse_db_args(int argc, char **argv, db_args *a, int export)
             if (!v) return cli_usage_error("--format needs a format: csv");
             a->format = v;
             i++;
+        } else if (!export && strcmp(s, "--target") == 0) {
+            char *end = NULL;
+            a->target = v ? strtod(v, &end) : -1;
+            if (!v || end == v || *end || !(a->target > 0 && a->target <= 1))
+                return cli_usage_error("--target needs a test accuracy in (0, 1], e.g. 0.8");
+            i++;
         } else if (s[0] == '-') {
             char msg[300];
             snprintf(msg, sizeof msg, "unknown option '%s' (%s)", s,
                      export ? "export takes --format csv, --out FILE, --all, --sweep ID"
-                            : "info takes --all, --sweep ID");
+                            : "info takes --all, --sweep ID, --target ACC");
             return cli_usage_error(msg);
         } else if (!a->db) {
             a->db = s;
@@ -349,6 +357,32 @@ int cmd_info(int argc, char **argv)
         sqlite3_free(cols);
         cols = c;
     }
+    /* time-to-accuracy (docs/efficiency.md): with --target, or for runs that set
+     * eval.target_accuracy; the first evaluated round at or above the target */
+    char tgt[96];
+    if (a.target > 0)
+        snprintf(tgt, sizeof tgt, "%.17g", a.target);
+    else
+        snprintf(tgt, sizeof tgt,
+                 "coalesce(json_extract(r.params, '$.\"eval.target_accuracy\"'), 0)");
+    int tta = a.target > 0;
+    if (!tta && sqlite3_prepare_v2(db,
+                                   "SELECT 1 FROM runs WHERE json_extract(params, "
+                                   "'$.\"eval.target_accuracy\"') > 0 LIMIT 1",
+                                   -1, &st, NULL) == SQLITE_OK) {
+        tta = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_finalize(st);
+    }
+    char *tr = sqlite3_mprintf("(SELECT min(round) FROM rounds x WHERE x.run_id = r.id AND %s > 0 "
+                               "AND x.test_acc >= %s)",
+                               tgt, tgt);
+    char *ttacols =
+        tr ? sqlite3_mprintf(", %s, %s, (SELECT vtime_s FROM rounds x WHERE x.run_id = r.id AND "
+                             "x.round = %s), (SELECT sum(bytes_up) FROM rounds x WHERE x.run_id = "
+                             "r.id AND x.round <= %s)",
+                             tgt, tr, tr, tr)
+           : NULL;
+    sqlite3_free(tr);
     sql = sqlite3_mprintf(
         "SELECT r.id, %s, %s, r.seed, r.name, "
         "(SELECT count(*) FROM rounds x WHERE x.run_id = r.id), "
@@ -357,10 +391,12 @@ int cmd_info(int argc, char **argv)
         " ORDER BY round DESC LIMIT 1), "
         "(SELECT max(test_acc) FROM rounds x WHERE x.run_id = r.id), "
         "(SELECT vtime_s FROM rounds x WHERE x.run_id = r.id ORDER BY round DESC LIMIT 1), "
-        "r.wall_s, coalesce(r.error, ''), %s, %s %s FROM runs r WHERE %s ORDER BY r.id",
+        "r.wall_s, coalesce(r.error, ''), %s, %s %s %s FROM runs r WHERE %s ORDER BY r.id",
         sweep_cols ? "coalesce(r.sweep_id, '')" : "''", stx,
-        sweep_cols ? "r.superseded_by" : "NULL", owner_cols, cols ? cols : "", filter);
+        sweep_cols ? "r.superseded_by" : "NULL", owner_cols, cols ? cols : "",
+        ttacols ? ttacols : "", filter);
     sqlite3_free(cols);
+    sqlite3_free(ttacols);
     rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
     sqlite3_free(sql);
     if (rc != SQLITE_OK) {
@@ -370,8 +406,9 @@ int cmd_info(int argc, char **argv)
     if (a.sweep) sqlite3_bind_text(st, 1, a.sweep, -1, SQLITE_STATIC);
     const char *fixed[] = {"id",          "sweep",      "status",  "seed",  "rounds",
                            "final acc %", "best acc %", "vtime s", "wall s"};
-    const int nf = 9;
-    table t = {.cols = nf + nk, .hide = -1};
+    const char *tta_head[] = {"target %", "tta round", "tta vtime s", "tta bytes up"};
+    const int nf = 9, nt = tta ? 4 : 0;
+    table t = {.cols = nf + nk + nt, .hide = -1};
     t.right = calloc((size_t)t.cols, sizeof *t.right);
     char **row = calloc((size_t)t.cols, sizeof *row);
     if (!t.right || !row) {
@@ -387,6 +424,7 @@ int cmd_info(int argc, char **argv)
     for (int j = 0; j < 4; j++) row[c++] = strdup(fixed[j]);
     for (int j = 0; j < nk; j++) row[c++] = strdup(keys[j]);
     for (int j = 4; j < nf; j++) row[c++] = strdup(fixed[j]);
+    for (int j = 0; j < nt; j++) row[c++] = strdup(tta_head[j]);
     t.right[0] = t.right[3] = 1;
     for (int j = 4 + nk; j < t.cols; j++) t.right[j] = 1;
     table_add(&t, row);
@@ -424,6 +462,19 @@ int cmd_info(int argc, char **argv)
         row[c++] = col_text(st, 8, "%.2f", 100);
         row[c++] = col_text(st, 9, "%.1f", 1);
         row[c++] = col_text(st, 10, "%.1f", 1);
+        if (nt) {
+            const int b = 15 + nk, has_t = sqlite3_column_double(st, b) > 0;
+            row[c++] = has_t ? col_text(st, b, "%.2f", 100) : strdup("-");
+            const int reached = sqlite3_column_type(st, b + 1) != SQLITE_NULL;
+            for (int j = 1; j < 4; j++)
+                row[c++] = !has_t     ? strdup("-")
+                           : !reached ? strdup(j == 1 ? "not reached" : "-")
+                                      : col_text(st, b + j,
+                                                 j == 1   ? "%.0f"
+                                                 : j == 2 ? "%.1f"
+                                                          : "%.4g",
+                                                 1);
+        }
         for (int j = 0; j < t.cols; j++)
             if (!row[j]) row[j] = strdup("?");
         table_add(&t, row);

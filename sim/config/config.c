@@ -5,6 +5,7 @@
  * range check; every error is reported as file:line:col (1-based) with a hint; every parser,
  * diagnostic object and node is freed on every path. No global state: thread-safe. */
 #include "config/config.h"
+#include "config/efficiency.h"
 #include "config/vertical.h"
 #include "config/ytree.h"
 #include "crypto/paillier.h"
@@ -386,6 +387,11 @@ const cfg_key cfg_keys[] = {
            "record the test set's confusion matrix at every evaluation (the confusion table, "
            "nonzero cells; per-class accuracy in the class_acc view; docs/metrics.md)"),
 
+    K_FLT("eval.target_accuracy", eval.target_accuracy, "0", 0, 1, 0,
+          "time-to-accuracy: the virtual time, rounds and bytes until the first evaluation whose "
+          "test accuracy reaches this fraction, in the run summary and `fedsim info` (0: off; "
+          "docs/efficiency.md)"),
+
     K_INT("checkpoint.every", checkpoint.every, "0", 0, BIG,
           "also write the global model every N rounds (<name>-round-N.h5); 0: only the final "
           "one (<name>-final.h5)"),
@@ -448,6 +454,47 @@ const cfg_key cfg_keys[] = {
           "fltrust: the server's root dataset, drawn once from the training set"),
     K_FLT("aggregation.memory_mb", aggregation.memory_mb, "2048", 1, 1e7, 0,
           "cap on the round's updates kept for a robust rule or an attack (n x params x 4 B)"),
+
+    K_ENUM("compression.kind", compression.kind, "none", "none|topk|randk|qsgd|sign|powersgd",
+           "update compression, applied to the update the server aggregates, the exact encoded "
+           "size charged to the upload: top-k or random-k sparsification (Stich et al. 2018), "
+           "stochastic b-bit quantization (QSGD, Alistarh et al. 2017), signSGD with majority "
+           "vote (Bernstein et al. 2018), PowerSGD low rank (Vogels et al. 2019); "
+           "docs/efficiency.md"),
+    K_FLT("compression.k", compression.k, "0.01", 0, 1, CFG_OPEN_MIN,
+          "topk / randk: fraction of the update's coordinates sent, in (0, 1]"),
+    K_INT("compression.bits", compression.bits, "4", 1, 16,
+          "qsgd: bits per coordinate (2^bits levels spread over plus and minus the largest "
+          "magnitude)"),
+    K_INT("compression.rank", compression.rank, "4", 1, 64, "powersgd: rank of the factors"),
+    K_ENUM("compression.error_feedback", compression.error_feedback, "false", "false|true",
+           "keep what compression dropped per client and add it to its next update "
+           "(Karimireddy et al. 2019); the residuals live in a client-state store"),
+
+    K_ENUM("selection.mode", selection.mode, "uniform", "uniform|oort|power_of_choice",
+           "which available clients a synchronous round selects: uniformly, by Oort's "
+           "statistical x system utility (Lai et al., OSDI 2021) or by power of choice over past "
+           "losses (Cho et al. 2022); only what clients reported before (docs/efficiency.md)"),
+    K_FLT("selection.oort_explore", selection.oort_explore, "0.9", 0, 1, 0,
+          "oort: initial fraction of the selection spent on clients never heard from"),
+    K_FLT("selection.oort_explore_decay", selection.oort_explore_decay, "0.98", 0, 1, 0,
+          "oort: exploration fraction multiplied by this every round"),
+    K_FLT("selection.oort_explore_min", selection.oort_explore_min, "0.3", 0, 1, 0,
+          "oort: floor of the exploration fraction"),
+    K_FLT("selection.oort_alpha", selection.oort_alpha, "2", 0, 100, 0,
+          "oort: straggler penalty, utility x (T / t_i)^alpha when a client's duration t_i > T"),
+    K_FLT("selection.oort_cutoff", selection.oort_cutoff, "0.95", 0, 1, CFG_OPEN_MIN,
+          "oort: exploit by utility-weighted sampling among clients with utility >= cutoff x "
+          "that of the K-th best"),
+    K_FLT("selection.oort_round_threshold", selection.oort_round_threshold, "30", 0, 100, 0,
+          "oort: preferred round duration T = this percentile of the reported durations"),
+    K_INT("selection.oort_pacer_step", selection.oort_pacer_step, "20", 1, BIG,
+          "oort pacer: every this many rounds, if the exploited utility fell, raise T"),
+    K_FLT("selection.oort_pacer_delta", selection.oort_pacer_delta, "5", 0, 100, 0,
+          "oort pacer: percentile points added to oort_round_threshold when it raises T"),
+    K_INT("selection.poc_d", selection.poc_d, "0", 0, BIG,
+          "power_of_choice: candidates drawn by data size before keeping the highest losses; "
+          "0: twice the clients selected"),
 
     K_STR("output.db", output.db, "\"\"",
           "SQLite results file; empty: results/<name>.db; no '..' components or control "
@@ -2150,6 +2197,7 @@ fs_err cfg_validate(const cfg *c, const char *file, cfg_diag *d)
     }
     fs_err e = validate_privacy(c, file, d);
     if (!e) e = validate_robust(c, file, d);
+    if (!e) e = cfg_efficiency_validate(c, file, d);
     return e ? e : cfg_vertical_validate(c, file, d);
 }
 
@@ -2218,6 +2266,7 @@ char *cfg_to_json_diff(const cfg *c, const cfg *base)
         const cfg_key *k = &cfg_keys[i];
         const char *field = (const char *)c + k->offset;
         if (base && key_equal(k, c, base)) continue;
+        if (!base && cfg_efficiency_at_default(c, k)) continue; /* stored params: as before */
         if (written++) fputs(", ", f);
         json_string(f, k->path);
         fputs(": ", f);

@@ -244,6 +244,7 @@ typedef struct cfg {
         int clients;       /* per-client evaluation of this many clients (0: none) */
         int train_samples; /* global model on this many pooled client training samples (0: off) */
         char confusion[8]; /* true | false: the test set's confusion matrix at each evaluation */
+        double target_accuracy; /* time-to-accuracy: first evaluation at or above; 0: off */
     } eval;
 
     struct {
@@ -284,6 +285,27 @@ typedef struct cfg {
         int root_samples; /* fltrust: the server's root dataset */
         double memory_mb; /* cap on the round's kept updates */
     } aggregation;
+
+    struct {
+        char kind[16]; /* none | topk | randk | qsgd | sign | powersgd (docs/efficiency.md) */
+        double k;      /* topk / randk: fraction of coordinates sent */
+        int bits;      /* qsgd: bits per coordinate */
+        int rank;      /* powersgd: rank */
+        char error_feedback[8]; /* false | true: residuals kept per client */
+    } compression;
+
+    struct {
+        char mode[16];               /* uniform | oort | power_of_choice */
+        double oort_explore;         /* initial exploration fraction epsilon */
+        double oort_explore_decay;   /* epsilon *= decay every round */
+        double oort_explore_min;     /* floor of epsilon */
+        double oort_alpha;           /* straggler penalty exponent */
+        double oort_cutoff;          /* exploit among utilities >= cutoff x the K-th */
+        double oort_round_threshold; /* preferred duration T: this percentile of durations */
+        int oort_pacer_step;         /* pacer window, rounds */
+        double oort_pacer_delta;     /* percentile points added when utility falls */
+        int poc_d;                   /* power of choice: candidates d; 0: 2 x selected */
+    } selection;
 
     cfg_origin origin[CFG_KEYS_MAX]; /* by index into cfg_keys; for messages only */
 } cfg;

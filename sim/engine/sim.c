@@ -25,7 +25,9 @@
 #include "data/synthetic.h"
 #include "device/avail.h"
 #include "device/device.h"
+#include "engine/comm.h"
 #include "engine/evq.h"
+#include "engine/guided.h"
 #include "engine/mpi_dist.h"
 #include "engine/priv.h"
 #include "engine/robust.h"
@@ -216,6 +218,8 @@ typedef struct run_state {
     int dist;         /* rank 0 of a run over MPI ranks: chunks go to dist_train_chunk */
     dist_env denv;    /* what the ranks train with (engine/mpi_dist.h) */
     robust_state *rb; /* adversary.* / aggregation.* (engine/robust.h), else NULL */
+    comm_state *cm;   /* compression.* (engine/comm.h), else NULL */
+    guided *gd;       /* selection.mode oort / power_of_choice (engine/guided.h), else NULL */
 } run_state;
 
 static void async_free(run_state *s);
@@ -226,6 +230,8 @@ static void state_free(run_state *s)
     async_free(s);
     priv_free(s->pv);
     robust_free(s->rb);
+    comm_free(s->cm);
+    guided_free(s->gd);
     if (s->workers)
         for (int t = 0; t < s->threads; t++) nn_worker_free(&s->workers[t]);
     free(s->workers);
@@ -312,7 +318,9 @@ static int select_clients(run_state *s, uint32_t key, uint32_t round, double t, 
 
 static int select_round(run_state *s, uint32_t round, double t, int m, long *available)
 {
-    int n = select_clients(s, round, round, t, m, NULL, s->chunk_cl_sel, available);
+    int n = s->gd ? guided_select(s->gd, &s->av, &s->part, round, t, m, s->chunk_cl_sel)
+                  : select_clients(s, round, round, t, m, NULL, s->chunk_cl_sel, available);
+    if (s->gd) *available = count_available(s, round, t, 0, 0, 0);
     for (int i = 0; i < n; i++) s->sr.c[i].client = s->chunk_cl_sel[i];
     return n;
 }
@@ -371,6 +379,8 @@ static void plan_client(run_state *s, sched_client *sc, uint32_t round, double t
     /* frozen layers (model.freeze) are not uploaded: their update is exactly zero */
     const double upd_bytes = (double)nn_model_trainable_params(&s->model) * sizeof(float);
     sc->bytes_up = upd_bytes * (1 + s->algo->two_uploads) * s->c->network.upload_compression;
+    if (s->cm) /* compression.kind: the exact encoded size (SCAFFOLD's second vector dense) */
+        sc->bytes_up = comm_upload_bytes(s->cm) + upd_bytes * s->algo->two_uploads;
     if (s->pv) /* secure aggregation uploads the masked vector instead (incompressible) */
         sc->bytes_up = priv_upload_bytes(s->pv, sc->bytes_up);
     sc->lat_down = sc->lat_up = p.latency_s;
@@ -598,6 +608,19 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
         (e = robust_new(c, &s->ds, &s->part, &s->model, c->rounds.clients_per_round, s->threads,
                         &s->rb)))
         return e;
+    if (comm_wanted(c)) { /* residuals spill where client states do */
+        char dir[CFG_STR + 16], dbbuf[1024];
+        const char *db = default_db(c, o, dbbuf, sizeof dbbuf), *slash = strrchr(db, '/');
+        if (c->algorithm.state_dir[0])
+            snprintf(dir, sizeof dir, "%s", c->algorithm.state_dir);
+        else
+            snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - db) + (slash == db) : 1,
+                     slash ? db : ".");
+        if ((e = comm_new(c, &s->model, s->chunk, dir,
+                          (size_t)(c->algorithm.state_memory_mb * 1048576.0), &s->cm)))
+            return e;
+    }
+    if (guided_wanted(c) && (e = guided_new(c, N, &s->gd))) return e;
     return evq_init(&s->q, (size_t)m * 2 + 4);
 }
 
@@ -616,18 +639,26 @@ static fs_err train_round(run_state *s, uint32_t round, double *loss_out, double
     fs_err e = s->pv ? priv_round_begin(s->pv, round, &s->sr) : FS_OK;
     if (e) return e;
     if (s->rb) robust_round_begin(s->rb, round); /* keeps every update: engine/robust.h */
+    if (s->cm) comm_round_begin(s->cm);          /* compresses every update: engine/comm.h */
     for (int start = 0; start < s->sr.n_completed; start += s->chunk) {
         int n = s->sr.n_completed - start < s->chunk ? s->sr.n_completed - start : s->chunk;
         for (int k = 0; k < n; k++) s->chunk_cl[k] = s->sr.c[s->sr.arrival[start + k]].client;
-        fl_agg *to = s->pv || s->rb ? &trained : &s->agg;
+        fl_agg *to = s->pv || s->rb || s->cm ? &trained : &s->agg;
         e = s->dist ? dist_train_chunk(&s->denv, round, s->chunk_cl, n, s->res, s->cs, s->ocs, to)
                     : fl_train_clients(s->algo, &ctx, s->chunk_cl, n, s->res, s->workers,
                                        s->threads, s->cs, s->ocs, to);
+        if (!e && s->cm)
+            e = comm_round_add(s->cm, s->res, n, round, s->c->seed, s->threads,
+                               s->pv || s->rb ? NULL : &s->agg);
+        for (int k = 0; !e && s->gd && k < n; k++) /* what the client reported with its update */
+            guided_report(s->gd, s->res[k].client, round, s->res[k].n_samples, s->res[k].train_loss,
+                          NAN);
         if (!e && s->pv) e = priv_round_add(s->pv, s->res, n, start, &s->agg);
         if (!e && s->rb) e = robust_round_add(s->rb, s->res, n);
         if (e) return e;
         if (stop && *stop) return FS_EINTR;
     }
+    if (s->cm && !s->pv && !s->rb) comm_round_end(s->cm, &s->agg);
     if (s->pv && (e = priv_round_end(s->pv, &s->dev, &s->agg, &s->pst))) return e;
     if (s->rb && (e = robust_round_end(s->rb, &ctx, &s->workers[0], &trained, &s->agg))) return e;
     fl_server_step(&s->srv, s->global, &s->agg);
@@ -643,8 +674,10 @@ static void state_bytes(const run_state *s, double *mem, double *disk)
     fl_cstate_stats st = {0}, so = {0};
     if (s->cs) fl_cstate_stats_get(s->cs, &st);
     if (s->ocs) fl_cstate_stats_get(s->ocs, &so);
-    *mem = (double)st.mem_bytes + (double)so.mem_bytes + (double)fl_server_bytes(&s->srv);
-    *disk = (double)st.disk_bytes + (double)so.disk_bytes;
+    double cm = 0, cd = 0;
+    comm_state_bytes(s->cm, &cm, &cd);
+    *mem = (double)st.mem_bytes + (double)so.mem_bytes + (double)fl_server_bytes(&s->srv) + cm;
+    *disk = (double)st.disk_bytes + (double)so.disk_bytes + cd;
 }
 
 static const char *outcome_name(const sched_client *sc, int accepted)
@@ -990,6 +1023,8 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
             log_info("MPI: %d ranks, each client chunk split over them (docs/cluster.md)",
                      dist_size());
         if (s->rb) log_info("%s", robust_describe(s->rb));
+        if (s->cm) log_info("%s", comm_describe(s->cm));
+        if (s->gd) log_info("selection %s (docs/efficiency.md)", c->selection.mode);
     }
     s->client_events = strcmp(c->output.client_events, "true") == 0;
     char *json = cfg_to_json(c);
@@ -1076,6 +1111,9 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
         for (int i = 0; i < s->sr.n && !e; i++)
             e = ev_client(s, &s->sr.c[i], t0, r, outcome_name(&s->sr.c[i], accepted));
         if (e) break;
+        for (int i = 0; s->gd && i < s->sr.n; i++) /* arrivals tell the server their duration */
+            if (s->sr.c[i].outcome == SCHED_COMPLETED)
+                guided_report(s->gd, s->sr.c[i].client, (uint32_t)r, 0, NAN, s->sr.c[i].t_end - t0);
         if (!accepted) s->sr.n_completed = 0;
         double samples = 0, t_train = time_now();
         row.train_loss = NAN;
@@ -1087,6 +1125,7 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
             robust_events(s->rb, s->ev, s->n_ev);
         }
         state_bytes(s, &row.state_bytes, &row.state_disk_bytes);
+        if (s->gd) guided_round_end(s->gd, (uint32_t)r);
         vtime = s->sr.t_close;
         row.vtime_s = vtime;
         row.selected = s->sr.n;
@@ -1117,6 +1156,15 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
             last_acc = row.test_acc;
             out->final_acc = row.test_acc;
             out->final_loss = row.test_loss;
+        }
+        out->bytes_up += row.bytes_up; /* time-to-accuracy (docs/efficiency.md) */
+        out->bytes_down += row.bytes_down;
+        if (c->eval.target_accuracy > 0 && !out->tta_round &&
+            row.test_acc >= c->eval.target_accuracy) {
+            out->tta_round = r;
+            out->tta_vtime_s = vtime;
+            out->tta_bytes_up = out->bytes_up;
+            out->tta_bytes_down = out->bytes_down;
         }
         row.wall_s = time_now() - t_start;
         e = write_round(s, &row);

@@ -33,6 +33,10 @@ typedef struct sim_summary {
     char status[16];
     char db_path[1024];
     int recorded; /* 1 once the run row exists (0: stopped or failed during set-up) */
+    /* eval.target_accuracy: the first evaluation at or above it (tta_round 0: not reached) */
+    int tta_round;
+    double tta_vtime_s, tta_bytes_up, tta_bytes_down;
+    double bytes_up, bytes_down; /* moved over the whole run */
 } sim_summary;
 
 /* Run the scenario. FS_EINPUT/FS_EDATA (or FS_EINTR on a signal during set-up) before anything

@@ -31,6 +31,8 @@ enum rng_purpose {
     RNG_ROBUST,      /* robust aggregation: bucketing (0, round), norm-bound noise (1, round) */
     RNG_VFL_DATA,    /* vertical: ID coverage, minibatch order, embedding noise, init */
     RNG_VFL_SCHED,   /* vertical: per party and step, dropouts and stragglers */
+    RNG_COMPRESS,    /* update compression: per client, per round (fl/compress/) */
+    RNG_GUIDED,      /* guided selection (engine/guided.c): per round */
 };
 
 typedef struct rng {

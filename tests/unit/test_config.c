@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "config/efficiency.h"
 
 /* Parse text that must fail; returns the diagnostic. */
 static cfg_diag parse_fail(const char *text)
@@ -629,8 +630,13 @@ static void test_json(void **state)
     for (int i = 0; cfg_keys[i].path; i++) {
         char q[CFG_STR + 8];
         snprintf(q, sizeof q, "\"%s\": ", cfg_keys[i].path);
-        assert_non_null(strstr(j, q));
+        if (cfg_efficiency_at_default(&c, &cfg_keys[i])) /* left out at their default */
+            assert_null(strstr(j, q));
+        else
+            assert_non_null(strstr(j, q));
     }
+    assert_true(cfg_efficiency_at_default(&c, &cfg_keys[cfg_key_index("compression.kind")]));
+    assert_false(cfg_efficiency_at_default(&c, &cfg_keys[cfg_key_index("train.lr")]));
     assert_non_null(
         strstr(j, "{\"name\": \"a \\\"q\\\" \\\\ b\\n\", \"seed\": 18446744073709551615,"));
     assert_non_null(strstr(j, "\"train.lr\": 0.10000000000000001,"));
