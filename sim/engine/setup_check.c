@@ -3,7 +3,7 @@
  * its samples), the partition sizes, the device and availability models (their trace and tiers
  * files), the model's shapes and frozen layers, the peak memory
  * estimate against the machine's limit, and model.init_from. Each failure names the scenario key
- * it comes from (file:line:col). The estimate counts what sim.c's set-up allocates, by the same
+ * it comes from (file:line:col). The estimate counts what set-up (setup.c) allocates, by the same
  * formulas (sim_chunk_clients, nn_worker_bytes). */
 #include "engine/setup_check.h"
 
@@ -107,7 +107,7 @@ void sim_estimate_memory(const cfg *c, const dataset *ds, size_t n_train, size_t
     /* global model, the double aggregate(s), the server's vectors (double) */
     est->model = np * f + np * 8.0 * (1 + two) + np * 8.0 * (a ? a->server_vecs : 0);
     int max_batch = c->train.batch_size;
-    if (a && a->one_pass && max_batch < 256) max_batch = 256; /* as sim.c sizes it */
+    if (a && a->one_pass && max_batch < 256) max_batch = 256; /* as setup.c sizes it */
     est->workers = threads * nn_worker_bytes(m, max_batch) +
                    nn_worker_bytes(m, m->seq_len ? 32 : SIM_EVAL_BATCH);
     const double per_client = np * f * (1 + two + sv + keep_opt);
