@@ -1,6 +1,7 @@
-/* The run driver (see sim.h): set-up, the record, then one step of the scenario's protocol per
- * rounds row (a synchronous round here, asynchronous FedBuff in async.c), each followed by
- * evaluation, the row and checkpoints; then the final checkpoint and the run's status.
+/* The run driver (see sim.h): set-up (setup.c, over run.h's run state), the record, then one
+ * step of the scenario's protocol per rounds row (a synchronous round here, asynchronous
+ * FedBuff in async.c), each followed by evaluation (eval.c), the row and checkpoints; then the
+ * final checkpoint and the run's status.
  * A synchronous round has two phases:
  *   schedule (serial): availability, selection, phase durations from device profiles, dropout
  *     draws, the event-driven round (engine/round.c) -> which updates arrive;
