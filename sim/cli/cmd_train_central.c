@@ -117,42 +117,100 @@ static fs_err open_record(central_run *r, const char *db, const char *text)
     return e;
 }
 
+/* --epochs N and --out FILE out of argv; the other arguments go to rest[] (*nrest). Returns
+ * 0, or the exit code of a usage error. */
+static int central_args(int argc, char **argv, char **rest, int *nrest, int *epochs,
+                        const char **out)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--epochs") == 0 || strcmp(argv[i], "--out") == 0) {
+            if (i + 1 >= argc) return cli_usage_error("--epochs and --out need a value");
+            if (strcmp(argv[i], "--out") == 0) {
+                *out = argv[++i];
+                continue;
+            }
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 0 || v > 100000)
+                return cli_usage_error("--epochs takes a number of epochs 0..100000");
+            *epochs = (int)v;
+        } else {
+            rest[(*nrest)++] = argv[i];
+        }
+    }
+    return 0;
+}
+
+/* The training loop's outcome. */
+typedef struct central_result {
+    int done;          /* epochs completed */
+    double acc, tloss; /* test accuracy and loss after the last one */
+} central_result;
+
+/* Train epochs 1..epochs: one rounds row per epoch, a checkpoint every checkpoint.every epochs
+ * (but the last), the stop flag checked after each. */
+static fs_err central_train(central_run *r, const cfg *c, int epochs, const char *out, int quiet,
+                            double t0, nn_central *t, central_result *res)
+{
+    fs_err e = FS_OK;
+    if (!quiet)
+        printf("%6s %12s %12s %10s %12s\n", "epoch", "train loss", "test loss",
+               r->m.seq_len ? "char acc" : "test acc", "samples/s");
+    for (int ep = 1; !e && ep <= epochs; ep++) {
+        double loss, t1 = wall_now();
+        e = nn_central_epoch(t, &r->w, r->p, &r->ds, &r->ds.train, ep, &loss, NULL);
+        if (e) break;
+        const double dt = wall_now() - t1;
+        nn_central_evaluate(&r->ev, r->p, &r->ds, &r->ds.test, (size_t)c->eval.test_samples,
+                            &res->tloss, &res->acc);
+        met_round_row row = {.round = ep,
+                             .wall_s = wall_now() - t0,
+                             .available = 1,
+                             .selected = 1,
+                             .completed = 1,
+                             .flops_used = (double)r->ds.train.n * r->m.flops_train,
+                             .train_loss = loss,
+                             .test_loss = res->tloss,
+                             .test_acc = res->acc,
+                             .staleness_mean = NAN,
+                             .staleness_max = NAN,
+                             .epsilon = NAN,
+                             .dp_clip = NAN,
+                             .dp_clipped = NAN,
+                             .global_train_loss = NAN,
+                             .global_train_acc = NAN};
+        e = met_round(&r->st, &row);
+        res->done = ep;
+        if (!quiet) {
+            printf("%6d %12.4f %12.4f %9.2f%% %12.0f\n", ep, loss, res->tloss, 100 * res->acc,
+                   (double)r->ds.train.n / dt);
+            fflush(stdout);
+        }
+        if (!e && c->checkpoint.every > 0 && ep % c->checkpoint.every == 0 && ep < epochs) {
+            char path[1100];
+            size_t n = strlen(out);
+            if (n > 3 && strcmp(out + n - 3, ".h5") == 0) n -= 3;
+            snprintf(path, sizeof path, "%.*s-epoch-%d.h5", (int)n, out, ep);
+            e = save_ckpt(r, path, ep);
+        }
+        if (!e) e = fs_stopped();
+    }
+    return e;
+}
+
 int cmd_train_central(int argc, char **argv)
 {
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
     if (!rest) return cli_fail(fs_error(FS_ENOMEM, "out of memory"));
     int nrest = 0, epochs = -1;
     const char *out = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--epochs") == 0 || strcmp(argv[i], "--out") == 0) {
-            if (i + 1 >= argc) {
-                free(rest);
-                return cli_usage_error("--epochs and --out need a value");
-            }
-            if (strcmp(argv[i], "--out") == 0) {
-                out = argv[++i];
-                continue;
-            }
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (*end || v < 0 || v > 100000) {
-                free(rest);
-                return cli_usage_error("--epochs takes a number of epochs 0..100000");
-            }
-            epochs = (int)v;
-        } else {
-            rest[nrest++] = argv[i];
-        }
-    }
+    int rc = central_args(argc, argv, rest, &nrest, &epochs, &out);
     run_args a;
-    int rc = cli_parse_run_args(nrest, rest, &a);
-    if (rc) {
-        free(rest);
-        return rc;
-    }
+    if (!rc) rc = cli_parse_run_args(nrest, rest, &a);
     cfg c;
     char *text = NULL;
-    if ((rc = cli_load_scenario(&a, &c, &text))) {
+    if (!rc) rc = cli_load_scenario(&a, &c, &text);
+    if (rc) {
         free(rest);
         return rc;
     }
@@ -203,54 +261,12 @@ int cmd_train_central(int argc, char **argv)
                     .batch = c.train.batch_size,
                     .seed = c.seed,
                     .first = 1};
-    int done = 0;
-    double acc = NAN, tloss = NAN;
-    if (!e && !a.quiet)
-        printf("%6s %12s %12s %10s %12s\n", "epoch", "train loss", "test loss",
-               r->m.seq_len ? "char acc" : "test acc", "samples/s");
-    for (int ep = 1; !e && ep <= epochs; ep++) {
-        double loss, t1 = wall_now();
-        e = nn_central_epoch(&t, &r->w, r->p, &r->ds, &r->ds.train, ep, &loss, NULL);
-        if (e) break;
-        const double dt = wall_now() - t1;
-        nn_central_evaluate(&r->ev, r->p, &r->ds, &r->ds.test, (size_t)c.eval.test_samples, &tloss,
-                            &acc);
-        met_round_row row = {.round = ep,
-                             .wall_s = wall_now() - t0,
-                             .available = 1,
-                             .selected = 1,
-                             .completed = 1,
-                             .flops_used = (double)r->ds.train.n * r->m.flops_train,
-                             .train_loss = loss,
-                             .test_loss = tloss,
-                             .test_acc = acc,
-                             .staleness_mean = NAN,
-                             .staleness_max = NAN,
-                             .epsilon = NAN,
-                             .dp_clip = NAN,
-                             .dp_clipped = NAN,
-                             .global_train_loss = NAN,
-                             .global_train_acc = NAN};
-        e = met_round(&r->st, &row);
-        done = ep;
-        if (!a.quiet) {
-            printf("%6d %12.4f %12.4f %9.2f%% %12.0f\n", ep, loss, tloss, 100 * acc,
-                   (double)r->ds.train.n / dt);
-            fflush(stdout);
-        }
-        if (!e && c.checkpoint.every > 0 && ep % c.checkpoint.every == 0 && ep < epochs) {
-            char path[1100];
-            size_t n = strlen(out);
-            if (n > 3 && strcmp(out + n - 3, ".h5") == 0) n -= 3;
-            snprintf(path, sizeof path, "%.*s-epoch-%d.h5", (int)n, out, ep);
-            e = save_ckpt(r, path, ep);
-        }
-        if (!e) e = fs_stopped();
-    }
-    if ((!e || e == FS_EINTR) && done > 0) {
-        fs_err es = save_ckpt(r, out, done);
+    central_result res = {0, NAN, NAN};
+    if (!e) e = central_train(r, &c, epochs, out, a.quiet, t0, &t, &res);
+    if ((!e || e == FS_EINTR) && res.done > 0) {
+        fs_err es = save_ckpt(r, out, res.done);
         if (es && !e) e = es;
-        if (!es && !a.quiet) printf("checkpoint: %s (after %d epochs)\n", out, done);
+        if (!es && !a.quiet) printf("checkpoint: %s (after %d epochs)\n", out, res.done);
     }
     if (r && r->store_open) {
         const char *status = !e ? "completed" : e == FS_EINTR ? "interrupted" : "failed";
@@ -260,7 +276,8 @@ int cmd_train_central(int argc, char **argv)
     }
     if (!e && !a.quiet)
         printf("%s-central: test %s %.2f%% (loss %.4f) after %d epochs; recorded in %s\n", c.name,
-               r->m.seq_len ? "per-character accuracy" : "accuracy", 100 * acc, tloss, done, db);
+               r->m.seq_len ? "per-character accuracy" : "accuracy", 100 * res.acc, res.tloss,
+               res.done, db);
     nn_central_free(&t);
     if (r) central_free(r);
     free(r);

@@ -254,6 +254,235 @@ static size_t value_index(const csv_values *vals, const char *s)
 
 typedef enum col_role { COL_NUMERIC, COL_ONEHOT, COL_LABEL, COL_CLIENT } col_role;
 
+/* An import in progress: the tables and what is learnt about their columns. */
+typedef struct csv_import {
+    const imp_csv_opts *o;
+    csv_table tr, te;
+    const csv_table *tabs[2];
+    int n_tabs;
+    int lc, cc;          /* label and client columns (cc -1: none) */
+    col_role *role;      /* (n_cols) */
+    csv_values *cats;    /* (n_cols) categories of one-hot columns */
+    size_t *col_off;     /* (n_cols) first feature of each column */
+    size_t F;            /* features */
+    csv_values lab, cli; /* label and client values */
+    int keep_labels;     /* labels are integers >= 0, kept as they are */
+    long long max_label;
+    uint8_t *to_test; /* (n_rows + 1) rows of tr that go to the test split */
+    size_t n_test;
+} csv_import;
+
+static void csv_import_free(csv_import *ci)
+{
+    for (int c = 0; ci->cats && c < ci->tr.n_cols; c++) free(ci->cats[c].v);
+    free(ci->cats);
+    free(ci->lab.v);
+    free(ci->cli.v);
+    free(ci->role);
+    free(ci->col_off);
+    free(ci->to_test);
+    csv_free(&ci->tr);
+    csv_free(&ci->te);
+}
+
+/* Read the file(s); the test file's header must be the same; find the label and client
+ * columns. */
+static fs_err csv_open(csv_import *ci, char delim, uLong *crc)
+{
+    const imp_csv_opts *o = ci->o;
+    fs_err e = csv_read(o->path, delim, &ci->tr, crc);
+    if (!e && o->test_path) e = csv_read(o->test_path, delim, &ci->te, crc);
+    if (e) return e;
+    const csv_table *tr = &ci->tr, *te = &ci->te;
+    if (o->test_path) {
+        int same = te->n_cols == tr->n_cols;
+        for (int c = 0; same && c < tr->n_cols; c++)
+            same = strcmp(cell_at(tr, 0, c), cell_at(te, 0, c)) == 0;
+        if (!same) return fs_error(FS_EDATA, "%s: header differs from %s's", o->test_path, o->path);
+    }
+    ci->tabs[0] = tr;
+    ci->tabs[1] = te;
+    ci->n_tabs = o->test_path ? 2 : 1;
+    ci->lc = col_index(tr, o->label);
+    ci->cc = o->client ? col_index(tr, o->client) : -1;
+    if (ci->lc < 0 || (o->client && ci->cc < 0))
+        return fs_error(FS_EINPUT, "%s: no column named '%s' in the header", o->path,
+                        ci->lc < 0 ? o->label : o->client);
+    if (ci->cc == ci->lc)
+        return fs_error(FS_EINPUT, "csv: the label and client columns must differ");
+    return FS_OK;
+}
+
+/* Column roles (numeric, one-hot, label, client) and the feature layout; empty cells are
+ * errors. */
+static fs_err csv_columns(csv_import *ci)
+{
+    const imp_csv_opts *o = ci->o;
+    const csv_table *tr = &ci->tr;
+    ci->role = calloc((size_t)tr->n_cols, sizeof *ci->role);
+    ci->cats = calloc((size_t)tr->n_cols, sizeof *ci->cats);
+    ci->col_off = calloc((size_t)tr->n_cols, sizeof *ci->col_off);
+    if (!ci->role || !ci->cats || !ci->col_off) return fs_error(FS_ENOMEM, "out of memory");
+    fs_err e = FS_OK;
+    size_t F = 0;
+    for (int c = 0; c < tr->n_cols && !e; c++) {
+        col_role *role = &ci->role[c];
+        *role = c == ci->lc ? COL_LABEL : c == ci->cc ? COL_CLIENT : COL_NUMERIC;
+        for (int i = 0; i < ci->n_tabs && !e; i++)
+            for (size_t r = 1; r <= ci->tabs[i]->n_rows; r++) {
+                const char *s = cell_at(ci->tabs[i], r, c);
+                double v;
+                if (s[strspn(s, " \t")] == '\0') {
+                    e = fs_error(FS_EDATA,
+                                 "%s:%zu: column '%s' is empty (missing values are not supported)",
+                                 ci->tabs[i]->path, ci->tabs[i]->line[r], cell_at(tr, 0, c));
+                    break;
+                }
+                if (*role == COL_NUMERIC && !parse_double(s, &v)) *role = COL_ONEHOT;
+            }
+        if (e) break;
+        ci->col_off[c] = F;
+        if (*role == COL_NUMERIC) F++;
+        if (*role == COL_ONEHOT) {
+            e = collect_values(ci->tabs, ci->n_tabs, c, 0, &ci->cats[c]);
+            if (!e && ci->cats[c].n > CSV_MAX_CATEGORIES)
+                e = fs_error(FS_EDATA,
+                             "%s: column '%s' has %zu distinct non-numeric values; one-hot "
+                             "encoding is limited to %d (an id column? name it with --client)",
+                             o->path, cell_at(tr, 0, c), ci->cats[c].n, CSV_MAX_CATEGORIES);
+            F += ci->cats[c].n;
+        }
+    }
+    ci->F = F;
+    return e;
+}
+
+/* The label and client values; labels that are integers >= 0 are kept as they are, anything
+ * else is numbered in sorted order. */
+static fs_err csv_labels(csv_import *ci)
+{
+    const imp_csv_opts *o = ci->o;
+    fs_err e = FS_OK;
+    if (ci->F == 0) e = fs_error(FS_EDATA, "%s: no feature columns besides the label", o->path);
+    if (!e) e = collect_values(ci->tabs, ci->n_tabs, ci->lc, 1, &ci->lab);
+    if (!e && ci->cc >= 0) e = collect_values(ci->tabs, ci->n_tabs, ci->cc, 1, &ci->cli);
+    if (e) return e;
+    ci->keep_labels = ci->lab.numeric;
+    ci->max_label = 0;
+    for (size_t i = 0; ci->keep_labels && i < ci->lab.n; i++) {
+        long long v = strtoll(ci->lab.v[i], NULL, 10);
+        if (v < 0 || v > CSV_MAX_LABEL) ci->keep_labels = 0;
+        if (v > ci->max_label) ci->max_label = v;
+    }
+    if (!ci->keep_labels && ci->lab.n > CSV_MAX_CATEGORIES)
+        return fs_error(FS_EDATA, "%s: label column '%s' has %zu distinct values", o->path,
+                        o->label, ci->lab.n);
+    return FS_OK;
+}
+
+/* Test rows: the test file, or floor(frac * n_g) random rows of each client group (stream
+ * (RNG_PARTITION, group, 2^60)). */
+static fs_err csv_split(csv_import *ci, double frac)
+{
+    const csv_table *tr = &ci->tr;
+    const int cc = ci->cc;
+    ci->to_test = calloc(tr->n_rows + 1, 1);
+    uint32_t *grp = calloc(tr->n_rows + 1, sizeof *grp);
+    const size_t n_groups = cc >= 0 ? ci->cli.n : 1;
+    size_t *gcount = calloc(n_groups + 1, sizeof *gcount);
+    size_t *fill = NULL;
+    fs_err e = FS_OK;
+    ci->n_test = ci->te.n_rows;
+    if (!ci->to_test || !grp || !gcount) {
+        e = fs_error(FS_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (!ci->o->test_path && frac > 0) {
+        /* rows of each group, listed group by group (counting sort), then shuffled per group */
+        for (size_t r = 1; r <= tr->n_rows; r++)
+            gcount[(cc >= 0 ? value_index(&ci->cli, cell_at(tr, r, cc)) : 0) + 1]++;
+        for (size_t g = 0; g < n_groups; g++) gcount[g + 1] += gcount[g];
+        if (!(fill = calloc(n_groups, sizeof *fill))) {
+            e = fs_error(FS_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (size_t r = 1; r <= tr->n_rows; r++) {
+            size_t g = cc >= 0 ? value_index(&ci->cli, cell_at(tr, r, cc)) : 0;
+            grp[gcount[g] + fill[g]++] = (uint32_t)r;
+        }
+        for (size_t g = 0; g < n_groups; g++) {
+            size_t ng = gcount[g + 1] - gcount[g], nt = (size_t)floor(frac * (double)ng);
+            rng_t r;
+            rng_init(&r, ci->o->seed, RNG_PARTITION, g, 1ull << 60);
+            rng_shuffle_u32(&r, grp + gcount[g], ng);
+            for (size_t j = ng - nt; j < ng; j++) ci->to_test[grp[gcount[g] + j]] = 1;
+            ci->n_test += nt;
+        }
+    }
+out:
+    free(fill);
+    free(grp);
+    free(gcount);
+    return e;
+}
+
+/* The dataset: its shape and classes, then every row encoded into its split. */
+static fs_err csv_fill(const csv_import *ci, dataset *ds)
+{
+    const imp_csv_opts *o = ci->o;
+    const csv_table *tr = &ci->tr;
+    const int cc = ci->cc;
+    const size_t F = ci->F, n_test = ci->n_test;
+    ds->dtype = DS_F32;
+    ds->task = DS_CLASSIFY;
+    ds->shape[0] = ds->shape[1] = 1;
+    ds->shape[2] = (int)F;
+    ds->feat = F;
+    ds->y_len = 1;
+    ds->n_classes =
+        ci->keep_labels ? (int)(ci->max_label + 1 < 2 ? 2 : ci->max_label + 1) : (int)ci->lab.n;
+    if (ds->n_classes < 2) ds->n_classes = 2;
+    ds->x_scale = 1.0f;
+    ds->n_natural = cc >= 0 ? (int)ci->cli.n : 0;
+    const size_t n_train = tr->n_rows - (o->test_path ? 0 : n_test);
+    fs_err e;
+    if ((e = ds_split_alloc(ds, &ds->train, n_train, cc >= 0))) return e;
+    if ((e = ds_split_alloc(ds, &ds->test, n_test, cc >= 0))) return e;
+    size_t rtr = 0, rte = 0;
+    for (int i = 0; i < ci->n_tabs; i++)
+        for (size_t r = 1; r <= ci->tabs[i]->n_rows; r++) {
+            const int test = i == 1 || ci->to_test[r];
+            ds_split *s = test ? &ds->test : &ds->train;
+            size_t row = test ? rte++ : rtr++;
+            float *x = (float *)s->x + row * F;
+            for (int c = 0; c < tr->n_cols; c++) {
+                const char *v = cell_at(ci->tabs[i], r, c);
+                double d;
+                switch (ci->role[c]) {
+                case COL_NUMERIC:
+                    parse_double(v, &d);
+                    x[ci->col_off[c]] = (float)d;
+                    break;
+                case COL_ONEHOT:
+                    x[ci->col_off[c] + value_index(&ci->cats[c], v)] = 1.0f;
+                    break;
+                case COL_LABEL:
+                    s->y[row] = ci->keep_labels ? (int32_t)strtoll(v, NULL, 10)
+                                                : (int32_t)value_index(&ci->lab, v);
+                    break;
+                case COL_CLIENT:
+                    s->client[row] = (int32_t)value_index(&ci->cli, v);
+                    break;
+                }
+            }
+        }
+    FS_CHECK(rtr == n_train && rte == n_test);
+    if (cc >= 0 && (e = ds_names_set(&ds->client_names, (int)ci->cli.n, ci->cli.v))) return e;
+    if (!ci->keep_labels && (e = ds_names_set(&ds->class_names, (int)ci->lab.n, ci->lab.v)))
+        return e;
+    return FS_OK;
+}
+
 fs_err imp_csv(const imp_csv_opts *o, dataset *ds)
 {
     memset(ds, 0, sizeof *ds);
@@ -261,193 +490,26 @@ fs_err imp_csv(const imp_csv_opts *o, dataset *ds)
         return fs_error(FS_EINPUT, "csv: a file and --label COLUMN are needed");
     const double frac = o->test_fraction >= 0 ? o->test_fraction : IMP_DEFAULT_TEST_FRACTION;
     if (frac >= 1) return fs_error(FS_EINPUT, "csv: --test-fraction must be in [0, 1)");
-    const char delim = o->delim ? o->delim : ',';
-    csv_table tr, te;
-    memset(&tr, 0, sizeof tr);
-    memset(&te, 0, sizeof te);
-    col_role *role = NULL;
-    csv_values *cats = NULL, lab = {0}, cli = {0};
-    size_t *col_off = NULL;
-    uint8_t *to_test = NULL;
-    uint32_t *grp = NULL;
-    size_t *gcount = NULL;
+    csv_import ci;
+    memset(&ci, 0, sizeof ci);
+    ci.o = o;
     uLong crc = crc32(0L, Z_NULL, 0);
-    fs_err e = csv_read(o->path, delim, &tr, &crc);
-    if (!e && o->test_path) e = csv_read(o->test_path, delim, &te, &crc);
-    if (e) goto out;
-    if (o->test_path) {
-        int same = te.n_cols == tr.n_cols;
-        for (int c = 0; same && c < tr.n_cols; c++)
-            same = strcmp(cell_at(&tr, 0, c), cell_at(&te, 0, c)) == 0;
-        if (!same) {
-            e = fs_error(FS_EDATA, "%s: header differs from %s's", o->test_path, o->path);
-            goto out;
-        }
+    fs_err e = csv_open(&ci, o->delim ? o->delim : ',', &crc);
+    if (!e) e = csv_columns(&ci);
+    if (!e) e = csv_labels(&ci);
+    if (!e) e = csv_split(&ci, frac);
+    if (!e) e = csv_fill(&ci, ds);
+    if (!e) {
+        const char *base = strrchr(o->path, '/');
+        base = base ? base + 1 : o->path;
+        snprintf(ds->name, sizeof ds->name, "%.*s", (int)strcspn(base, "."), base);
+        snprintf(ds->source, sizeof ds->source, "CSV: %s%s%s, label %s%s%s", o->path,
+                 o->test_path ? " + " : "", o->test_path ? o->test_path : "", o->label,
+                 o->client ? ", client " : "", o->client ? o->client : "");
+        imp_set_date(ds);
+        snprintf(ds->checksum, sizeof ds->checksum, "crc32:%08lx", crc);
     }
-    const csv_table *tabs[2] = {&tr, &te};
-    const int n_tabs = o->test_path ? 2 : 1;
-    const int lc = col_index(&tr, o->label), cc = o->client ? col_index(&tr, o->client) : -1;
-    if (lc < 0 || (o->client && cc < 0)) {
-        e = fs_error(FS_EINPUT, "%s: no column named '%s' in the header", o->path,
-                     lc < 0 ? o->label : o->client);
-        goto out;
-    }
-    if (cc == lc) {
-        e = fs_error(FS_EINPUT, "csv: the label and client columns must differ");
-        goto out;
-    }
-    /* column roles; empty cells are errors */
-    role = calloc((size_t)tr.n_cols, sizeof *role);
-    cats = calloc((size_t)tr.n_cols, sizeof *cats);
-    col_off = calloc((size_t)tr.n_cols, sizeof *col_off);
-    if (!role || !cats || !col_off) {
-        e = fs_error(FS_ENOMEM, "out of memory");
-        goto out;
-    }
-    size_t F = 0;
-    for (int c = 0; c < tr.n_cols && !e; c++) {
-        role[c] = c == lc ? COL_LABEL : c == cc ? COL_CLIENT : COL_NUMERIC;
-        for (int i = 0; i < n_tabs && !e; i++)
-            for (size_t r = 1; r <= tabs[i]->n_rows; r++) {
-                const char *s = cell_at(tabs[i], r, c);
-                double v;
-                if (s[strspn(s, " \t")] == '\0') {
-                    e = fs_error(FS_EDATA,
-                                 "%s:%zu: column '%s' is empty (missing values are not supported)",
-                                 tabs[i]->path, tabs[i]->line[r], cell_at(&tr, 0, c));
-                    break;
-                }
-                if (role[c] == COL_NUMERIC && !parse_double(s, &v)) role[c] = COL_ONEHOT;
-            }
-        if (e) break;
-        col_off[c] = F;
-        if (role[c] == COL_NUMERIC) F++;
-        if (role[c] == COL_ONEHOT) {
-            e = collect_values(tabs, n_tabs, c, 0, &cats[c]);
-            if (!e && cats[c].n > CSV_MAX_CATEGORIES)
-                e = fs_error(FS_EDATA,
-                             "%s: column '%s' has %zu distinct non-numeric values; one-hot "
-                             "encoding is limited to %d (an id column? name it with --client)",
-                             o->path, cell_at(&tr, 0, c), cats[c].n, CSV_MAX_CATEGORIES);
-            F += cats[c].n;
-        }
-    }
-    if (!e && F == 0) e = fs_error(FS_EDATA, "%s: no feature columns besides the label", o->path);
-    if (!e) e = collect_values(tabs, n_tabs, lc, 1, &lab);
-    if (!e && cc >= 0) e = collect_values(tabs, n_tabs, cc, 1, &cli);
-    if (e) goto out;
-    /* labels: integers >= 0 kept as they are, anything else numbered in sorted order */
-    int keep_labels = lab.numeric;
-    long long max_label = 0;
-    for (size_t i = 0; keep_labels && i < lab.n; i++) {
-        long long v = strtoll(lab.v[i], NULL, 10);
-        if (v < 0 || v > CSV_MAX_LABEL) keep_labels = 0;
-        if (v > max_label) max_label = v;
-    }
-    if (!keep_labels && lab.n > CSV_MAX_CATEGORIES) {
-        e = fs_error(FS_EDATA, "%s: label column '%s' has %zu distinct values", o->path, o->label,
-                     lab.n);
-        goto out;
-    }
-    /* test rows: the test file, or floor(frac * n_g) random rows of each client group */
-    to_test = calloc(tr.n_rows + 1, 1);
-    grp = calloc(tr.n_rows + 1, sizeof *grp);
-    const size_t n_groups = cc >= 0 ? cli.n : 1;
-    gcount = calloc(n_groups + 1, sizeof *gcount);
-    if (!to_test || !grp || !gcount) {
-        e = fs_error(FS_ENOMEM, "out of memory");
-        goto out;
-    }
-    size_t n_test = te.n_rows;
-    if (!o->test_path && frac > 0) {
-        /* rows of each group, listed group by group (counting sort), then shuffled per group */
-        for (size_t r = 1; r <= tr.n_rows; r++)
-            gcount[(cc >= 0 ? value_index(&cli, cell_at(&tr, r, cc)) : 0) + 1]++;
-        for (size_t g = 0; g < n_groups; g++) gcount[g + 1] += gcount[g];
-        size_t *fill = calloc(n_groups, sizeof *fill);
-        if (!fill) {
-            e = fs_error(FS_ENOMEM, "out of memory");
-            goto out;
-        }
-        for (size_t r = 1; r <= tr.n_rows; r++) {
-            size_t g = cc >= 0 ? value_index(&cli, cell_at(&tr, r, cc)) : 0;
-            grp[gcount[g] + fill[g]++] = (uint32_t)r;
-        }
-        free(fill);
-        for (size_t g = 0; g < n_groups; g++) {
-            size_t ng = gcount[g + 1] - gcount[g], nt = (size_t)floor(frac * (double)ng);
-            rng_t r;
-            rng_init(&r, o->seed, RNG_PARTITION, g, 1ull << 60);
-            rng_shuffle_u32(&r, grp + gcount[g], ng);
-            for (size_t j = ng - nt; j < ng; j++) to_test[grp[gcount[g] + j]] = 1;
-            n_test += nt;
-        }
-    }
-    /* the dataset */
-    ds->dtype = DS_F32;
-    ds->task = DS_CLASSIFY;
-    ds->shape[0] = ds->shape[1] = 1;
-    ds->shape[2] = (int)F;
-    ds->feat = F;
-    ds->y_len = 1;
-    ds->n_classes = keep_labels ? (int)(max_label + 1 < 2 ? 2 : max_label + 1) : (int)lab.n;
-    if (ds->n_classes < 2) ds->n_classes = 2;
-    ds->x_scale = 1.0f;
-    ds->n_natural = cc >= 0 ? (int)cli.n : 0;
-    const size_t n_train = tr.n_rows - (o->test_path ? 0 : n_test);
-    if ((e = ds_split_alloc(ds, &ds->train, n_train, cc >= 0))) goto out;
-    if ((e = ds_split_alloc(ds, &ds->test, n_test, cc >= 0))) goto out;
-    size_t rtr = 0, rte = 0;
-    for (int i = 0; i < n_tabs; i++)
-        for (size_t r = 1; r <= tabs[i]->n_rows; r++) {
-            const int test = i == 1 || to_test[r];
-            ds_split *s = test ? &ds->test : &ds->train;
-            size_t row = test ? rte++ : rtr++;
-            float *x = (float *)s->x + row * F;
-            for (int c = 0; c < tr.n_cols; c++) {
-                const char *v = cell_at(tabs[i], r, c);
-                double d;
-                switch (role[c]) {
-                case COL_NUMERIC:
-                    parse_double(v, &d);
-                    x[col_off[c]] = (float)d;
-                    break;
-                case COL_ONEHOT:
-                    x[col_off[c] + value_index(&cats[c], v)] = 1.0f;
-                    break;
-                case COL_LABEL:
-                    s->y[row] =
-                        keep_labels ? (int32_t)strtoll(v, NULL, 10) : (int32_t)value_index(&lab, v);
-                    break;
-                case COL_CLIENT:
-                    s->client[row] = (int32_t)value_index(&cli, v);
-                    break;
-                }
-            }
-        }
-    FS_CHECK(rtr == n_train && rte == n_test);
-    if (cc >= 0 && (e = ds_names_set(&ds->client_names, (int)cli.n, cli.v))) goto out;
-    if (!keep_labels && (e = ds_names_set(&ds->class_names, (int)lab.n, lab.v))) goto out;
-    const char *base = strrchr(o->path, '/');
-    base = base ? base + 1 : o->path;
-    snprintf(ds->name, sizeof ds->name, "%.*s", (int)strcspn(base, "."), base);
-    snprintf(ds->source, sizeof ds->source, "CSV: %s%s%s, label %s%s%s", o->path,
-             o->test_path ? " + " : "", o->test_path ? o->test_path : "", o->label,
-             o->client ? ", client " : "", o->client ? o->client : "");
-    imp_set_date(ds);
-    snprintf(ds->checksum, sizeof ds->checksum, "crc32:%08lx", crc);
-out:
     if (e) ds_free(ds);
-    for (int c = 0; cats && c < tr.n_cols; c++) free(cats[c].v);
-    free(cats);
-    free(lab.v);
-    free(cli.v);
-    free(role);
-    free(col_off);
-    free(to_test);
-    free(grp);
-    free(gcount);
-    csv_free(&tr);
-    csv_free(&te);
+    csv_import_free(&ci);
     return e;
 }

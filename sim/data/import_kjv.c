@@ -144,40 +144,81 @@ static const char *parse_ref(const char *line, const char *end, char *book, size
     return p + 1;
 }
 
-fs_err imp_kjv(const imp_kjv_opts *o, dataset *ds)
-{
-    memset(ds, 0, sizeof *ds);
-    const int T = o->seq_len > 0 ? o->seq_len : IMP_DEFAULT_SEQ_LEN;
-    const double frac = o->test_fraction >= 0 ? o->test_fraction : IMP_DEFAULT_TEST_FRACTION;
-    if (T > 100000 || frac >= 1)
-        return fs_error(FS_EINPUT, "kjv: --seq-len must be 1..100000 and --test-fraction in "
-                                   "[0, 1)");
-    const char *what = o->text_path ? o->text_path : KJV_COMMAND;
-    uint8_t code[256];
-    memset(code, 0xff, sizeof code);
-    for (int i = 0; imp_kjv_vocab[i]; i++) code[(unsigned char)imp_kjv_vocab[i]] = (uint8_t)i;
+/* The parsed text: the cleaned tokens, grouped by chapter (units) in text order. */
+typedef struct kjv_text {
+    uint8_t *tok; /* cleaned text never exceeds the input */
+    size_t nt;
+    kjv_unit *units;
+    size_t n_units, cap_u;
+    int n_books;
+} kjv_text;
 
-    char *text = NULL;
-    size_t n = 0;
-    uLong crc = 0;
-    fs_err e = read_all(o, &text, &n, &crc);
-    if (e) return e;
-    uint8_t *tok = malloc(n + 1); /* cleaned text never exceeds the input */
-    size_t cap_u = 2048, n_units = 0, nt = 0;
-    kjv_unit *units = malloc(cap_u * sizeof *units);
-    const uint8_t **uptr = NULL;
-    size_t *ulen = NULL;
-    int32_t *ucl = NULL;
-    const char **names = NULL;
-    if (!tok || !units) {
-        e = fs_error(FS_ENOMEM, "out of memory");
-        goto out;
+static void kjv_text_free(kjv_text *t)
+{
+    free(t->tok);
+    free(t->units);
+}
+
+/* Start chapter ch of book (a new book when new_book). */
+static fs_err kjv_new_unit(kjv_text *t, int new_book, const char *book, long ch)
+{
+    if (t->n_units == t->cap_u) {
+        kjv_unit *nu = realloc(t->units, 2 * t->cap_u * sizeof *t->units);
+        if (!nu) return fs_error(FS_ENOMEM, "out of memory");
+        t->units = nu;
+        t->cap_u *= 2;
     }
+    if (new_book) t->n_books++;
+    kjv_unit *u = &t->units[t->n_units++];
+    u->start = t->nt;
+    u->len = 0;
+    u->book = t->n_books - 1;
+    snprintf(u->book_name, sizeof u->book_name, "%s", book);
+    snprintf(u->name, sizeof u->name, "%s%ld", book, ch);
+    return FS_OK;
+}
+
+/* Append the verse text [p, end) to the current chapter: whitespace runs -> one space, trimmed;
+ * verses joined by one space; every character must be in the vocabulary (code). */
+static fs_err kjv_add_verse(kjv_text *t, const char *p, const char *end, const uint8_t *code,
+                            const char *what, size_t line_no)
+{
+    kjv_unit *u = &t->units[t->n_units - 1];
+    int pending_space = u->len > 0;
+    for (; p < end; p++) {
+        unsigned char cch = (unsigned char)*p;
+        if (isspace(cch)) {
+            pending_space = u->len > 0 || pending_space;
+            continue;
+        }
+        if (code[cch] == 0xff)
+            return fs_error(FS_EDATA,
+                            "%s: line %zu: character '%c' (0x%02x) is not in the KJV "
+                            "vocabulary",
+                            what, line_no, isprint(cch) ? cch : '?', cch);
+        if (pending_space) t->tok[t->nt++] = code[' '], u->len++;
+        pending_space = 0;
+        t->tok[t->nt++] = code[cch];
+        u->len++;
+    }
+    return FS_OK;
+}
+
+/* Parse the text line by line into t, checking every reference (books start at chapter 1,
+ * chapters and verses consecutive). */
+static fs_err kjv_parse(const char *text, size_t n, const char *what, const uint8_t *code,
+                        kjv_text *t)
+{
+    memset(t, 0, sizeof *t);
+    t->tok = malloc(n + 1);
+    t->cap_u = 2048;
+    t->units = malloc(t->cap_u * sizeof *t->units);
+    if (!t->tok || !t->units) return fs_error(FS_ENOMEM, "out of memory");
     char book[16] = "", prev_book[16] = "";
     long prev_ch = 0, prev_v = 0;
-    int n_books = 0;
     size_t line_no = 0;
-    for (const char *line = text; line < text + n;) {
+    fs_err e = FS_OK;
+    for (const char *line = text; line < text + n && !e;) {
         const char *end = memchr(line, '\n', (size_t)(text + n - line));
         if (!end) end = text + n;
         line_no++;
@@ -187,85 +228,51 @@ fs_err imp_kjv(const imp_kjv_opts *o, dataset *ds)
         }
         long ch = 0, v = 0;
         const char *p = parse_ref(line, end, book, sizeof book, &ch, &v);
-        if (!p) {
-            e = fs_error(FS_EDATA,
-                         "%s: line %zu: expected '<book><chapter>:<verse> <text>', got '%.40s' "
-                         "(the importer reads the unformatted output of `bible -f`)",
-                         what, line_no, line);
-            goto out;
-        }
+        if (!p)
+            return fs_error(FS_EDATA,
+                            "%s: line %zu: expected '<book><chapter>:<verse> <text>', got "
+                            "'%.40s' (the importer reads the unformatted output of `bible -f`)",
+                            what, line_no, line);
         int new_book = strcmp(book, prev_book) != 0, new_ch = new_book || ch != prev_ch;
         if ((new_book && ch != 1) || (!new_book && new_ch && ch != prev_ch + 1) ||
-            (new_ch && v != 1) || (!new_ch && v != prev_v + 1)) {
-            e = fs_error(FS_EDATA,
-                         "%s: line %zu: %s%ld:%ld follows %s%ld:%ld (verses missing or out of "
-                         "order: truncated output?)",
-                         what, line_no, book, ch, v, prev_book, prev_ch, prev_v);
-            goto out;
-        }
-        if (new_ch) {
-            if (n_units == cap_u) {
-                kjv_unit *nu = realloc(units, 2 * cap_u * sizeof *units);
-                if (!nu) {
-                    e = fs_error(FS_ENOMEM, "out of memory");
-                    goto out;
-                }
-                units = nu;
-                cap_u *= 2;
-            }
-            if (new_book) n_books++;
-            kjv_unit *u = &units[n_units++];
-            u->start = nt;
-            u->len = 0;
-            u->book = n_books - 1;
-            snprintf(u->book_name, sizeof u->book_name, "%s", book);
-            snprintf(u->name, sizeof u->name, "%s%ld", book, ch);
-        }
-        /* verse text: whitespace runs -> one space, trimmed; verses joined by one space */
-        kjv_unit *u = &units[n_units - 1];
-        int pending_space = u->len > 0;
-        for (; p < end; p++) {
-            unsigned char cch = (unsigned char)*p;
-            if (isspace(cch)) {
-                pending_space = u->len > 0 || pending_space;
-                continue;
-            }
-            if (code[cch] == 0xff) {
-                e = fs_error(FS_EDATA,
-                             "%s: line %zu: character '%c' (0x%02x) is not in the KJV "
-                             "vocabulary",
-                             what, line_no, isprint(cch) ? cch : '?', cch);
-                goto out;
-            }
-            if (pending_space) tok[nt++] = code[' '], u->len++;
-            pending_space = 0;
-            tok[nt++] = code[cch];
-            u->len++;
-        }
+            (new_ch && v != 1) || (!new_ch && v != prev_v + 1))
+            return fs_error(FS_EDATA,
+                            "%s: line %zu: %s%ld:%ld follows %s%ld:%ld (verses missing or out "
+                            "of order: truncated output?)",
+                            what, line_no, book, ch, v, prev_book, prev_ch, prev_v);
+        if (new_ch) e = kjv_new_unit(t, new_book, book, ch);
+        if (!e) e = kjv_add_verse(t, p, end, code, what, line_no);
         snprintf(prev_book, sizeof prev_book, "%s", book);
         prev_ch = ch;
         prev_v = v;
         line = end + 1;
     }
-    if (n_units == 0) {
-        e = fs_error(FS_EDATA, "%s: no verses found", what);
-        goto out;
-    }
+    if (!e && t->n_units == 0) e = fs_error(FS_EDATA, "%s: no verses found", what);
+    return e;
+}
+
+/* The dataset from the parsed text: clients are chapters or books, each chapter's last
+ * windows are its test windows. */
+static fs_err kjv_dataset(const imp_kjv_opts *o, const kjv_text *t, const uint8_t *code, int T,
+                          double frac, uLong crc, dataset *ds)
+{
     const int by_book = o->clients == IMP_KJV_BOOKS;
-    const int n_clients = by_book ? n_books : (int)n_units;
-    uptr = malloc(n_units * sizeof *uptr);
-    ulen = malloc(n_units * sizeof *ulen);
-    ucl = malloc(n_units * sizeof *ucl);
-    names = malloc((size_t)n_clients * sizeof *names);
+    const size_t n_units = t->n_units;
+    const int n_clients = by_book ? t->n_books : (int)n_units;
+    const uint8_t **uptr = malloc(n_units * sizeof *uptr);
+    size_t *ulen = malloc(n_units * sizeof *ulen);
+    int32_t *ucl = malloc(n_units * sizeof *ucl);
+    const char **names = malloc((size_t)n_clients * sizeof *names);
+    fs_err e = FS_OK;
     if (!uptr || !ulen || !ucl || !names) {
         e = fs_error(FS_ENOMEM, "out of memory");
         goto out;
     }
     for (size_t i = 0; i < n_units; i++) {
-        uptr[i] = tok + units[i].start;
-        ulen[i] = units[i].len;
-        ucl[i] = by_book ? units[i].book : (int32_t)i;
-        names[ucl[i]] = by_book ? units[i].book_name : units[i].name;
+        uptr[i] = t->tok + t->units[i].start;
+        ulen[i] = t->units[i].len;
+        ucl[i] = by_book ? t->units[i].book : (int32_t)i;
+        names[ucl[i]] = by_book ? t->units[i].book_name : t->units[i].name;
     }
     snprintf(ds->name, sizeof ds->name, "kjv");
     snprintf(ds->source, sizeof ds->source,
@@ -292,13 +299,35 @@ fs_err imp_kjv(const imp_kjv_opts *o, dataset *ds)
     e = ds_names_set(&ds->client_names, n_clients, names);
     if (!e) e = imp_text_windows(ds, uptr, ulen, ucl, NULL, n_units, T, frac, code[' ']);
 out:
-    if (e) ds_free(ds);
-    free(text);
-    free(tok);
-    free(units);
     free(uptr);
     free(ulen);
     free(ucl);
     free(names);
+    return e;
+}
+
+fs_err imp_kjv(const imp_kjv_opts *o, dataset *ds)
+{
+    memset(ds, 0, sizeof *ds);
+    const int T = o->seq_len > 0 ? o->seq_len : IMP_DEFAULT_SEQ_LEN;
+    const double frac = o->test_fraction >= 0 ? o->test_fraction : IMP_DEFAULT_TEST_FRACTION;
+    if (T > 100000 || frac >= 1)
+        return fs_error(FS_EINPUT, "kjv: --seq-len must be 1..100000 and --test-fraction in "
+                                   "[0, 1)");
+    const char *what = o->text_path ? o->text_path : KJV_COMMAND;
+    uint8_t code[256];
+    memset(code, 0xff, sizeof code);
+    for (int i = 0; imp_kjv_vocab[i]; i++) code[(unsigned char)imp_kjv_vocab[i]] = (uint8_t)i;
+    char *text = NULL;
+    size_t n = 0;
+    uLong crc = 0;
+    fs_err e = read_all(o, &text, &n, &crc);
+    if (e) return e;
+    kjv_text t;
+    e = kjv_parse(text, n, what, code, &t);
+    if (!e) e = kjv_dataset(o, &t, code, T, frac, crc, ds);
+    if (e) ds_free(ds);
+    kjv_text_free(&t);
+    free(text);
     return e;
 }

@@ -46,7 +46,7 @@ fs_err dist_agree(fs_err e);
  * differ by at most one, rank 0 first). */
 void dist_share(int n, int ranks, int r, int *lo, int *hi);
 
-/* What a rank trains with: its copy of the run's set-up (engine/sim.c). */
+/* What a rank trains with: its copy of the run's set-up (engine/setup.c). */
 typedef struct dist_env {
     const fl_algorithm *a;
     fl_round_ctx ctx;   /* m, ds, part, tc, seed, p of the run; global and bcast below */

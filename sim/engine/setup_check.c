@@ -3,7 +3,7 @@
  * its samples), the partition sizes, the device and availability models (their trace and tiers
  * files), the model's shapes and frozen layers, the peak memory
  * estimate against the machine's limit, and model.init_from. Each failure names the scenario key
- * it comes from (file:line:col). The estimate counts what sim.c's set-up allocates, by the same
+ * it comes from (file:line:col). The estimate counts what set-up (setup.c) allocates, by the same
  * formulas (sim_chunk_clients, nn_worker_bytes). */
 #include "engine/setup_check.h"
 
@@ -107,7 +107,7 @@ void sim_estimate_memory(const cfg *c, const dataset *ds, size_t n_train, size_t
     /* global model, the double aggregate(s), the server's vectors (double) */
     est->model = np * f + np * 8.0 * (1 + two) + np * 8.0 * (a ? a->server_vecs : 0);
     int max_batch = c->train.batch_size;
-    if (a && a->one_pass && max_batch < 256) max_batch = 256; /* as sim.c sizes it */
+    if (a && a->one_pass && max_batch < 256) max_batch = 256; /* as setup.c sizes it */
     est->workers = threads * nn_worker_bytes(m, max_batch) +
                    nn_worker_bytes(m, m->seq_len ? 32 : SIM_EVAL_BATCH);
     const double per_client = np * f * (1 + two + sv + keep_opt);
@@ -189,35 +189,21 @@ static const char *model_key(const cfg *c, const char *msg)
     return strcmp(c->model.name, "custom") == 0 ? "model.layers" : "model.name";
 }
 
-fs_err sim_check_setup(const cfg *c, int threads_override, const char *db, const char *file,
-                       cfg_diag *d, sim_estimate *out)
+/* The data's sizes (synthetic: expected values from the generator's parameters; a file: its
+ * header and labels, its kind, and the partition). */
+static fs_err check_data(const cfg *c, const char *file, cfg_diag *d, dataset *ds, partition *p,
+                         size_t *n_train, size_t *n_test, uint32_t *n_clients)
 {
-    memset(d, 0, sizeof *d);
-    if (strcmp(c->federation, "vertical") == 0) { /* its own checks: vfl_validate_data */
-        if (out) {
-            memset(out, 0, sizeof *out);
-            out->total = out->limit = NAN;
-        }
-        return FS_OK;
-    }
-    dataset ds;
-    partition p;
-    memset(&ds, 0, sizeof ds);
-    memset(&p, 0, sizeof p);
-    nn_model m;
-    sim_estimate est;
-    fs_err e = FS_OK;
-    size_t n_train, n_test;
-    uint32_t n_clients;
     const int synthetic = strcmp(c->data.dataset, "synthetic") == 0;
+    fs_err e = FS_OK;
     if (synthetic) { /* generated: sizes from the generator's parameters (expected values) */
-        ds.dtype = DS_F32;
-        ds.shape[0] = ds.shape[1] = 1;
-        ds.shape[2] = c->data.synthetic_dim;
-        ds.feat = (size_t)c->data.synthetic_dim;
-        ds.y_len = 1;
-        ds.n_classes = c->data.synthetic_classes;
-        ds.n_natural = c->data.synthetic_clients;
+        ds->dtype = DS_F32;
+        ds->shape[0] = ds->shape[1] = 1;
+        ds->shape[2] = c->data.synthetic_dim;
+        ds->feat = (size_t)c->data.synthetic_dim;
+        ds->y_len = 1;
+        ds->n_classes = c->data.synthetic_classes;
+        ds->n_natural = c->data.synthetic_clients;
         const double s = c->data.synthetic_size_sigma;
         const double per =
             exp(log(c->data.synthetic_size_mean > 0 ? c->data.synthetic_size_mean : 1) +
@@ -225,22 +211,22 @@ fs_err sim_check_setup(const cfg *c, int threads_override, const char *db, const
             c->data.synthetic_min_size;
         const double n =
             strcmp(c->data.synthetic_lazy, "true") == 0 ? 0 : c->data.synthetic_clients * per;
-        n_train = (size_t)n;
-        n_test = (size_t)(n * c->data.synthetic_test_fraction);
-        n_clients = (uint32_t)c->data.synthetic_clients;
+        *n_train = (size_t)n;
+        *n_test = (size_t)(n * c->data.synthetic_test_fraction);
+        *n_clients = (uint32_t)c->data.synthetic_clients;
     } else {
-        if ((e = ds_load_labels(c->data.path, &ds))) {
+        if ((e = ds_load_labels(c->data.path, ds))) {
             at(d, c, file, "data.path", e,
                "data.path must name a fedsim HDF5 dataset (fedsim data import ...; "
                "docs/datasets.md)");
-            goto out;
+            return e;
         }
         if ((e = ds_check_kind(c->data.path, c->data.dataset))) { /* kjv on an FMNIST file */
             at(d, c, file, "data.dataset", e,
                "data.dataset names the kind of data the file must hold (docs/datasets.md)");
-            goto out;
+            return e;
         }
-        if ((e = sim_make_partition(c, &ds, &p))) {
+        if ((e = sim_make_partition(c, ds, p))) {
             const char *msg = fs_errmsg();
             at(d, c, file,
                strstr(msg, "min_size")  ? "partition.min_size"
@@ -252,23 +238,29 @@ fs_err sim_check_setup(const cfg *c, int threads_override, const char *db, const
                e,
                "fewer clients, a smaller partition.min_size, or another partition.kind "
                "(docs/datasets.md)");
-            goto out;
+            return e;
         }
-        if ((uint32_t)c->rounds.clients_per_round > p.n_clients) {
+        if ((uint32_t)c->rounds.clients_per_round > p->n_clients) {
             e = fs_error(FS_EINPUT, "rounds.clients_per_round = %d exceeds the %u clients",
-                         c->rounds.clients_per_round, p.n_clients);
+                         c->rounds.clients_per_round, p->n_clients);
             at(d, c, file, "rounds.clients_per_round", e, "lower rounds.clients_per_round");
-            goto out;
+            return e;
         }
-        n_train = ds.train.n;
-        n_test = ds.test.n;
-        n_clients = p.n_clients;
+        *n_train = ds->train.n;
+        *n_test = ds->test.n;
+        *n_clients = p->n_clients;
     }
+    return e;
+}
+
+/* The device and availability models (their trace and tiers files). */
+static fs_err check_devices(const cfg *c, const char *file, cfg_diag *d, uint32_t n_clients)
+{
     dev_model dev;
     av_model av;
     memset(&dev, 0, sizeof dev);
     memset(&av, 0, sizeof av);
-    e = sim_make_devices(c, n_clients, &dev, &av);
+    fs_err e = sim_make_devices(c, n_clients, &dev, &av);
     dev_free(&dev);
     av_free(&av);
     if (e) {
@@ -280,30 +272,46 @@ fs_err sim_check_setup(const cfg *c, int threads_override, const char *db, const
                ? "availability.trace"
                : "devices.model",
            e, "a CSV file as docs/systems.md describes");
-        goto out;
     }
-    if ((e = nn_zoo_from_cfg(&m, c, ds.shape, ds.n_classes))) {
+    return e;
+}
+
+/* The model's shapes and frozen layers, and its fit to the task. */
+static fs_err check_model(const cfg *c, const char *file, cfg_diag *d, const dataset *ds,
+                          nn_model *m)
+{
+    fs_err e;
+    if ((e = nn_zoo_from_cfg(m, c, ds->shape, ds->n_classes))) {
         const char *key = model_key(c, fs_errmsg());
         at(d, c, file, key, e,
            strcmp(key, "model.freeze") == 0
                ? "model.freeze lists layers with parameters by name (docs/models.md)"
                : "each layer's output must fit the next layer's input, from the data's sample "
                  "shape (docs/models.md)");
-        goto out;
+        return e;
     }
-    if (m.y_len != ds.y_len) {
-        e = fs_error(FS_EINPUT, "dataset '%s' is %s but model '%s' %s", ds.name,
-                     ds.task == DS_SEQUENCE ? "a next-symbol task over sequences"
-                                            : "a classification task",
+    if (m->y_len != ds->y_len) {
+        e = fs_error(FS_EINPUT, "dataset '%s' is %s but model '%s' %s", ds->name,
+                     ds->task == DS_SEQUENCE ? "a next-symbol task over sequences"
+                                             : "a classification task",
                      c->model.name,
-                     m.seq_len ? "predicts one symbol per step (use a classifier)"
-                               : "is a classifier (use char_lstm, or a custom model starting "
-                                 "with an embedding)");
+                     m->seq_len ? "predicts one symbol per step (use a classifier)"
+                                : "is a classifier (use char_lstm, or a custom model starting "
+                                  "with an embedding)");
         at(d, c, file, "model.name", e, "docs/models.md lists which model fits which data");
-        goto out;
+        return e;
     }
+    return FS_OK;
+}
+
+/* The peak memory estimate against the machine's limit, naming the largest part's key. */
+static fs_err check_memory(const cfg *c, const char *file, cfg_diag *d, const dataset *ds,
+                           size_t n_train, size_t n_test, uint32_t n_clients, const nn_model *m,
+                           int threads_override, sim_estimate *out)
+{
     const int threads = sim_thread_count(c, threads_override);
-    sim_estimate_memory(c, &ds, n_train, n_test, n_clients, &m, threads, &est);
+    sim_estimate est;
+    sim_estimate_memory(c, ds, n_train, n_test, n_clients, m, threads, &est);
     est.limit = sim_mem_limit(est.limit_src, sizeof est.limit_src);
     if (out) *out = est;
     if (est.total > est.limit) {
@@ -329,73 +337,106 @@ fs_err sim_check_setup(const cfg *c, int threads_override, const char *db, const
                                                                  : "model.name";
         const char *key = parts[big].key;
         if (big == 2 || big == 4 ||
-            (big == 3 && 2.0 * threads * (double)m.n_params * 4.0 > est.workers / 2))
+            (big == 3 && 2.0 * threads * (double)m->n_params * 4.0 > est.workers / 2))
             key = model; /* the parameters dominate, not the batch's activations */
         fmt_bytes(parts[big].b, part, sizeof part);
-        e = fs_error(FS_EINPUT,
-                     "this run needs an estimated %s of memory, more than the %s available "
-                     "(%s); the largest part is %s: %s",
-                     tot, lim, est.limit_src, parts[big].what, part);
+        fs_err e = fs_error(FS_EINPUT,
+                            "this run needs an estimated %s of memory, more than the %s available "
+                            "(%s); the largest part is %s: %s",
+                            tot, lim, est.limit_src, parts[big].what, part);
         at(d, c, file, key, e,
            "a smaller model, batch, population, thread count or algorithm.state_memory_mb "
            "(README.md, 'What validate checks')");
-        goto out;
+        return e;
     }
-    { /* where the run writes: the database, the checkpoints, the client state spill files */
-        char dbbuf[CFG_STR + 16], ckpt[CFG_STR + 32], why[512];
-        const char *dbp = db ? db : c->output.db[0] ? c->output.db : dbbuf;
-        snprintf(dbbuf, sizeof dbbuf, "results/%s.db", c->name);
-        if (c->checkpoint.dir[0]) {
-            snprintf(ckpt, sizeof ckpt, "%s", c->checkpoint.dir);
-        } else {
-            size_t n = strlen(dbp);
-            if (n > 3 && strcmp(dbp + n - 3, ".db") == 0) n -= 3;
-            snprintf(ckpt, sizeof ckpt, "%.*s-ckpt", (int)n, dbp);
-        }
-        const struct {
-            const char *path, *key, *what;
-            int dir;
-        } outs[] = {
-            {dbp, "output.db", db ? "the database (--db)" : "the database", 0},
-            {ckpt, "checkpoint.dir", "the checkpoint directory", 1},
-            {c->algorithm.state_dir, "algorithm.state_dir", "the client state directory", 1},
-        };
-        for (int i = 0; i < 3; i++) {
-            if (!outs[i].path[0] || !not_writable(outs[i].path, outs[i].dir, why, sizeof why))
-                continue;
-            e = fs_error(FS_EINPUT, "%s %s %s", outs[i].what, outs[i].path, why);
-            at(d, c, file, i == 1 && !c->checkpoint.dir[0] ? "output.db" : outs[i].key, e,
-               "choose a path fedsim can create and write (checked by validate, so a run never "
-               "fails at its end)");
-            goto out;
-        }
+    return FS_OK;
+}
+
+/* Where the run writes: the database, the checkpoints, the client state spill files. */
+static fs_err check_outputs(const cfg *c, const char *file, cfg_diag *d, const char *db)
+{
+    char dbbuf[CFG_STR + 16], ckpt[CFG_STR + 32], why[512];
+    const char *dbp = db ? db : c->output.db[0] ? c->output.db : dbbuf;
+    snprintf(dbbuf, sizeof dbbuf, "results/%s.db", c->name);
+    if (c->checkpoint.dir[0]) {
+        snprintf(ckpt, sizeof ckpt, "%s", c->checkpoint.dir);
+    } else {
+        size_t n = strlen(dbp);
+        if (n > 3 && strcmp(dbp + n - 3, ".db") == 0) n -= 3;
+        snprintf(ckpt, sizeof ckpt, "%.*s-ckpt", (int)n, dbp);
     }
+    const struct {
+        const char *path, *key, *what;
+        int dir;
+    } outs[] = {
+        {dbp, "output.db", db ? "the database (--db)" : "the database", 0},
+        {ckpt, "checkpoint.dir", "the checkpoint directory", 1},
+        {c->algorithm.state_dir, "algorithm.state_dir", "the client state directory", 1},
+    };
+    for (int i = 0; i < 3; i++) {
+        if (!outs[i].path[0] || !not_writable(outs[i].path, outs[i].dir, why, sizeof why)) continue;
+        fs_err e = fs_error(FS_EINPUT, "%s %s %s", outs[i].what, outs[i].path, why);
+        at(d, c, file, i == 1 && !c->checkpoint.dir[0] ? "output.db" : outs[i].key, e,
+           "choose a path fedsim can create and write (checked by validate, so a run never "
+           "fails at its end)");
+        return e;
+    }
+    return FS_OK;
+}
+
+/* model.init_from: a checkpoint of the same architecture and symbols. */
+static fs_err check_init_from(const cfg *c, const char *file, cfg_diag *d, const dataset *ds,
+                              nn_model *m)
+{
     if (c->model.init_from[0]) {
-        float *params = FS_ALIGNED(m.n_params ? m.n_params : 1, sizeof(float));
+        float *params = FS_ALIGNED(m->n_params ? m->n_params : 1, sizeof(float));
         nn_ckpt_meta meta;
-        if (!params) {
-            e = FS_ENOMEM;
-            goto out;
-        }
-        e = nn_ckpt_load_params(c->model.init_from, &m, params, &meta);
+        if (!params) return FS_ENOMEM;
+        fs_err e = nn_ckpt_load_params(c->model.init_from, m, params, &meta);
         free(params);
         if (e) {
             at(d, c, file, "model.init_from", e == FS_EDATA ? FS_EDATA : FS_EINPUT,
                "a checkpoint of the same architecture (fedsim train-central, or a run's "
                "<name>-final.h5)");
-            e = e == FS_EDATA ? FS_EDATA : FS_EINPUT;
-            goto out;
+            return e == FS_EDATA ? FS_EDATA : FS_EINPUT;
         }
-        if (meta.vocab[0] && ds.vocab && strcmp(meta.vocab, ds.vocab) != 0) {
+        if (meta.vocab[0] && ds->vocab && strcmp(meta.vocab, ds->vocab) != 0) {
             e = fs_error(FS_EINPUT,
                          "model.init_from: %s was trained on the symbols \"%s\", dataset "
                          "'%s' has \"%s\" (token ids would mean other characters)",
-                         c->model.init_from, meta.vocab, ds.name, ds.vocab);
+                         c->model.init_from, meta.vocab, ds->name, ds->vocab);
             at(d, c, file, "model.init_from", e, "a checkpoint trained on the same dataset");
-            goto out;
+            return e;
         }
     }
-out:
+    return FS_OK;
+}
+
+fs_err sim_check_setup(const cfg *c, int threads_override, const char *db, const char *file,
+                       cfg_diag *d, sim_estimate *out)
+{
+    memset(d, 0, sizeof *d);
+    if (strcmp(c->federation, "vertical") == 0) { /* its own checks: vfl_validate_data */
+        if (out) {
+            memset(out, 0, sizeof *out);
+            out->total = out->limit = NAN;
+        }
+        return FS_OK;
+    }
+    dataset ds;
+    partition p;
+    memset(&ds, 0, sizeof ds);
+    memset(&p, 0, sizeof p);
+    nn_model m;
+    size_t n_train = 0, n_test = 0;
+    uint32_t n_clients = 0;
+    fs_err e = check_data(c, file, d, &ds, &p, &n_train, &n_test, &n_clients);
+    if (!e) e = check_devices(c, file, d, n_clients);
+    if (!e) e = check_model(c, file, d, &ds, &m);
+    if (!e)
+        e = check_memory(c, file, d, &ds, n_train, n_test, n_clients, &m, threads_override, out);
+    if (!e) e = check_outputs(c, file, d, db);
+    if (!e) e = check_init_from(c, file, d, &ds, &m);
     part_free(&p);
     ds_free(&ds);
     return e;

@@ -1,4 +1,4 @@
-/* Tests for sim/privacy/shamir.c and sim/privacy/secagg.c: field arithmetic and Shamir sharing
+/* Tests for sim/privacy/shamir.c and sim/privacy/secagg*.c: field arithmetic and Shamir sharing
  * against hand-computed values, exact recovery of the quantised sum under every dropout point,
  * aborts below threshold, SecAgg+ == SecAgg, uniformity of masked vectors (chi-square),
  * determinism, and the wire-byte accounting pinned to hand-computed message sizes. */

@@ -40,7 +40,7 @@ static void test_estimate_small(void **state)
     const double np = 60 * 10 + 10; /* logreg: weights and biases */
     /* fedavg: the float global model and one double aggregate, no server vectors */
     assert_true(est.model == np * 4 + np * 8);
-    /* the clients trained at once (as sim.c sizes them), one update each */
+    /* the clients trained at once (as setup.c sizes them), one update each */
     assert_true(est.chunk == sim_chunk_clients(2, np * 4, c.rounds.clients_per_round) * np * 4);
     assert_true(est.state == 0);
     assert_true(est.workers > 2 * 2 * np * 4); /* at least grad and opt per thread */
