@@ -319,8 +319,11 @@ int cfg_robust_f(const cfg *c);
  * a round: engine/robust.h). */
 int cfg_robust_wanted(const cfg *c);
 
-/* The key table, terminated by a {NULL} entry. */
-extern const cfg_key cfg_keys[];
+/* Key i of the table (0-based, in table order: the order of the JSON and docs/scenario.md),
+ * NULL past the last. The table is kept per scenario section (sim/config/sections.c). */
+const cfg_key *cfg_key_at(int i);
+/* Number of keys in the table. */
+int cfg_key_count(void);
 
 /* Where a problem was found, for messages of the form file:line:col. */
 typedef struct cfg_diag {

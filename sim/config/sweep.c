@@ -5,6 +5,7 @@
  * carries the position of the offending key or value; every allocation is freed on every path
  * (sweep_free_plan frees a plan, also a partly filled one). No global state. */
 #include "config/sweep.h"
+#include "config/config_int.h"
 #include "config/ytree.h"
 
 #include <ctype.h>
@@ -106,73 +107,6 @@ static bool render(FILE *f, const ynode *n)
         break;
     }
     return false;
-}
-
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
-/* The shortest %g text that reads back as v (0.1, not 0.10000000000000001). */
-static void fmt_double(char *buf, size_t n, double v)
-{
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, n, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v) return;
-    }
-}
-
-/* The resolved value of key ki in c as JSON. */
-static void json_value(FILE *f, const cfg *c, int ki)
-{
-    const cfg_key *k = &cfg_keys[ki];
-    const char *field = (const char *)c + k->offset;
-    char buf[64];
-    switch (k->type) {
-    case CFG_T_INT: {
-        int v;
-        memcpy(&v, field, sizeof v);
-        fprintf(f, "%d", v);
-        break;
-    }
-    case CFG_T_U64: {
-        uint64_t v;
-        memcpy(&v, field, sizeof v);
-        fprintf(f, "%" PRIu64, v);
-        break;
-    }
-    case CFG_T_FLOAT: {
-        double v;
-        memcpy(&v, field, sizeof v);
-        if (isfinite(v)) {
-            fmt_double(buf, sizeof buf, v);
-            fputs(buf, f);
-        } else {
-            fputs("null", f);
-        }
-        break;
-    }
-    case CFG_T_STRING:
-    case CFG_T_ENUM:
-        json_str(f, field);
-        break;
-    case CFG_T_INTLIST: {
-        const cfg_int_list *l = (const cfg_int_list *)(const void *)field;
-        fputc('[', f);
-        for (int j = 0; j < l->n; j++) fprintf(f, "%s%d", j ? ", " : "", l->v[j]);
-        fputc(']', f);
-        break;
-    }
-    }
 }
 
 /* 64-bit FNV-1a followed by the splitmix64 finaliser (spreads the bits of short inputs). */
@@ -559,9 +493,9 @@ static fs_err expand(sctx *x, const cfg *base, int n_user, const char *path, swe
             }
             if (strcmp(k->path, "seed") != 0) {
                 fputs(nj++ ? ", " : "", jf);
-                json_str(jf, k->path);
+                cfg_json_string(jf, k->path);
                 fputs(": ", jf);
-                json_value(jf, c, cfg_key_index(k->path));
+                cfg_json_value(jf, c, cfg_key_at(cfg_key_index(k->path)));
             }
         }
         fputc('}', jf);

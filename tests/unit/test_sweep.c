@@ -85,10 +85,11 @@ static void test_expansion_order(void **state)
     assert_string_equal(p.runs[23].sets[4], "seed=3");
     assert_true(p.runs[23].seed == 3);
     assert_int_equal(p.runs[23].rounds, 8);
-    /* resolved values, seed excluded, shortest exact float text */
-    assert_string_equal(p.runs[0].swept_json, "{\"algorithm.name\": \"fedavg\", "
-                                              "\"partition.alpha\": 0.1, \"train.lr\": 0.1, "
-                                              "\"train.batch_size\": 10}");
+    /* resolved values, seed excluded, floats as in the stored params (%.17g, exact) */
+    assert_string_equal(p.runs[0].swept_json,
+                        "{\"algorithm.name\": \"fedavg\", "
+                        "\"partition.alpha\": 0.10000000000000001, \"train.lr\": "
+                        "0.10000000000000001, \"train.batch_size\": 10}");
     /* all keys distinct, 16 hex digits */
     for (int i = 0; i < p.n_runs; i++) {
         assert_int_equal(strlen(p.runs[i].key), SWEEP_KEY_LEN);
@@ -119,8 +120,9 @@ static void test_forms_and_values(void **state)
     assert_string_equal(a.runs[1].sets[0], "train.lr=0.2");
     assert_string_equal(a.runs[2].sets[0], "train.lr=1e-1");
     /* 1e-1 resolves to 0.1 in the JSON; lists stay lists */
-    assert_string_equal(a.runs[3].swept_json, "{\"train.lr\": 0.1, \"model.hidden\": [20, 20], "
-                                              "\"model.name\": \"mlp\"}");
+    assert_string_equal(a.runs[3].swept_json,
+                        "{\"train.lr\": 0.10000000000000001, \"model.hidden\": [20, 20], "
+                        "\"model.name\": \"mlp\"}");
     assert_true(a.runs[0].seed == 1);
     sweep_free_plan(&a);
     sweep_free_plan(&b);
@@ -136,7 +138,8 @@ static void test_forms_and_values(void **state)
     assert_string_equal(a.db, "out/x.db");
     assert_string_equal(a.runs[0].sets[0], "data.path=\"a b.h5\"");
     assert_string_equal(a.runs[1].sets[0], "data.path=\"c\\\"d.h5\"");
-    assert_string_equal(a.runs[1].swept_json, "{\"data.path\": \"c\\\"d.h5\", \"train.lr\": 0.3}");
+    assert_string_equal(a.runs[1].swept_json,
+                        "{\"data.path\": \"c\\\"d.h5\", \"train.lr\": 0.29999999999999999}");
     assert_int_equal(a.runs[0].rounds, 3);
     sweep_free_plan(&a);
 
@@ -154,6 +157,40 @@ static void test_forms_and_values(void **state)
     assert_int_equal(sweep_compute_key(&c, key), FS_OK);
     assert_string_equal(a.runs[0].key, key);
     sweep_free_plan(&a);
+}
+
+/* One emitter writes a key's value: the swept values are the same text as the run's stored
+ * params (%.17g: exact, and the text existing run keys were hashed from), pinned here. */
+static void test_json_floats(void **state)
+{
+    (void)state;
+    sweep_plan p;
+    plan_ok(BASE "sweep:\n  grid:\n    train.lr: [0.1]\n    privacy.delta: [1e-5]\n"
+                 "    devices.flops.median: [2e9]\n    rounds.overcommit: [0.5]\n"
+                 "    availability.p: [0.7]\n",
+            NULL, 0, &p);
+    assert_int_equal(p.n_runs, 1);
+    assert_string_equal(p.runs[0].swept_json,
+                        "{\"train.lr\": 0.10000000000000001, \"privacy.delta\": "
+                        "1.0000000000000001e-05, \"devices.flops.median\": 2000000000, "
+                        "\"rounds.overcommit\": 0.5, \"availability.p\": 0.69999999999999996}");
+    cfg c;
+    cfg_diag d;
+    assert_int_equal(cfg_parse_text(BASE, strlen(BASE), "s.yaml", &c, &d), FS_OK);
+    for (int i = 0; i < p.runs[0].n_sets; i++)
+        assert_int_equal(cfg_apply_override(p.runs[0].sets[i], i + 1, &c, &d), FS_OK);
+    char *params = cfg_to_json(&c);
+    assert_non_null(params);
+    /* every "key": value of the swept JSON appears as such in the params */
+    char *sw = strdup(p.runs[0].swept_json + 1);
+    sw[strlen(sw) - 1] = '\0';
+    for (char *save = NULL, *kv = strtok_r(sw, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        while (*kv == ' ') kv++;
+        assert_non_null(strstr(params, kv));
+    }
+    free(sw);
+    free(params);
+    sweep_free_plan(&p);
 }
 
 static void test_run_key(void **state)
@@ -291,7 +328,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expansion_order), cmocka_unit_test(test_forms_and_values),
         cmocka_unit_test(test_run_key),         cmocka_unit_test(test_key_matches_worker),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_errors),          cmocka_unit_test(test_json_floats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
