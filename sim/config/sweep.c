@@ -1,7 +1,8 @@
 /* Sweep expansion (see sweep.h): the reading of the `sweep:` section from the positioned YAML
  * tree of ytree.c (the same as the scenario parser's), the expansion into runs and each run's
  * key.
- * Guarantees: a plan is returned only if every run of the sweep passed cfg_validate; every error
+ * Guarantees: a plan is returned only if every run of the sweep passed cfg_validate (and the
+ * caller's check); every error
  * carries the position of the offending key or value; every allocation is freed on every path
  * (sweep_free_plan frees a plan, also a partly filled one). No global state. */
 #include "config/sweep.h"
@@ -168,6 +169,7 @@ typedef struct skey {
 typedef struct sctx {
     const char *file;
     cfg_diag *d;
+    sweep_check check; /* after cfg_validate, or NULL */
     skey *keys;
     int n_keys, cap_keys;
     int axis_len[CFG_KEYS_MAX + 1];
@@ -505,7 +507,9 @@ static fs_err expand(sctx *x, const cfg *base, int n_user, const char *path, swe
         run->swept_json = json;
         if (rc != FS_OK) break;
         cfg_derive(c, path);
-        if (cfg_validate(c, path, x->d) != FS_OK) {
+        fs_err bad = cfg_validate(c, path, x->d);
+        if (!bad && x->check) bad = x->check(c, path, x->d);
+        if (bad != FS_OK) {
             cfg_diag *d = x->d;
             int j = strcmp(d->file, "--set") == 0 ? d->line - n_user - 1 : -1;
             char hint[sizeof d->hint];
@@ -550,7 +554,8 @@ static fs_err expand(sctx *x, const cfg *base, int n_user, const char *path, swe
 }
 
 fs_err sweep_parse_plan(const char *text, size_t len, const char *path,
-                        const char *const *overrides, int n_overrides, sweep_plan *p, cfg_diag *d)
+                        const char *const *overrides, int n_overrides, sweep_check check,
+                        sweep_plan *p, cfg_diag *d)
 {
     cfg_diag scratch;
     if (!d) d = &scratch;
@@ -563,7 +568,7 @@ fs_err sweep_parse_plan(const char *text, size_t len, const char *path,
         rc = cfg_apply_override(overrides[i], i + 1, base, d);
     ynode *root = NULL;
     if (rc == FS_OK) rc = sn_build(text, len, path, &root);
-    sctx x = {.file = path, .d = d};
+    sctx x = {.file = path, .d = d, .check = check};
     const ynode *sw = NULL, *name = NULL;
     if (rc == FS_OK && root && root->kind == YN_MAP)
         for (int i = 0; i + 1 < root->n; i += 2)
@@ -614,7 +619,7 @@ fs_err sweep_parse_plan(const char *text, size_t len, const char *path,
 }
 
 fs_err sweep_load_plan(const char *path, const char *const *overrides, int n_overrides,
-                       sweep_plan *p, cfg_diag *d)
+                       sweep_check check, sweep_plan *p, cfg_diag *d)
 {
     cfg_diag scratch;
     if (!d) d = &scratch;
@@ -653,7 +658,7 @@ fs_err sweep_load_plan(const char *path, const char *const *overrides, int n_ove
         return fs_error(FS_EINPUT, "%s: %s", path, d->msg);
     }
     text[len] = '\0';
-    fs_err rc = sweep_parse_plan(text, len, path, overrides, n_overrides, p, d);
+    fs_err rc = sweep_parse_plan(text, len, path, overrides, n_overrides, check, p, d);
     free(text);
     return rc;
 }

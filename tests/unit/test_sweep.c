@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config/sweep.h"
+#include "engine/check_algo.h"
 
 #define BASE                                                                                       \
     "name: tiny\n"                                                                                 \
@@ -24,7 +25,8 @@
 static void plan_ok(const char *text, const char *const *ov, int n_ov, sweep_plan *p)
 {
     cfg_diag d;
-    fs_err rc = sweep_parse_plan(text, strlen(text), "s.yaml", ov, n_ov, p, &d);
+    fs_err rc =
+        sweep_parse_plan(text, strlen(text), "s.yaml", ov, n_ov, sim_check_algorithm, p, &d);
     if (rc != FS_OK) cfg_diag_print(&d, stderr);
     assert_int_equal(rc, FS_OK);
 }
@@ -34,7 +36,9 @@ static void plan_fail(const char *text, int line, int col, const char *msg, cons
 {
     sweep_plan p;
     cfg_diag d;
-    assert_int_equal(sweep_parse_plan(text, strlen(text), "s.yaml", NULL, 0, &p, &d), FS_EINPUT);
+    assert_int_equal(
+        sweep_parse_plan(text, strlen(text), "s.yaml", NULL, 0, sim_check_algorithm, &p, &d),
+        FS_EINPUT);
     if (d.line != line || d.col != col || strcmp(d.msg, msg) != 0 ||
         (hint && strstr(d.hint, hint) == NULL))
         cfg_diag_print(&d, stderr);
@@ -233,7 +237,7 @@ static void test_key_matches_worker(void **state)
     const char *user[] = {"eval.every=2"};
     sweep_plan p;
     cfg_diag d;
-    fs_err rc = sweep_load_plan(path, user, 1, &p, &d);
+    fs_err rc = sweep_load_plan(path, user, 1, sim_check_algorithm, &p, &d);
     if (rc) cfg_diag_print(&d, stderr);
     assert_int_equal(rc, FS_OK);
     assert_int_equal(p.n_runs, 8);
@@ -254,7 +258,7 @@ static void test_key_matches_worker(void **state)
     sweep_free_plan(&p);
     unlink(path);
     /* a missing file */
-    assert_int_equal(sweep_load_plan("/nonexistent/x.yaml", NULL, 0, &p, &d), FS_EINPUT);
+    assert_int_equal(sweep_load_plan("/nonexistent/x.yaml", NULL, 0, NULL, &p, &d), FS_EINPUT);
     assert_string_equal(d.file, "/nonexistent/x.yaml");
     assert_int_equal(d.line, 0);
 }
@@ -318,7 +322,9 @@ static void test_errors(void **state)
     cfg_diag d;
     const char *ov[] = {"train.lrr=1"};
     const char *text = BASE "sweep:\n  seeds: [1]\n";
-    assert_int_equal(sweep_parse_plan(text, strlen(text), "s.yaml", ov, 1, &p, &d), FS_EINPUT);
+    assert_int_equal(
+        sweep_parse_plan(text, strlen(text), "s.yaml", ov, 1, sim_check_algorithm, &p, &d),
+        FS_EINPUT);
     assert_string_equal(d.file, "--set");
     assert_int_equal(d.line, 1);
 }
