@@ -26,6 +26,7 @@
 #include "fl/algorithm.h"
 #include "nn/checkpoint.h"
 #include "nn/model.h"
+#include "config/model.h"
 #include "nn/zoo.h"
 
 #define MIB 1048576.0
@@ -282,7 +283,7 @@ fs_err sim_check_setup(const cfg *c, int threads_override, const char *db, const
            e, "a CSV file as docs/systems.md describes");
         goto out;
     }
-    if ((e = nn_zoo_from_cfg(&m, c, ds.shape, ds.n_classes))) {
+    if ((e = cfg_build_model(&m, c, ds.shape, ds.n_classes))) {
         const char *key = model_key(c, fs_errmsg());
         at(d, c, file, key, e,
            strcmp(key, "model.freeze") == 0
