@@ -10,12 +10,12 @@
 const cfg_key cfg_keys_model[] = {
     K_ENUM("model.name", model.name, "mlp", "logreg|mlp|lenet|cnn|char_lstm|custom",
            "model trained by every client (docs/models.md); custom: the layers of model.layers"),
-    {"model.hidden", CFG_T_INTLIST, offsetof(cfg, model.hidden), sizeof(cfg_int_list), "[200, 200]",
-     1, 65536, NULL, "mlp: hidden layer widths (ReLU), e.g. [200, 200]", 0},
+    K_LIST("model.hidden", model.hidden, "[200, 200]", 1, 65536,
+           "mlp: hidden layer widths (ReLU), e.g. [200, 200]"),
     K_INT("model.embedding_dim", model.embedding_dim, "8", 1, 65536,
           "char_lstm: embedding dimension (LEAF's Shakespeare model: 8)"),
-    {"model.lstm_units", CFG_T_INTLIST, offsetof(cfg, model.lstm_units), sizeof(cfg_int_list),
-     "[256, 256]", 1, 65536, NULL, "char_lstm: one LSTM layer per width (LEAF: [256, 256])", 0},
+    K_LIST("model.lstm_units", model.lstm_units, "[256, 256]", 1, 65536,
+           "char_lstm: one LSTM layer per width (LEAF: [256, 256])"),
     K_STR("model.init_from", model.init_from, "\"\"",
           "checkpoint (.h5) to start from instead of a fresh initialisation; the architecture "
           "must match"),

@@ -41,11 +41,10 @@ const cfg_key cfg_keys_vertical[] = {
     K_INT("vertical.embedding_dim", vertical.embedding_dim, "64", 1, 65536,
           "splitnn: output width of every party's bottom model (the model section, with this "
           "many outputs instead of the classes)"),
-    {"vertical.top_hidden", CFG_T_INTLIST, offsetof(cfg, vertical.top_hidden), sizeof(cfg_int_list),
-     "[64]", 1, 65536, NULL,
-     "splitnn: hidden widths (ReLU) of the top model; its first layer is the interactive layer "
-     "that mixes the parties' embeddings ([]: it gives the logits)",
-     0},
+    K_LIST(
+        "vertical.top_hidden", vertical.top_hidden, "[64]", 1, 65536,
+        "splitnn: hidden widths (ReLU) of the top model; its first layer is the interactive layer "
+        "that mixes the parties' embeddings ([]: it gives the logits)"),
     K_FLT("vertical.embedding_noise", vertical.embedding_noise, "0", 0, 1e6, 0,
           "splitnn: standard deviation of Gaussian noise each passive party adds to the "
           "embeddings it sends (0: none)"),
