@@ -71,7 +71,7 @@ typedef struct pctx {
 typedef struct cfg_list_key {
     const char *path;
     fs_err (*parse)(pctx *x, const ynode *v);
-    cfg_origin *(*origin)(cfg *c);
+    size_t origin; /* offsetof(cfg, ...) of the cfg_origin where it was given */
     bool (*given)(const cfg *c);
     void (*json)(FILE *f, const cfg *c); /* the value */
     void (*markdown)(FILE *out);         /* its row of docs/scenario.md */
@@ -84,6 +84,8 @@ extern const cfg_list_key cfg_lk_layers, cfg_lk_freeze, cfg_lk_parties;
 
 /* The list key named path, or NULL. */
 const cfg_list_key *cfg_list_key_find(const char *path);
+/* Where list key lk was given in c (line 0: not). */
+const cfg_origin *cfg_list_origin(const cfg *c, const cfg_list_key *lk);
 
 /* The checks a list of mappings shares (model.layers, vertical.parties): v must be a list
  * ("<path> must be a list, got <what>"; other: the phrase for a value that is neither empty nor

@@ -80,7 +80,7 @@ void cfg_diag_key(cfg_diag *d, const cfg *c, const char *file, const char *path)
 {
     const cfg_list_key *lk = cfg_list_key_find(path);
     if (lk)
-        at_origin(d, file, lk->origin((cfg *)c));
+        at_origin(d, file, cfg_list_origin(c, lk));
     else if (cfg_key_index(path) >= 0)
         diag_at_key(d, c, file, path);
     else

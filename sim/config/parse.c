@@ -318,7 +318,7 @@ static fs_err set_list_key(pctx *x, const cfg_list_key *lk, const ynode *key, co
 {
     fs_err rc = lk->parse(x, v);
     if (rc == FS_OK && x->record) {
-        cfg_origin *o = lk->origin(x->c);
+        cfg_origin *o = (cfg_origin *)(void *)((char *)x->c + lk->origin);
         o->line = x->set_index > 0 ? x->set_index : key->line;
         o->col = key->col;
         o->set_index = x->set_index;
@@ -416,7 +416,7 @@ static fs_err walk_map(pctx *x, const ynode *map, const char *prefix)
         const cfg_list_key *lk = cfg_list_key_find(full);
         fs_err rc;
         if (lk) {
-            const cfg_origin *o = lk->origin(x->c);
+            const cfg_origin *o = cfg_list_origin(x->c, lk);
             if (o->line > 0 && o->set_index == 0) return duplicate_key(x, key, full, o);
             rc = set_list_key(x, lk, key, val);
         } else if (ki >= 0) {

@@ -258,16 +258,6 @@ static fs_err parse_freeze(pctx *x, const ynode *v)
     return FS_OK;
 }
 
-static cfg_origin *layers_origin(cfg *c)
-{
-    return &c->model.layers_origin;
-}
-
-static cfg_origin *freeze_origin(cfg *c)
-{
-    return &c->model.freeze_origin;
-}
-
 static bool layers_given(const cfg *c)
 {
     return c->model.n_layers > 0;
@@ -333,10 +323,12 @@ static void freeze_markdown(FILE *out)
             CFG_LAYERS_MAX);
 }
 
-const cfg_list_key cfg_lk_layers = {"model.layers", parse_layers, layers_origin,
-                                    layers_given,   layers_json,  layers_markdown};
-const cfg_list_key cfg_lk_freeze = {"model.freeze", parse_freeze, freeze_origin,
-                                    freeze_given,   freeze_json,  freeze_markdown};
+const cfg_list_key cfg_lk_layers = {
+    "model.layers", parse_layers, offsetof(cfg, model.layers_origin),
+    layers_given,   layers_json,  layers_markdown};
+const cfg_list_key cfg_lk_freeze = {
+    "model.freeze", parse_freeze, offsetof(cfg, model.freeze_origin),
+    freeze_given,   freeze_json,  freeze_markdown};
 
 fs_err cfg_check_model(const cfg *c, const char *file, cfg_diag *d)
 {

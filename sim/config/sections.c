@@ -98,6 +98,11 @@ const cfg_list_key *cfg_list_key_find(const char *path)
     return NULL;
 }
 
+const cfg_origin *cfg_list_origin(const cfg *c, const cfg_list_key *lk)
+{
+    return (const cfg_origin *)(const void *)((const char *)c + lk->origin);
+}
+
 bool cfg_is_section(const char *path)
 {
     size_t n = strlen(path);

@@ -615,15 +615,11 @@ static void parties_markdown(FILE *out)
             CFG_PARTIES_MAX);
 }
 
-static cfg_origin *parties_origin(cfg *c)
-{
-    return &c->vertical.parties_origin;
-}
-
 static bool parties_given(const cfg *c)
 {
     return c->vertical.n_parties > 0;
 }
 
-const cfg_list_key cfg_lk_parties = {"vertical.parties", parse_parties, parties_origin,
-                                     parties_given,      parties_json,  parties_markdown};
+const cfg_list_key cfg_lk_parties = {
+    "vertical.parties", parse_parties, offsetof(cfg, vertical.parties_origin),
+    parties_given,      parties_json,  parties_markdown};
