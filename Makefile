@@ -181,7 +181,7 @@ valgrind: all
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := build-fuzz
-FUZZ_SRCS    := sim/config/config.c sim/config/efficiency.c sim/config/sweep.c sim/config/ytree.c sim/util/err.c
+FUZZ_SRCS    := $(filter-out sim/config/model.c,$(wildcard sim/config/*.c)) sim/util/err.c
 FUZZ_FLAGS   := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 -Wall -Wextra -Werror \
                 -Wno-unused-parameter -Isim -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=all

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "data/dataset.h"
+#include "engine/check_algo.h"
 #include "engine/mpi_dist.h"
 #include "engine/setup_check.h"
 #include "engine/sim.h"
@@ -109,6 +110,7 @@ int cli_load_scenario_est(const run_args *a, cfg *c, char **text, sim_estimate *
     memset(&d, 0, sizeof d);
     fs_err e = cfg_load(a->file, a->overrides, a->n_overrides, c, &d, text);
     if (!e) e = cfg_validate(c, a->file, &d);
+    if (!e) e = sim_check_algorithm(c, a->file, &d);
     /* what set-up would refuse, before anything is allocated (engine/setup_check.c) */
     if (!e) e = sim_check_setup(c, a->threads, a->db, a->file, &d, est);
     if (e) {

@@ -11,6 +11,7 @@
 #include "data/importers.h"
 #include "data/partition.h"
 #include "data/stats.h"
+#include "engine/check_algo.h"
 #include "engine/sim.h"
 #include "util/log.h"
 
@@ -394,6 +395,7 @@ static int cmd_data_stats(int argc, char **argv)
         if (!e) cfg_derive(&c, NULL);
     }
     if (!e) e = cfg_validate(&c, file, &d);
+    if (!e) e = sim_check_algorithm(&c, file, &d);
     if (e) {
         if (e == FS_EINPUT && d.msg[0])
             cfg_diag_print(&d, stderr);

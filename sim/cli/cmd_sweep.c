@@ -38,6 +38,7 @@
 #include "cli/cli.h"
 #include "cli/sweep_mpi.h"
 #include "config/sweep.h"
+#include "engine/check_algo.h"
 #include "engine/mpi_dist.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -763,7 +764,9 @@ static int sweep_main(int argc, char **argv)
     memset(&s, 0, sizeof s);
     s.a = &a;
     cfg_diag d;
-    fs_err e = rc ? FS_EINPUT : sweep_load_plan(a.file, a.overrides, a.n_overrides, &s.plan, &d);
+    fs_err e =
+        rc ? FS_EINPUT
+           : sweep_load_plan(a.file, a.overrides, a.n_overrides, sim_check_algorithm, &s.plan, &d);
     if (e && !rc) {
         if (e == FS_EINPUT && d.msg[0])
             cfg_diag_print(&d, stderr);

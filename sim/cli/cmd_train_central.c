@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "config/model.h"
 #include "config/sweep.h"
 #include "data/dataset.h"
 #include "engine/sim.h"
@@ -56,7 +57,7 @@ static fs_err central_setup(central_run *r, const cfg *c)
     memset(r, 0, sizeof *r);
     r->c = c;
     fs_err e = sim_load_data(c, &r->ds);
-    if (!e) e = nn_zoo_from_cfg(&r->m, c, r->ds.shape, r->ds.n_classes);
+    if (!e) e = cfg_build_model(&r->m, c, r->ds.shape, r->ds.n_classes);
     if (e) return e;
     if (r->m.y_len != r->ds.y_len)
         return fs_error(FS_EINPUT, "model '%s' does not fit dataset '%s' (%s)", c->model.name,

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/check_algo.h"
 #include "engine/mpi_dist.h"
 #include "engine/sim.h"
 #include "store/import.h"
@@ -245,6 +246,7 @@ static fs_err run_one(const char *file, const char *const *overrides, int n_over
     char *text = NULL;
     fs_err e = cfg_load(file, ovr, n, c, &d, &text);
     if (!e) e = cfg_validate(c, file, &d);
+    if (!e) e = sim_check_algorithm(c, file, &d);
     if (e) {
         snprintf(msg, MSG_LEN, "%s", d.msg[0] ? d.msg : fs_errmsg());
     } else {

@@ -341,8 +341,11 @@ int cfg_robust_f(const cfg *c);
  * a round: engine/robust.h). */
 int cfg_robust_wanted(const cfg *c);
 
-/* The key table, terminated by a {NULL} entry. */
-extern const cfg_key cfg_keys[];
+/* Key i of the table (0-based, in table order: the order of the JSON and docs/scenario.md),
+ * NULL past the last. The table is kept per scenario section (sim/config/sections.c). */
+const cfg_key *cfg_key_at(int i);
+/* Number of keys in the table. */
+int cfg_key_count(void);
 
 /* Where a problem was found, for messages of the form file:line:col. */
 typedef struct cfg_diag {
@@ -379,11 +382,14 @@ int cfg_key_index(const char *path);
  * partition.clients. */
 void cfg_derive(cfg *c, const char *path);
 
-/* Cross-key checks (e.g. clients_per_round <= clients); fills d with the key's path. */
+/* Cross-key checks (e.g. clients_per_round <= clients), each section's in table order; fills d
+ * with the key's position. What the algorithm's properties rule out is checked after it, by
+ * sim_check_algorithm (engine/check_algo.h). */
 fs_err cfg_validate(const cfg *c, const char *file, cfg_diag *d);
 
 /* Point d at where key path was set (its file:line:col, or the file alone for a default); the
- * caller fills msg and hint. For checks outside sim/config (sim/engine/setup_check.c). */
+ * caller fills msg and hint. For checks outside sim/config (sim/engine/setup_check.c,
+ * sim/engine/check_algo.c). */
 void cfg_diag_key(cfg_diag *d, const cfg *c, const char *file, const char *path);
 
 /* Optimal string alignment distance (Levenshtein plus adjacent transpositions), for

@@ -1,10 +1,12 @@
 /* Sweep expansion (see sweep.h): the reading of the `sweep:` section from the positioned YAML
  * tree of ytree.c (the same as the scenario parser's), the expansion into runs and each run's
  * key.
- * Guarantees: a plan is returned only if every run of the sweep passed cfg_validate; every error
+ * Guarantees: a plan is returned only if every run of the sweep passed cfg_validate (and the
+ * caller's check); every error
  * carries the position of the offending key or value; every allocation is freed on every path
  * (sweep_free_plan frees a plan, also a partly filled one). No global state. */
 #include "config/sweep.h"
+#include "config/config_int.h"
 #include "config/ytree.h"
 
 #include <ctype.h>
@@ -108,73 +110,6 @@ static bool render(FILE *f, const ynode *n)
     return false;
 }
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
-/* The shortest %g text that reads back as v (0.1, not 0.10000000000000001). */
-static void fmt_double(char *buf, size_t n, double v)
-{
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, n, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v) return;
-    }
-}
-
-/* The resolved value of key ki in c as JSON. */
-static void json_value(FILE *f, const cfg *c, int ki)
-{
-    const cfg_key *k = &cfg_keys[ki];
-    const char *field = (const char *)c + k->offset;
-    char buf[64];
-    switch (k->type) {
-    case CFG_T_INT: {
-        int v;
-        memcpy(&v, field, sizeof v);
-        fprintf(f, "%d", v);
-        break;
-    }
-    case CFG_T_U64: {
-        uint64_t v;
-        memcpy(&v, field, sizeof v);
-        fprintf(f, "%" PRIu64, v);
-        break;
-    }
-    case CFG_T_FLOAT: {
-        double v;
-        memcpy(&v, field, sizeof v);
-        if (isfinite(v)) {
-            fmt_double(buf, sizeof buf, v);
-            fputs(buf, f);
-        } else {
-            fputs("null", f);
-        }
-        break;
-    }
-    case CFG_T_STRING:
-    case CFG_T_ENUM:
-        json_str(f, field);
-        break;
-    case CFG_T_INTLIST: {
-        const cfg_int_list *l = (const cfg_int_list *)(const void *)field;
-        fputc('[', f);
-        for (int j = 0; j < l->n; j++) fprintf(f, "%s%d", j ? ", " : "", l->v[j]);
-        fputc(']', f);
-        break;
-    }
-    }
-}
-
 /* 64-bit FNV-1a followed by the splitmix64 finaliser (spreads the bits of short inputs). */
 static uint64_t hash64(const char *s)
 {
@@ -234,6 +169,7 @@ typedef struct skey {
 typedef struct sctx {
     const char *file;
     cfg_diag *d;
+    sweep_check check; /* after cfg_validate, or NULL */
     skey *keys;
     int n_keys, cap_keys;
     int axis_len[CFG_KEYS_MAX + 1];
@@ -559,9 +495,9 @@ static fs_err expand(sctx *x, const cfg *base, int n_user, const char *path, swe
             }
             if (strcmp(k->path, "seed") != 0) {
                 fputs(nj++ ? ", " : "", jf);
-                json_str(jf, k->path);
+                cfg_json_string(jf, k->path);
                 fputs(": ", jf);
-                json_value(jf, c, cfg_key_index(k->path));
+                cfg_json_value(jf, c, cfg_key_at(cfg_key_index(k->path)));
             }
         }
         fputc('}', jf);
@@ -571,7 +507,9 @@ static fs_err expand(sctx *x, const cfg *base, int n_user, const char *path, swe
         run->swept_json = json;
         if (rc != FS_OK) break;
         cfg_derive(c, path);
-        if (cfg_validate(c, path, x->d) != FS_OK) {
+        fs_err bad = cfg_validate(c, path, x->d);
+        if (!bad && x->check) bad = x->check(c, path, x->d);
+        if (bad != FS_OK) {
             cfg_diag *d = x->d;
             int j = strcmp(d->file, "--set") == 0 ? d->line - n_user - 1 : -1;
             char hint[sizeof d->hint];
@@ -616,7 +554,8 @@ static fs_err expand(sctx *x, const cfg *base, int n_user, const char *path, swe
 }
 
 fs_err sweep_parse_plan(const char *text, size_t len, const char *path,
-                        const char *const *overrides, int n_overrides, sweep_plan *p, cfg_diag *d)
+                        const char *const *overrides, int n_overrides, sweep_check check,
+                        sweep_plan *p, cfg_diag *d)
 {
     cfg_diag scratch;
     if (!d) d = &scratch;
@@ -629,7 +568,7 @@ fs_err sweep_parse_plan(const char *text, size_t len, const char *path,
         rc = cfg_apply_override(overrides[i], i + 1, base, d);
     ynode *root = NULL;
     if (rc == FS_OK) rc = sn_build(text, len, path, &root);
-    sctx x = {.file = path, .d = d};
+    sctx x = {.file = path, .d = d, .check = check};
     const ynode *sw = NULL, *name = NULL;
     if (rc == FS_OK && root && root->kind == YN_MAP)
         for (int i = 0; i + 1 < root->n; i += 2)
@@ -680,7 +619,7 @@ fs_err sweep_parse_plan(const char *text, size_t len, const char *path,
 }
 
 fs_err sweep_load_plan(const char *path, const char *const *overrides, int n_overrides,
-                       sweep_plan *p, cfg_diag *d)
+                       sweep_check check, sweep_plan *p, cfg_diag *d)
 {
     cfg_diag scratch;
     if (!d) d = &scratch;
@@ -719,7 +658,7 @@ fs_err sweep_load_plan(const char *path, const char *const *overrides, int n_ove
         return fs_error(FS_EINPUT, "%s: %s", path, d->msg);
     }
     text[len] = '\0';
-    fs_err rc = sweep_parse_plan(text, len, path, overrides, n_overrides, p, d);
+    fs_err rc = sweep_parse_plan(text, len, path, overrides, n_overrides, check, p, d);
     free(text);
     return rc;
 }

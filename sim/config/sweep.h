@@ -40,15 +40,21 @@ typedef struct sweep_plan {
     sweep_run *runs;
 } sweep_plan;
 
+/* A check of every expanded run after cfg_validate, by a layer above config (the engine's
+ * sim_check_algorithm: what the algorithm table rules out); it fills d like cfg_validate. */
+typedef fs_err (*sweep_check)(const cfg *c, const char *file, cfg_diag *d);
+
 /* Read the scenario file at path, apply the user's overrides (as `fedsim run --set` would),
- * and expand its sweep section. Every expanded run is validated with cfg_validate. On a bad
- * scenario or sweep section returns FS_EINPUT with d filled (file:line:col). */
+ * and expand its sweep section. Every expanded run is validated with cfg_validate and check
+ * (NULL: none). On a bad scenario or sweep section returns FS_EINPUT with d filled
+ * (file:line:col). */
 fs_err sweep_load_plan(const char *path, const char *const *overrides, int n_overrides,
-                       sweep_plan *p, cfg_diag *d);
+                       sweep_check check, sweep_plan *p, cfg_diag *d);
 
 /* The same from the scenario text; path names the file in messages and derives the name. */
 fs_err sweep_parse_plan(const char *text, size_t len, const char *path,
-                        const char *const *overrides, int n_overrides, sweep_plan *p, cfg_diag *d);
+                        const char *const *overrides, int n_overrides, sweep_check check,
+                        sweep_plan *p, cfg_diag *d);
 
 void sweep_free_plan(sweep_plan *p);
 

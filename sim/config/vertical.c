@@ -1,7 +1,9 @@
-/* vertical.parties: parser, data-free checks, JSON and docs row (see vertical.h). Every error
- * names the entry or field at fault as file:line:col with a hint, like the rest of the
- * scenario parser. No global state. */
+/* The vertical section (vertical federated learning, docs/vertical.md): the vertical.* keys of
+ * the table, the vertical.parties list (a cfg_list_key: parser, JSON, docs row), and the checks
+ * that need no data (see vertical.h). Every error names the entry or field at fault as
+ * file:line:col with a hint, like the rest of the scenario parser. No global state. */
 #include "config/vertical.h"
+#include "config/config_int.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -13,19 +15,53 @@
 #define RANGES_MAX  64       /* ranges in one columns/rows/cols value */
 #define FEATURE_MAX 10000000 /* largest feature index a range may name */
 
+const cfg_key cfg_keys_vertical[] = {
+    K_ENUM("vertical.algorithm", vertical.algorithm, "hetero_lr", "hetero_lr|splitnn",
+           "vertical: hetero logistic regression with a Taylor loss (Hardy et al. 2017, FATE) or "
+           "a split neural network (bottom models per party, top model at the active party)"),
+    K_ENUM("vertical.encryption", vertical.encryption, "none", "none|paillier",
+           "vertical: paillier encrypts what the protocol exchanges (real Paillier on GMP; its "
+           "cost charged to virtual time); none: the same protocol in plaintext"),
+    K_INT("vertical.key_bits", vertical.key_bits, "2048", 2048, 16384,
+          "vertical: Paillier modulus size in bits, the length of n (even; 2048 is 112-bit "
+          "security; a "
+          "ciphertext is twice that on the wire)"),
+    K_INT("vertical.frac_bits", vertical.frac_bits, "24", 4, 48,
+          "vertical: fixed-point fraction bits of encrypted values (a value x is encrypted as "
+          "round(x 2^f); products carry 2f)"),
+    K_ENUM("vertical.randomness", vertical.randomness, "system", "system|keyed",
+           "vertical: randomness of keys, ciphertexts, masks and PSI: the OS CSPRNG, or keyed "
+           "from the seed (reproducible ciphertexts; SIMULATION ONLY, protects nothing); the "
+           "metrics do not depend on it"),
+    K_ENUM("vertical.psi", vertical.psi, "true", "true|false",
+           "vertical: align the parties' sample IDs with Diffie-Hellman PSI (its bytes and time "
+           "charged); false: the intersection is computed in the clear at no cost"),
+    K_ENUM("vertical.intercept", vertical.intercept, "true", "true|false",
+           "hetero_lr: the active party fits an intercept"),
+    K_INT("vertical.embedding_dim", vertical.embedding_dim, "64", 1, 65536,
+          "splitnn: output width of every party's bottom model (the model section, with this "
+          "many outputs instead of the classes)"),
+    K_LIST(
+        "vertical.top_hidden", vertical.top_hidden, "[64]", 1, 65536,
+        "splitnn: hidden widths (ReLU) of the top model; its first layer is the interactive layer "
+        "that mixes the parties' embeddings ([]: it gives the logits)"),
+    K_FLT("vertical.embedding_noise", vertical.embedding_noise, "0", 0, 1e6, 0,
+          "splitnn: standard deviation of Gaussian noise each passive party adds to the "
+          "embeddings it sends (0: none)"),
+    K_ENUM("vertical.central", vertical.central, "false", "false|true",
+           "vertical: the centralised baseline instead: the same algorithm trained by one party "
+           "holding every party's columns of the aligned samples (no exchange, no encryption)"),
+    K_FLT("vertical.crypto_ref_flops", vertical.crypto_ref_flops, "2e10", 0, 1e18, CFG_OPEN_MIN,
+          "vertical: FLOP/s of the machine the crypto unit costs were measured on; a party of "
+          "FLOP/s f spends ref/f times the unit cost (docs/vertical.md)"),
+    {0},
+};
+
 static const char party_fields[] = "name|role|columns|rows|cols|flops|up_bps|down_bps|latency_s|"
                                    "coverage|unique_ids|dropout|rejoin_s|straggler_p|"
                                    "straggler_factor";
 
 /* ---- diagnostics -------------------------------------------------------------------------- */
-
-static void at(cfg_diag *d, const char *file, int line, int col)
-{
-    memset(d, 0, sizeof *d);
-    snprintf(d->file, sizeof d->file, "%s", file ? file : "scenario");
-    d->line = line;
-    d->col = col;
-}
 
 static fs_err done(cfg_diag *d, const char *hint, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -36,41 +72,20 @@ static fs_err done(cfg_diag *d, const char *hint, const char *fmt, ...)
     vsnprintf(d->msg, sizeof d->msg, fmt, ap);
     va_end(ap);
     snprintf(d->hint, sizeof d->hint, "%s", hint ? hint : "");
-    if (d->line > 0) return fs_error(FS_EINPUT, "%s:%d:%d: %s", d->file, d->line, d->col, d->msg);
-    return fs_error(FS_EINPUT, "%s: %s", d->file, d->msg);
-}
-
-typedef struct pparse {
-    const char *file;
-    int set_index, col_shift;
-    cfg_diag *d;
-} pparse;
-
-static void at_node(pparse *x, const ynode *n)
-{
-    at(x->d, x->file, x->set_index > 0 ? x->set_index : n->line, n->col + x->col_shift);
+    return diag_done(d);
 }
 
 void cfg_vertical_at(cfg_diag *d, const cfg *c, const char *file, int party, int field)
 {
     const cfg_party *p = &c->vertical.parties[party];
     const int given = field >= 0 && field < 8 && p->fline[field] > 0;
-    at(d, p->set_index > 0 ? "--set" : file, given ? p->fline[field] : p->line,
-       given ? p->fcol[field] : p->col);
+    diag_at(d, p->set_index > 0 ? "--set" : file, given ? p->fline[field] : p->line,
+            given ? p->fcol[field] : p->col);
 }
 
 void cfg_vertical_at_list(cfg_diag *d, const cfg *c, const char *file)
 {
-    const cfg_origin *o = &c->vertical.parties_origin;
-    at(d, o->set_index > 0 ? "--set" : file, o->line, o->line > 0 ? o->col : 0);
-}
-
-/* Position of a key of the table (its origin), for the cross-key messages. */
-static void at_key(cfg_diag *d, const cfg *c, const char *file, const char *path)
-{
-    const int ki = cfg_key_index(path);
-    const cfg_origin *o = &c->origin[ki];
-    at(d, o->set_index > 0 ? "--set" : file, o->line, o->line > 0 ? o->col : 0);
+    cfg_diag_key(d, c, file, "vertical.parties");
 }
 
 /* ---- ranges ------------------------------------------------------------------------------- */
@@ -131,8 +146,7 @@ fs_err cfg_ranges_parse(const char *s, int *lo, int *hi, int cap, int *n)
 
 /* A ranges field: a scalar "0-9, 12" or a list of scalars (numbers or "a-b"), normalised into
  * out as "a-b,c". */
-static fs_err parse_ranges(pparse *x, int i, const char *field, const ynode *v, char *out,
-                           size_t cap)
+static fs_err parse_ranges(pctx *x, int i, const char *field, const ynode *v, char *out, size_t cap)
 {
     static const char hint[] = "give feature indices as ranges, e.g. \"0-9\" or [0-9, 12] "
                                "(0-based, inclusive)";
@@ -143,7 +157,7 @@ static fs_err parse_ranges(pparse *x, int i, const char *field, const ynode *v, 
     } else if (v->kind == YN_SEQ && v->n > 0 && v->n <= RANGES_MAX) {
         for (int k = 0; k < v->n; k++) items[n++] = v->kid[k];
     } else {
-        at_node(x, v);
+        diag_at_node(x, v);
         return done(x->d, hint, "vertical.parties[%d].%s must be ranges of feature indices", i,
                     field);
     }
@@ -152,12 +166,12 @@ static fs_err parse_ranges(pparse *x, int i, const char *field, const ynode *v, 
     for (int k = 0; k < n; k++) {
         const ynode *e = items[k];
         if (e->kind != YN_SCALAR || yn_is_null(e)) {
-            at_node(x, e);
+            diag_at_node(x, e);
             return done(x->d, hint, "vertical.parties[%d].%s: an entry is not a range", i, field);
         }
         int lo[RANGES_MAX], hi[RANGES_MAX], m;
         if (cfg_ranges_parse(e->text, lo, hi, RANGES_MAX, &m) != FS_OK || m == 0) {
-            at_node(x, e);
+            diag_at_node(x, e);
             return done(x->d, hint, "vertical.parties[%d].%s: '%s' is not a range like 0-9", i,
                         field, e->text);
         }
@@ -166,7 +180,7 @@ static fs_err parse_ranges(pparse *x, int i, const char *field, const ynode *v, 
                         ? snprintf(out + o, cap - o, "%s%d", o ? "," : "", lo[r])
                         : snprintf(out + o, cap - o, "%s%d-%d", o ? "," : "", lo[r], hi[r]);
             if (w < 0 || (size_t)w >= cap - o) {
-                at_node(x, e);
+                diag_at_node(x, e);
                 return done(x->d, "merge adjacent ranges", "vertical.parties[%d].%s is too long", i,
                             field);
             }
@@ -175,14 +189,14 @@ static fs_err parse_ranges(pparse *x, int i, const char *field, const ynode *v, 
     }
     int lo[RANGES_MAX], hi[RANGES_MAX], m;
     if (cfg_ranges_parse(out, lo, hi, RANGES_MAX, &m) != FS_OK) {
-        at_node(x, v);
+        diag_at_node(x, v);
         return done(x->d, "at most 64 ranges", "vertical.parties[%d].%s has too many ranges", i,
                     field);
     }
     for (int a = 0; a < m; a++)
         for (int b = 0; b < a; b++)
             if (lo[a] <= hi[b] && lo[b] <= hi[a]) {
-                at_node(x, v);
+                diag_at_node(x, v);
                 return done(x->d, "give each index once",
                             "vertical.parties[%d].%s names index %d twice", i, field,
                             lo[a] > lo[b] ? lo[a] : lo[b]);
@@ -192,7 +206,7 @@ static fs_err parse_ranges(pparse *x, int i, const char *field, const ynode *v, 
 
 /* ---- numbers ------------------------------------------------------------------------------ */
 
-static fs_err parse_num(pparse *x, int i, const char *field, const ynode *v, double lo, double hi,
+static fs_err parse_num(pctx *x, int i, const char *field, const ynode *v, double lo, double hi,
                         int open_lo, double *out)
 {
     char h[160];
@@ -205,30 +219,18 @@ static fs_err parse_num(pparse *x, int i, const char *field, const ynode *v, dou
         if (*end || errno || !isfinite(val)) val = NAN;
     }
     if (isnan(val)) {
-        at_node(x, v);
+        diag_at_node(x, v);
         return done(x->d, h, "vertical.parties[%d].%s must be a number, got %s%s%s", i, field,
                     v->kind == YN_SCALAR ? "'" : "a structure",
                     v->kind == YN_SCALAR ? (v->text ? v->text : "") : "",
                     v->kind == YN_SCALAR ? "'" : "");
     }
     if (val < lo || val > hi || (open_lo && val == lo)) {
-        at_node(x, v);
+        diag_at_node(x, v);
         return done(x->d, h, "vertical.parties[%d].%s = %s is out of range", i, field, v->text);
     }
     *out = val;
     return FS_OK;
-}
-
-static int in_list(const char *list, const char *s)
-{
-    size_t n = strlen(s);
-    for (const char *p = list; *p;) {
-        const char *bar = strchr(p, '|');
-        size_t len = bar ? (size_t)(bar - p) : strlen(p);
-        if (len == n && strncmp(p, s, n) == 0) return 1;
-        p += len + (bar ? 1 : 0);
-    }
-    return 0;
 }
 
 /* The closest field name within two edits, or NULL. */
@@ -262,155 +264,148 @@ static void party_defaults(cfg_party *p)
     p->straggler_factor = 4;
 }
 
-static fs_err parse_party(pparse *x, cfg *c, int i, const ynode *e, cfg_party *p)
+typedef struct party_ctx {
+    cfg_party *p;
+    int have_name;
+} party_ctx;
+
+/* One field of party i (cfg_list_fields checked its name is plain and given once). */
+static fs_err party_field(pctx *x, int i, const ynode *key, const ynode *v, void *data)
+{
+    party_ctx *pc = data;
+    cfg_party *p = pc->p;
+    const char *f = key->text;
+    if (!cfg_in_bar_list(party_fields, f)) {
+        char buf[32], h[320];
+        const char *near = closest_field(f, buf, sizeof buf);
+        if (near)
+            snprintf(h, sizeof h, "did you mean '%s'?", near);
+        else
+            snprintf(h, sizeof h,
+                     "fields: name, role, columns, rows, cols, flops, up_bps, "
+                     "down_bps, latency_s, coverage, unique_ids, dropout, "
+                     "rejoin_s, straggler_p, straggler_factor");
+        diag_at_node(x, key);
+        return done(x->d, h, "vertical.parties[%d]: unknown field '%s'", i, f);
+    }
+    const int fi = strcmp(f, "name") == 0      ? CFG_PF_NAME
+                   : strcmp(f, "role") == 0    ? CFG_PF_ROLE
+                   : strcmp(f, "columns") == 0 ? CFG_PF_COLUMNS
+                   : strcmp(f, "rows") == 0    ? CFG_PF_ROWS
+                   : strcmp(f, "cols") == 0    ? CFG_PF_COLS
+                                               : -1;
+    if (fi >= 0) {
+        p->fline[fi] = x->set_index > 0 ? x->set_index : v->line;
+        p->fcol[fi] = v->col + x->col_shift;
+    }
+    fs_err rc = FS_OK;
+    double num;
+    if (strcmp(f, "name") == 0) {
+        if (v->kind != YN_SCALAR || yn_is_null(v) || v->len >= CFG_PARTY_NAME ||
+            strpbrk(v->text, " /=,\"")) {
+            diag_at_node(x, v);
+            return done(x->d,
+                        "a name of 1 to 31 characters without spaces, '/', '=', ',' or "
+                        "quotes",
+                        "vertical.parties[%d].name is not a valid party name", i);
+        }
+        snprintf(p->name, sizeof p->name, "%s", v->text);
+        pc->have_name = 1;
+        for (int j = 0; j < i; j++)
+            if (strcmp(x->c->vertical.parties[j].name, p->name) == 0) {
+                diag_at_node(x, v);
+                return done(x->d, "party names must be unique",
+                            "vertical.parties[%d]: name '%s' is already used by "
+                            "vertical.parties[%d]",
+                            i, p->name, j);
+            }
+    } else if (strcmp(f, "role") == 0) {
+        if (v->kind != YN_SCALAR || !cfg_in_bar_list("active|passive|coordinator", v->text)) {
+            diag_at_node(x, v);
+            return done(x->d,
+                        "roles: active (owns the labels), passive (features only), "
+                        "coordinator (hetero_lr: holds the Paillier key, no data)",
+                        "vertical.parties[%d].role must be active, passive or coordinator", i);
+        }
+        snprintf(p->role, sizeof p->role, "%s", v->text);
+    } else if (strcmp(f, "columns") == 0) {
+        rc = parse_ranges(x, i, f, v, p->columns, sizeof p->columns);
+    } else if (strcmp(f, "rows") == 0) {
+        rc = parse_ranges(x, i, f, v, p->rows, sizeof p->rows);
+    } else if (strcmp(f, "cols") == 0) {
+        rc = parse_ranges(x, i, f, v, p->cols, sizeof p->cols);
+    } else if (strcmp(f, "flops") == 0) {
+        rc = parse_num(x, i, f, v, 0, 1e18, 1, &p->flops);
+    } else if (strcmp(f, "up_bps") == 0) {
+        rc = parse_num(x, i, f, v, 0, 1e12, 1, &p->up_bps);
+    } else if (strcmp(f, "down_bps") == 0) {
+        rc = parse_num(x, i, f, v, 0, 1e12, 1, &p->down_bps);
+    } else if (strcmp(f, "latency_s") == 0) {
+        rc = parse_num(x, i, f, v, 0, 3600, 0, &p->latency_s);
+    } else if (strcmp(f, "coverage") == 0) {
+        rc = parse_num(x, i, f, v, 0, 1, 0, &p->coverage);
+    } else if (strcmp(f, "unique_ids") == 0) {
+        rc = parse_num(x, i, f, v, 0, 1e8, 0, &num);
+        if (!rc && num != floor(num)) {
+            diag_at_node(x, v);
+            return done(x->d, "a whole number of IDs",
+                        "vertical.parties[%d].unique_ids "
+                        "must be an integer",
+                        i);
+        }
+        p->unique_ids = (int)num;
+    } else if (strcmp(f, "dropout") == 0) {
+        rc = parse_num(x, i, f, v, 0, 0.9, 0, &p->dropout);
+    } else if (strcmp(f, "rejoin_s") == 0) {
+        rc = parse_num(x, i, f, v, 0, 1e9, 0, &p->rejoin_s);
+    } else if (strcmp(f, "straggler_p") == 0) {
+        rc = parse_num(x, i, f, v, 0, 1, 0, &p->straggler_p);
+    } else if (strcmp(f, "straggler_factor") == 0) {
+        rc = parse_num(x, i, f, v, 1, 1e6, 0, &p->straggler_factor);
+    }
+    return rc;
+}
+
+static fs_err parse_party(pctx *x, int i, const ynode *e, cfg_party *p)
 {
     party_defaults(p);
     p->line = x->set_index > 0 ? x->set_index : e->line;
     p->col = e->col + x->col_shift;
     p->set_index = x->set_index;
     if (e->kind != YN_MAP) {
-        at_node(x, e);
+        diag_at_node(x, e);
         return done(x->d,
                     "write each party as a mapping, e.g. - {name: bank, role: active, "
                     "columns: \"0-9\"}",
                     "vertical.parties[%d] must be a mapping", i);
     }
-    int have_name = 0;
-    for (int k = 0; k + 1 < e->n; k += 2) {
-        const ynode *key = e->kid[k], *v = e->kid[k + 1];
-        if (key->kind != YN_SCALAR || yn_is_null(key)) {
-            at_node(x, key);
-            return done(x->d, "fields are plain names like name or columns",
-                        "vertical.parties[%d]: a field name must be a plain name", i);
-        }
-        const char *f = key->text;
-        for (int j = 0; j < k; j += 2)
-            if (e->kid[j]->kind == YN_SCALAR && strcmp(e->kid[j]->text, f) == 0) {
-                at_node(x, key);
-                return done(x->d, "give each field once",
-                            "vertical.parties[%d]: duplicate field "
-                            "'%s'",
-                            i, f);
-            }
-        if (!in_list(party_fields, f)) {
-            char buf[32], h[320];
-            const char *near = closest_field(f, buf, sizeof buf);
-            if (near)
-                snprintf(h, sizeof h, "did you mean '%s'?", near);
-            else
-                snprintf(h, sizeof h,
-                         "fields: name, role, columns, rows, cols, flops, up_bps, "
-                         "down_bps, latency_s, coverage, unique_ids, dropout, "
-                         "rejoin_s, straggler_p, straggler_factor");
-            at_node(x, key);
-            return done(x->d, h, "vertical.parties[%d]: unknown field '%s'", i, f);
-        }
-        const int fi = strcmp(f, "name") == 0      ? CFG_PF_NAME
-                       : strcmp(f, "role") == 0    ? CFG_PF_ROLE
-                       : strcmp(f, "columns") == 0 ? CFG_PF_COLUMNS
-                       : strcmp(f, "rows") == 0    ? CFG_PF_ROWS
-                       : strcmp(f, "cols") == 0    ? CFG_PF_COLS
-                                                   : -1;
-        if (fi >= 0) {
-            p->fline[fi] = x->set_index > 0 ? x->set_index : v->line;
-            p->fcol[fi] = v->col + x->col_shift;
-        }
-        fs_err rc = FS_OK;
-        double num;
-        if (strcmp(f, "name") == 0) {
-            if (v->kind != YN_SCALAR || yn_is_null(v) || v->len >= CFG_PARTY_NAME ||
-                strpbrk(v->text, " /=,\"")) {
-                at_node(x, v);
-                return done(x->d,
-                            "a name of 1 to 31 characters without spaces, '/', '=', ',' or "
-                            "quotes",
-                            "vertical.parties[%d].name is not a valid party name", i);
-            }
-            snprintf(p->name, sizeof p->name, "%s", v->text);
-            have_name = 1;
-            for (int j = 0; j < i; j++)
-                if (strcmp(c->vertical.parties[j].name, p->name) == 0) {
-                    at_node(x, v);
-                    return done(x->d, "party names must be unique",
-                                "vertical.parties[%d]: name '%s' is already used by "
-                                "vertical.parties[%d]",
-                                i, p->name, j);
-                }
-        } else if (strcmp(f, "role") == 0) {
-            if (v->kind != YN_SCALAR || !in_list("active|passive|coordinator", v->text)) {
-                at_node(x, v);
-                return done(x->d,
-                            "roles: active (owns the labels), passive (features only), "
-                            "coordinator (hetero_lr: holds the Paillier key, no data)",
-                            "vertical.parties[%d].role must be active, passive or coordinator", i);
-            }
-            snprintf(p->role, sizeof p->role, "%s", v->text);
-        } else if (strcmp(f, "columns") == 0) {
-            rc = parse_ranges(x, i, f, v, p->columns, sizeof p->columns);
-        } else if (strcmp(f, "rows") == 0) {
-            rc = parse_ranges(x, i, f, v, p->rows, sizeof p->rows);
-        } else if (strcmp(f, "cols") == 0) {
-            rc = parse_ranges(x, i, f, v, p->cols, sizeof p->cols);
-        } else if (strcmp(f, "flops") == 0) {
-            rc = parse_num(x, i, f, v, 0, 1e18, 1, &p->flops);
-        } else if (strcmp(f, "up_bps") == 0) {
-            rc = parse_num(x, i, f, v, 0, 1e12, 1, &p->up_bps);
-        } else if (strcmp(f, "down_bps") == 0) {
-            rc = parse_num(x, i, f, v, 0, 1e12, 1, &p->down_bps);
-        } else if (strcmp(f, "latency_s") == 0) {
-            rc = parse_num(x, i, f, v, 0, 3600, 0, &p->latency_s);
-        } else if (strcmp(f, "coverage") == 0) {
-            rc = parse_num(x, i, f, v, 0, 1, 0, &p->coverage);
-        } else if (strcmp(f, "unique_ids") == 0) {
-            rc = parse_num(x, i, f, v, 0, 1e8, 0, &num);
-            if (!rc && num != floor(num)) {
-                at_node(x, v);
-                return done(x->d, "a whole number of IDs",
-                            "vertical.parties[%d].unique_ids "
-                            "must be an integer",
-                            i);
-            }
-            p->unique_ids = (int)num;
-        } else if (strcmp(f, "dropout") == 0) {
-            rc = parse_num(x, i, f, v, 0, 0.9, 0, &p->dropout);
-        } else if (strcmp(f, "rejoin_s") == 0) {
-            rc = parse_num(x, i, f, v, 0, 1e9, 0, &p->rejoin_s);
-        } else if (strcmp(f, "straggler_p") == 0) {
-            rc = parse_num(x, i, f, v, 0, 1, 0, &p->straggler_p);
-        } else if (strcmp(f, "straggler_factor") == 0) {
-            rc = parse_num(x, i, f, v, 1, 1e6, 0, &p->straggler_factor);
-        }
-        if (rc) return rc;
-    }
-    if (!have_name) {
-        at_node(x, e);
+    party_ctx pc = {p, 0};
+    fs_err rc = cfg_list_fields(x, "vertical.parties", i, e,
+                                "fields are plain names like name or columns", party_field, &pc);
+    if (rc) return rc;
+    if (!pc.have_name) {
+        diag_at_node(x, e);
         return done(x->d, "e.g. - {name: bank, role: active, columns: \"0-9\"}",
                     "vertical.parties[%d] has no name", i);
     }
     return FS_OK;
 }
 
-fs_err cfg_vertical_parse_parties(cfg *c, const ynode *v, const char *file, int set_index,
-                                  int col_shift, cfg_diag *d)
+static fs_err parse_parties(pctx *x, const ynode *v)
 {
-    pparse x = {file, set_index, col_shift, d};
-    if (v->kind != YN_SEQ) {
-        at_node(&x, v);
-        return done(d,
-                    "one entry per party, e.g.\n    parties:\n      - {name: bank, role: active, "
-                    "columns: \"0-9\"}\n      - {name: shop, columns: \"10-29\"}",
-                    "vertical.parties must be a list, got %s",
-                    yn_is_null(v) ? "an empty value" : "a single value or mapping");
-    }
-    if (v->n > CFG_PARTIES_MAX) {
-        at_node(&x, v);
-        char h[64];
-        snprintf(h, sizeof h, "at most %d parties", CFG_PARTIES_MAX);
-        return done(d, h, "vertical.parties has %d entries, too many", v->n);
-    }
+    char most[64];
+    snprintf(most, sizeof most, "at most %d parties", CFG_PARTIES_MAX);
+    fs_err rc =
+        cfg_list_check(x, v, "vertical.parties", CFG_PARTIES_MAX, "a single value or mapping",
+                       "one entry per party, e.g.\n    parties:\n      - {name: bank, "
+                       "role: active, columns: \"0-9\"}\n      - {name: shop, columns: "
+                       "\"10-29\"}",
+                       most);
+    if (rc) return rc;
+    cfg *c = x->c;
     c->vertical.n_parties = 0;
     for (int i = 0; i < v->n; i++) {
-        fs_err rc = parse_party(&x, c, i, v->kid[i], &c->vertical.parties[i]);
+        rc = parse_party(x, i, v->kid[i], &c->vertical.parties[i]);
         if (rc) return rc;
         c->vertical.n_parties = i + 1;
     }
@@ -462,14 +457,14 @@ fs_err cfg_vertical_validate(const cfg *c, const char *file, cfg_diag *d)
                     "vertical.parties is given but federation = horizontal");
     }
     if (n == 0) {
-        at_key(d, c, file, "federation");
+        diag_at_key(d, c, file, "federation");
         return done(d,
                     "list the parties, e.g.\n  vertical:\n    parties:\n      - {name: bank, role: "
                     "active, columns: \"0-9\"}\n      - {name: shop, columns: \"10-29\"}",
                     "federation = vertical needs vertical.parties");
     }
     if (c->vertical.key_bits % 2) {
-        at_key(d, c, file, "vertical.key_bits");
+        diag_at_key(d, c, file, "vertical.key_bits");
         return done(d, "|n| = |p| + |q| with primes of equal size: use 2048, 3072, 4096",
                     "vertical.key_bits = %d is odd", c->vertical.key_bits);
     }
@@ -575,42 +570,36 @@ fs_err cfg_vertical_validate(const cfg *c, const char *file, cfg_diag *d)
 
 /* ---- renderings --------------------------------------------------------------------------- */
 
-static void json_str(FILE *f, const char *s)
+static void parties_json(FILE *f, const cfg *c)
 {
-    fputc('"', f);
-    for (const char *p = s; *p; p++) {
-        if (*p == '"' || *p == '\\') fputc('\\', f);
-        fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
-void cfg_vertical_json(FILE *f, const cfg *c)
-{
-    fputs("\"vertical.parties\": [", f);
+    fputc('[', f);
     for (int i = 0; i < c->vertical.n_parties; i++) {
         const cfg_party *p = &c->vertical.parties[i];
-        fputs(i ? ", {\"name\": " : "{\"name\": ", f);
-        json_str(f, p->name);
-        fputs(", \"role\": ", f);
-        json_str(f, p->role);
-        fputs(", \"columns\": ", f);
-        json_str(f, p->columns);
-        fputs(", \"rows\": ", f);
-        json_str(f, p->rows);
-        fputs(", \"cols\": ", f);
-        json_str(f, p->cols);
-        fprintf(f,
-                ", \"flops\": %.17g, \"up_bps\": %.17g, \"down_bps\": %.17g, \"latency_s\": "
-                "%.17g, \"coverage\": %.17g, \"unique_ids\": %d, \"dropout\": %.17g, "
-                "\"rejoin_s\": %.17g, \"straggler_p\": %.17g, \"straggler_factor\": %.17g}",
-                p->flops, p->up_bps, p->down_bps, p->latency_s, p->coverage, p->unique_ids,
-                p->dropout, p->rejoin_s, p->straggler_p, p->straggler_factor);
+        const char *const sn[] = {"name", "role", "columns", "rows", "cols"};
+        const char *const sv[] = {p->name, p->role, p->columns, p->rows, p->cols};
+        for (int k = 0; k < 5; k++) {
+            fprintf(f, "%s\"%s\": ", k ? ", " : i ? ", {" : "{", sn[k]);
+            cfg_json_string(f, sv[k]);
+        }
+        const char *const nn[] = {"flops",       "up_bps",          "down_bps", "latency_s",
+                                  "coverage",    "unique_ids",      "dropout",  "rejoin_s",
+                                  "straggler_p", "straggler_factor"};
+        const double nv[] = {p->flops,       p->up_bps,          p->down_bps, p->latency_s,
+                             p->coverage,    p->unique_ids,      p->dropout,  p->rejoin_s,
+                             p->straggler_p, p->straggler_factor};
+        for (int k = 0; k < 10; k++) {
+            fprintf(f, ", \"%s\": ", nn[k]);
+            if (k == 5)
+                fprintf(f, "%d", p->unique_ids);
+            else
+                cfg_json_number(f, nv[k]);
+        }
+        fputc('}', f);
     }
     fputc(']', f);
 }
 
-void cfg_vertical_markdown(FILE *out)
+static void parties_markdown(FILE *out)
 {
     fprintf(out,
             "| `vertical.parties` | list of parties | `[]` | up to %d entries, each `{name: N, "
@@ -625,3 +614,12 @@ void cfg_vertical_markdown(FILE *out)
             "|\n",
             CFG_PARTIES_MAX);
 }
+
+static bool parties_given(const cfg *c)
+{
+    return c->vertical.n_parties > 0;
+}
+
+const cfg_list_key cfg_lk_parties = {
+    "vertical.parties", parse_parties, offsetof(cfg, vertical.parties_origin),
+    parties_given,      parties_json,  parties_markdown};

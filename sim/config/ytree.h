@@ -1,5 +1,5 @@
 /* A small YAML tree built from libfyaml's events, each node with its 1-based line and column
- * (libfyaml 0.7 has no public node marks). Shared by the scenario parser (config.c) and the
+ * (libfyaml 0.7 has no public node marks). Shared by the scenario parser (parse.c) and the
  * sweep parser (sweep.c), so both report file:line:col the same way. */
 #ifndef FEDSIM_YTREE_H
 #define FEDSIM_YTREE_H

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/model.h"
 #include "engine/run.h"
 #include "engine/setup_check.h"
 #include "nn/checkpoint.h"
@@ -45,7 +46,7 @@ static fs_err setup_inputs(run_state *s, const cfg *c, const sim_opts *o)
     if ((uint32_t)c->rounds.clients_per_round > s->part.n_clients)
         return fs_error(FS_EINPUT, "rounds.clients_per_round = %d exceeds the %u clients",
                         c->rounds.clients_per_round, s->part.n_clients);
-    e = nn_zoo_from_cfg(&s->model, c, s->ds.shape, s->ds.n_classes);
+    e = cfg_build_model(&s->model, c, s->ds.shape, s->ds.n_classes);
     if (e) return e;
     if (s->model.y_len != s->ds.y_len)
         return fs_error(FS_EINPUT, "dataset '%s' is %s but model '%s' %s", s->ds.name,

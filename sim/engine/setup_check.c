@@ -19,6 +19,7 @@
 #include <omp.h>
 #endif
 
+#include "config/model.h"
 #include "data/dataset.h"
 #include "data/partition.h"
 #include "device/avail.h"
@@ -281,7 +282,7 @@ static fs_err check_model(const cfg *c, const char *file, cfg_diag *d, const dat
                           nn_model *m)
 {
     fs_err e;
-    if ((e = nn_zoo_from_cfg(m, c, ds->shape, ds->n_classes))) {
+    if ((e = cfg_build_model(m, c, ds->shape, ds->n_classes))) {
         const char *key = model_key(c, fs_errmsg());
         at(d, c, file, key, e,
            strcmp(key, "model.freeze") == 0

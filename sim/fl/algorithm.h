@@ -133,6 +133,10 @@ struct fl_algorithm {
     int unit_weights; /* 1: every client's weight is 1 (SCAFFOLD by default, FedDyn), else n_k */
     int one_pass;     /* 1: the client makes one pass over its data whatever train.epochs and
                        * train.steps say (FedSGD's full-batch gradient), else local SGD */
+    int sends_scalar; /* 1: the client also uploads a scalar (FedNova's ||a_k||_1), which has no
+                       * bound to clip, noise or encode it by */
+    int fresh_opt;    /* 1: every local run must start from a fresh momentum buffer (FedNova's
+                       * normalisation assumes it) */
     /* After the server vectors are zeroed (may be NULL). */
     void (*server_init)(fl_server *s);
     /* Apply a non-empty aggregate to the global model; NULL: w <- w + server_lr * sum / wsum. */

@@ -45,5 +45,7 @@ const fl_algorithm fl_fednova = {
     .cite = "Wang et al., Tackling the Objective Inconsistency Problem in Heterogeneous Federated "
             "Optimization, NeurIPS 2020",
     .client_update = fednova_client,
+    .sends_scalar = 1,
+    .fresh_opt = 1,
     .server_update = fednova_server,
 };

@@ -218,7 +218,7 @@ fs_err nn_spec_parse(const char *text, nn_layer_spec *s);
  * training sample". */
 void nn_model_describe(const nn_model *m, char *buf, size_t cap);
 
-/* The zoo (nn_zoo_build, nn_zoo_from_cfg) builds on this header; users of models get both. */
+/* The zoo (nn_zoo_build, nn_zoo_build_desc) builds on this header; users of models get both. */
 #include "nn/zoo.h"
 
 #endif

@@ -1,18 +1,9 @@
-/* The model zoo (see zoo.h): each model is a list of layer specs handed to nn_model_build.
- * Also the one place that reads the scenario's model section. */
+/* The model zoo (see zoo.h): each model is a list of layer specs handed to nn_model_build; a
+ * custom model is the caller's list. */
 #include "nn/zoo.h"
 
 #include <stdio.h>
 #include <string.h>
-
-#include "config/config.h"
-
-/* One limit on hidden layers: the scenario's list length (model.hidden, model.lstm_units hold up
- * to CFG_LIST_MAX values); every list `validate` accepts builds (16 entries passed validate but
- * failed in `run` when the layer table held 32) */
-_Static_assert(2 * CFG_LIST_MAX + 2 <= NN_MAX_LAYERS, "an mlp of CFG_LIST_MAX hidden layers fits");
-_Static_assert(CFG_LIST_MAX + 2 <= NN_MAX_LAYERS, "a char_lstm of CFG_LIST_MAX layers fits");
-_Static_assert(CFG_LAYERS_MAX <= NN_MAX_LAYERS, "every model.layers list fits");
 
 const char nn_zoo_names[] = "logreg | mlp | lenet | cnn | char_lstm";
 
@@ -103,61 +94,30 @@ fs_err nn_zoo_build(nn_model *m, const char *name, const int *hidden, int n_hidd
     return nn_zoo_build_args(m, name, &a, in, n_classes);
 }
 
-/* model.layers -> specs and build; shape errors get the entry's position prepended. */
-static fs_err build_custom(nn_model *m, const cfg *c, const int in[3], int n_classes)
+/* A custom model; a shape error gets the layer's name in the caller's terms prepended. */
+static fs_err build_custom(nn_model *m, const nn_model_desc *d, const int in[3], int n_classes)
 {
-    nn_layer_spec s[NN_MAX_LAYERS];
-    const int n = c->model.n_layers;
-    if (n < 1)
-        return fs_error(FS_EINPUT, "model.name = custom needs model.layers (a list of layers, "
-                                   "see docs/models.md)");
-    if (n > NN_MAX_LAYERS)
-        return fs_error(FS_EINPUT, "model.layers: %d layers, at most %d", n, NN_MAX_LAYERS);
-    for (int i = 0; i < n; i++) {
-        const cfg_layer *l = &c->model.layers[i];
-        int k = nn_kind_find(l->type);
-        if (k < 0)
-            return fs_error(FS_EINPUT, "model.layers[%d] (%s %d:%d): unknown type '%s'", i,
-                            l->set_index ? "--set" : "line", l->line, l->col, l->type);
-        s[i] = (nn_layer_spec){.kind = (nn_kind)k,
-                               .units = l->units,
-                               .filters = l->filters,
-                               .kernel = l->kernel,
-                               .stride = l->stride,
-                               .padding = l->padding < 0 ? NN_PAD_SAME : l->padding,
-                               .rate = (float)l->rate};
-        snprintf(s[i].name, sizeof s[i].name, "%s", l->name);
-    }
-    fs_err e = nn_model_build(m, "custom", s, n, in, n_classes);
-    if (e) {
+    const int n = d->n_layers;
+    if (n < 1 || n > NN_MAX_LAYERS)
+        return fs_error(FS_EINPUT, "a custom model has 1 to %d layers, got %d", NN_MAX_LAYERS, n);
+    fs_err e = nn_model_build(m, "custom", d->layers, n, in, n_classes);
+    if (e && d->where) {
         int li = 0;
         /* nn_model_build names the layer as "layer <1-based index> '...'" */
         if (sscanf(fs_errmsg(), "layer %d ", &li) == 1 && li >= 1 && li <= n) {
-            const cfg_layer *l = &c->model.layers[li - 1];
             char msg[512];
             snprintf(msg, sizeof msg, "%s", fs_errmsg());
-            return fs_error(e, "model.layers[%d] (%s %d:%d): %s", li - 1,
-                            l->set_index ? "--set" : "line", l->line, l->col, msg);
+            return fs_error(e, "%s: %s", d->where[li - 1], msg);
         }
     }
     return e;
 }
 
-fs_err nn_zoo_from_cfg(nn_model *m, const cfg *c, const int in[3], int n_classes)
+fs_err nn_zoo_build_desc(nn_model *m, const nn_model_desc *d, const int in[3], int n_classes)
 {
-    fs_err e;
-    if (strcmp(c->model.name, "custom") == 0) {
-        e = build_custom(m, c, in, n_classes);
-    } else {
-        nn_zoo_args a = {.hidden = c->model.hidden.v,
-                         .n_hidden = c->model.hidden.n,
-                         .lstm = c->model.lstm_units.v,
-                         .n_lstm = c->model.lstm_units.n,
-                         .embed = c->model.embedding_dim};
-        e = nn_zoo_build_args(m, c->model.name, &a, in, n_classes);
-    }
+    fs_err e = strcmp(d->name, "custom") == 0
+                   ? build_custom(m, d, in, n_classes)
+                   : nn_zoo_build_args(m, d->name, &d->args, in, n_classes);
     if (e) return e;
-    const char *names[CFG_LAYERS_MAX];
-    for (int i = 0; i < c->model.n_freeze; i++) names[i] = c->model.freeze[i];
-    return nn_model_freeze(m, names, c->model.n_freeze);
+    return nn_model_freeze(m, d->freeze, d->n_freeze);
 }

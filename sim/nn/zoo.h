@@ -7,14 +7,13 @@
  *              conv 64@5x5 same, relu, maxpool 2, dense 512, relu, dense(classes)
  *   char_lstm  LEAF's Shakespeare model (Caldas et al. 2018): embedding 8, lstm 256, lstm 256,
  *              dense(vocabulary) on every step
- * and "custom": the scenario's model.layers, layer by layer. */
+ * and "custom": a list of layer specs. The caller describes the model (nn_model_desc); the
+ * scenario's model section is turned into one by config/model.c. */
 #ifndef FEDSIM_ZOO_H
 #define FEDSIM_ZOO_H
 
 #include "nn/model.h"
 #include "util/err.h"
-
-struct cfg;
 
 typedef struct nn_zoo_args {
     const int *hidden; /* mlp widths */
@@ -34,10 +33,20 @@ fs_err nn_zoo_build_args(nn_model *m, const char *name, const nn_zoo_args *a, co
 fs_err nn_zoo_build(nn_model *m, const char *name, const int *hidden, int n_hidden, const int in[3],
                     int n_classes);
 
-/* The model a scenario names (model.name, model.hidden, model.lstm_units,
- * model.embedding_dim, model.layers for custom) on data of input shape in[3] with n_classes
- * classes (or symbols), frozen per model.freeze. Shape errors name the layer and, for custom
- * models, where it was given (model.layers[i], line:col). */
-fs_err nn_zoo_from_cfg(nn_model *m, const struct cfg *c, const int in[3], int n_classes);
+/* A model to build: a zoo model with its arguments, or "custom" with its layer specs, and the
+ * names of the layers to keep frozen (nn_model_freeze). */
+typedef struct nn_model_desc {
+    const char *name;            /* nn_zoo_names, or "custom" */
+    nn_zoo_args args;            /* zoo models */
+    const nn_layer_spec *layers; /* custom: n_layers specs */
+    int n_layers;
+    const char *const *where; /* custom: how an error names layer i (e.g. "model.layers[2] (line
+                               * 8:7)"), prepended to nn_model_build's message; NULL: not */
+    const char *const *freeze;
+    int n_freeze;
+} nn_model_desc;
+
+/* The model d describes on data of input shape in[3] with n_classes classes (or symbols). */
+fs_err nn_zoo_build_desc(nn_model *m, const nn_model_desc *d, const int in[3], int n_classes);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/model.h"
 #include "nn/loss.h"
 #include "util/rng.h"
 
@@ -81,7 +82,7 @@ fs_err vfl_snn_init(vfl_snn *s, const vfl_data *v, const cfg *c, he_key **keys, 
     const double bound = 1.0 / sqrt((double)s->emb * n_data);
     for (int p = 0; p < v->n && !e; p++) {
         if (!is_data(v, p)) continue;
-        e = nn_zoo_from_cfg(&s->bottom[p], c, v->p[p].in, s->emb);
+        e = cfg_build_model(&s->bottom[p], c, v->p[p].in, s->emb);
         if (e) {
             char msg[512];
             snprintf(msg, sizeof msg, "%s", fs_errmsg());

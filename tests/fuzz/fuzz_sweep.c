@@ -21,7 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     text[size] = '\0';
     sweep_plan p;
     cfg_diag d;
-    if (sweep_parse_plan(text, size, "fuzz.yaml", NULL, 0, &p, &d) == FS_OK) sweep_free_plan(&p);
+    if (sweep_parse_plan(text, size, "fuzz.yaml", NULL, 0, NULL, &p, &d) == FS_OK)
+        sweep_free_plan(&p);
     free(text);
     return 0;
 }

@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "config/config.h"
-#include "config/efficiency.h"
 
 /* Parse text that must fail; returns the diagnostic. */
 static cfg_diag parse_fail(const char *text)
@@ -100,10 +99,10 @@ static void test_defaults(void **state)
     }
     /* Each default read as YAML (through --set) gives the same value as cfg_defaults. */
     cfg_defaults(&p);
-    for (int i = 0; cfg_keys[i].path; i++) {
+    for (int i = 0; cfg_key_at(i); i++) {
         char kv[CFG_STR + 64];
         cfg_diag dd;
-        snprintf(kv, sizeof kv, "%s=%s", cfg_keys[i].path, cfg_keys[i].def);
+        snprintf(kv, sizeof kv, "%s=%s", cfg_key_at(i)->path, cfg_key_at(i)->def);
         assert_int_equal(cfg_apply_override(kv, 1, &p, &dd), FS_OK);
         memset(p.origin, 0, sizeof p.origin);
     }
@@ -120,8 +119,8 @@ static void test_key_table(void **state)
 {
     (void)state;
     int n = 0;
-    for (; cfg_keys[n].path; n++) {
-        const cfg_key *k = &cfg_keys[n];
+    for (; cfg_key_at(n); n++) {
+        const cfg_key *k = cfg_key_at(n);
         assert_non_null(k->def);
         assert_non_null(k->doc);
         assert_true(strlen(k->doc) > 10);
@@ -132,6 +131,8 @@ static void test_key_table(void **state)
     }
     assert_true(n >= 48); /* keys are added by features; each is checked above */
     assert_true(n <= CFG_KEYS_MAX);
+    assert_int_equal(cfg_key_count(), n);
+    assert_null(cfg_key_at(-1));
     assert_int_equal(cfg_key_index("train.nope"), -1);
     assert_int_equal(cfg_key_index("train"), -1);
 }
@@ -627,16 +628,11 @@ static void test_json(void **state)
     char *j = cfg_to_json(&c);
     assert_non_null(j);
     assert_true(j[0] == '{' && j[strlen(j) - 1] == '}');
-    for (int i = 0; cfg_keys[i].path; i++) {
+    for (int i = 0; cfg_key_at(i); i++) {
         char q[CFG_STR + 8];
-        snprintf(q, sizeof q, "\"%s\": ", cfg_keys[i].path);
-        if (cfg_efficiency_at_default(&c, &cfg_keys[i])) /* left out at their default */
-            assert_null(strstr(j, q));
-        else
-            assert_non_null(strstr(j, q));
+        snprintf(q, sizeof q, "\"%s\": ", cfg_key_at(i)->path);
+        assert_non_null(strstr(j, q));
     }
-    assert_true(cfg_efficiency_at_default(&c, &cfg_keys[cfg_key_index("compression.kind")]));
-    assert_false(cfg_efficiency_at_default(&c, &cfg_keys[cfg_key_index("train.lr")]));
     assert_non_null(
         strstr(j, "{\"name\": \"a \\\"q\\\" \\\\ b\\n\", \"seed\": 18446744073709551615,"));
     assert_non_null(strstr(j, "\"train.lr\": 0.10000000000000001,"));
@@ -659,9 +655,9 @@ static void test_markdown(void **state)
     FILE *f = open_memstream(&buf, &size);
     cfg_print_markdown(f);
     fclose(f);
-    for (int i = 0; cfg_keys[i].path; i++) {
+    for (int i = 0; cfg_key_at(i); i++) {
         char q[CFG_STR + 8];
-        snprintf(q, sizeof q, "| `%s` |", cfg_keys[i].path);
+        snprintf(q, sizeof q, "| `%s` |", cfg_key_at(i)->path);
         assert_non_null(strstr(buf, q));
     }
     const char *sections[] = {"## general", "## data",   "## partition", "## model",

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "config/config.h"
+#include "config/model.h"
 #include "nn/model.h"
 
 static fs_err parse(const char *text, cfg *c, cfg_diag *d)
@@ -182,22 +183,22 @@ static void test_build_from_cfg(void **state)
     assert_int_equal(parse(lenet_yaml, &c, &d), FS_OK);
     nn_model m;
     const int img[3] = {1, 28, 28};
-    assert_int_equal(nn_zoo_from_cfg(&m, &c, img, 10), FS_OK);
+    assert_int_equal(cfg_build_model(&m, &c, img, 10), FS_OK);
     assert_int_equal(m.n_params, 44426);
     assert_string_equal(m.layers[3].s.name, "c2");
     assert_true(m.layers[0].frozen && m.layers[3].frozen);
     assert_int_equal(nn_model_trainable_params(&m), 44426 - 156 - 2416);
     const int small[3] = {1, 12, 12}; /* 12 -> 8 -> 4 -> conv 5x5 does not fit */
-    assert_int_equal(nn_zoo_from_cfg(&m, &c, small, 10), FS_EINPUT);
+    assert_int_equal(cfg_build_model(&m, &c, small, 10), FS_EINPUT);
     assert_non_null(strstr(fs_errmsg(), "model.layers[3] (line 8:7): layer 4 'c2' (conv2d)"));
     assert_int_equal(cfg_apply_override("model.freeze=[c3]", 1, &c, &d), FS_OK);
-    assert_int_equal(nn_zoo_from_cfg(&m, &c, img, 10), FS_EINPUT);
+    assert_int_equal(cfg_build_model(&m, &c, img, 10), FS_EINPUT);
     assert_non_null(strstr(fs_errmsg(), "no layer 'c3'"));
     /* the zoo models from their keys */
     assert_int_equal(
         parse("model: {name: char_lstm, lstm_units: [32, 16], embedding_dim: 4}\n", &c, &d), FS_OK);
     const int txt[3] = {1, 1, 20};
-    assert_int_equal(nn_zoo_from_cfg(&m, &c, txt, 30), FS_OK);
+    assert_int_equal(cfg_build_model(&m, &c, txt, 30), FS_OK);
     assert_int_equal(m.n_layers, 4);
     assert_int_equal(m.layers[0].s.units, 4);
     assert_int_equal(m.layers[2].s.units, 16);
@@ -209,7 +210,7 @@ static void test_build_from_cfg(void **state)
     assert_int_equal(parse(yaml, &c, &d), FS_OK);
     assert_int_equal(c.model.hidden.n, CFG_LIST_MAX);
     assert_int_equal(cfg_validate(&c, "m.yaml", &d), FS_OK);
-    assert_int_equal(nn_zoo_from_cfg(&m, &c, img, 10), FS_OK);
+    assert_int_equal(cfg_build_model(&m, &c, img, 10), FS_OK);
     assert_int_equal(m.n_layers, 2 * CFG_LIST_MAX + 2);
 }
 

@@ -10,7 +10,8 @@
  *     sequence computed by hand;
  *   - 1 vs 2 threads, and a cap below one vector (spilling to HDF5) vs no cap, over 4 rounds;
  *   - a client with no samples stores nothing (its buffer stays fresh);
- *   - cfg_validate refuses per_client with protocol async and with fednova. Well under 1 s. */
+ *   - validation refuses per_client with protocol async (cfg_validate) and with fednova (the
+ *     algorithm table's fresh_opt, sim_check_algorithm). Well under 1 s. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "engine/check_algo.h"
 #include "fl/algorithm.h"
 #include "fl/client_state.h"
 
@@ -313,7 +315,9 @@ static void expect_refused(const char *over1, const char *over2, const char *msg
     assert_int_equal(cfg_apply_override(over1, 2, &c, &d), FS_OK);
     if (over2) assert_int_equal(cfg_apply_override(over2, 3, &c, &d), FS_OK);
     cfg_derive(&c, "o.yaml");
-    assert_int_equal(cfg_validate(&c, "o.yaml", &d), FS_EINPUT);
+    fs_err e = cfg_validate(&c, "o.yaml", &d);
+    if (!e) e = sim_check_algorithm(&c, "o.yaml", &d);
+    assert_int_equal(e, FS_EINPUT);
     assert_string_equal(d.file, "--set");
     assert_int_equal(d.line, 1); /* points at train.optimizer_state */
     if (!strstr(d.msg, msg_part)) fail_msg("message '%s' lacks '%s'", d.msg, msg_part);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config/sweep.h"
+#include "engine/check_algo.h"
 
 #define BASE                                                                                       \
     "name: tiny\n"                                                                                 \
@@ -24,7 +25,8 @@
 static void plan_ok(const char *text, const char *const *ov, int n_ov, sweep_plan *p)
 {
     cfg_diag d;
-    fs_err rc = sweep_parse_plan(text, strlen(text), "s.yaml", ov, n_ov, p, &d);
+    fs_err rc =
+        sweep_parse_plan(text, strlen(text), "s.yaml", ov, n_ov, sim_check_algorithm, p, &d);
     if (rc != FS_OK) cfg_diag_print(&d, stderr);
     assert_int_equal(rc, FS_OK);
 }
@@ -34,7 +36,9 @@ static void plan_fail(const char *text, int line, int col, const char *msg, cons
 {
     sweep_plan p;
     cfg_diag d;
-    assert_int_equal(sweep_parse_plan(text, strlen(text), "s.yaml", NULL, 0, &p, &d), FS_EINPUT);
+    assert_int_equal(
+        sweep_parse_plan(text, strlen(text), "s.yaml", NULL, 0, sim_check_algorithm, &p, &d),
+        FS_EINPUT);
     if (d.line != line || d.col != col || strcmp(d.msg, msg) != 0 ||
         (hint && strstr(d.hint, hint) == NULL))
         cfg_diag_print(&d, stderr);
@@ -85,10 +89,11 @@ static void test_expansion_order(void **state)
     assert_string_equal(p.runs[23].sets[4], "seed=3");
     assert_true(p.runs[23].seed == 3);
     assert_int_equal(p.runs[23].rounds, 8);
-    /* resolved values, seed excluded, shortest exact float text */
-    assert_string_equal(p.runs[0].swept_json, "{\"algorithm.name\": \"fedavg\", "
-                                              "\"partition.alpha\": 0.1, \"train.lr\": 0.1, "
-                                              "\"train.batch_size\": 10}");
+    /* resolved values, seed excluded, floats as in the stored params (%.17g, exact) */
+    assert_string_equal(p.runs[0].swept_json,
+                        "{\"algorithm.name\": \"fedavg\", "
+                        "\"partition.alpha\": 0.10000000000000001, \"train.lr\": "
+                        "0.10000000000000001, \"train.batch_size\": 10}");
     /* all keys distinct, 16 hex digits */
     for (int i = 0; i < p.n_runs; i++) {
         assert_int_equal(strlen(p.runs[i].key), SWEEP_KEY_LEN);
@@ -119,8 +124,9 @@ static void test_forms_and_values(void **state)
     assert_string_equal(a.runs[1].sets[0], "train.lr=0.2");
     assert_string_equal(a.runs[2].sets[0], "train.lr=1e-1");
     /* 1e-1 resolves to 0.1 in the JSON; lists stay lists */
-    assert_string_equal(a.runs[3].swept_json, "{\"train.lr\": 0.1, \"model.hidden\": [20, 20], "
-                                              "\"model.name\": \"mlp\"}");
+    assert_string_equal(a.runs[3].swept_json,
+                        "{\"train.lr\": 0.10000000000000001, \"model.hidden\": [20, 20], "
+                        "\"model.name\": \"mlp\"}");
     assert_true(a.runs[0].seed == 1);
     sweep_free_plan(&a);
     sweep_free_plan(&b);
@@ -136,7 +142,8 @@ static void test_forms_and_values(void **state)
     assert_string_equal(a.db, "out/x.db");
     assert_string_equal(a.runs[0].sets[0], "data.path=\"a b.h5\"");
     assert_string_equal(a.runs[1].sets[0], "data.path=\"c\\\"d.h5\"");
-    assert_string_equal(a.runs[1].swept_json, "{\"data.path\": \"c\\\"d.h5\", \"train.lr\": 0.3}");
+    assert_string_equal(a.runs[1].swept_json,
+                        "{\"data.path\": \"c\\\"d.h5\", \"train.lr\": 0.29999999999999999}");
     assert_int_equal(a.runs[0].rounds, 3);
     sweep_free_plan(&a);
 
@@ -154,6 +161,40 @@ static void test_forms_and_values(void **state)
     assert_int_equal(sweep_compute_key(&c, key), FS_OK);
     assert_string_equal(a.runs[0].key, key);
     sweep_free_plan(&a);
+}
+
+/* One emitter writes a key's value: the swept values are the same text as the run's stored
+ * params (%.17g: exact, and the text existing run keys were hashed from), pinned here. */
+static void test_json_floats(void **state)
+{
+    (void)state;
+    sweep_plan p;
+    plan_ok(BASE "sweep:\n  grid:\n    train.lr: [0.1]\n    privacy.delta: [1e-5]\n"
+                 "    devices.flops.median: [2e9]\n    rounds.overcommit: [0.5]\n"
+                 "    availability.p: [0.7]\n",
+            NULL, 0, &p);
+    assert_int_equal(p.n_runs, 1);
+    assert_string_equal(p.runs[0].swept_json,
+                        "{\"train.lr\": 0.10000000000000001, \"privacy.delta\": "
+                        "1.0000000000000001e-05, \"devices.flops.median\": 2000000000, "
+                        "\"rounds.overcommit\": 0.5, \"availability.p\": 0.69999999999999996}");
+    cfg c;
+    cfg_diag d;
+    assert_int_equal(cfg_parse_text(BASE, strlen(BASE), "s.yaml", &c, &d), FS_OK);
+    for (int i = 0; i < p.runs[0].n_sets; i++)
+        assert_int_equal(cfg_apply_override(p.runs[0].sets[i], i + 1, &c, &d), FS_OK);
+    char *params = cfg_to_json(&c);
+    assert_non_null(params);
+    /* every "key": value of the swept JSON appears as such in the params */
+    char *sw = strdup(p.runs[0].swept_json + 1);
+    sw[strlen(sw) - 1] = '\0';
+    for (char *save = NULL, *kv = strtok_r(sw, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        while (*kv == ' ') kv++;
+        assert_non_null(strstr(params, kv));
+    }
+    free(sw);
+    free(params);
+    sweep_free_plan(&p);
 }
 
 static void test_run_key(void **state)
@@ -196,7 +237,7 @@ static void test_key_matches_worker(void **state)
     const char *user[] = {"eval.every=2"};
     sweep_plan p;
     cfg_diag d;
-    fs_err rc = sweep_load_plan(path, user, 1, &p, &d);
+    fs_err rc = sweep_load_plan(path, user, 1, sim_check_algorithm, &p, &d);
     if (rc) cfg_diag_print(&d, stderr);
     assert_int_equal(rc, FS_OK);
     assert_int_equal(p.n_runs, 8);
@@ -217,7 +258,7 @@ static void test_key_matches_worker(void **state)
     sweep_free_plan(&p);
     unlink(path);
     /* a missing file */
-    assert_int_equal(sweep_load_plan("/nonexistent/x.yaml", NULL, 0, &p, &d), FS_EINPUT);
+    assert_int_equal(sweep_load_plan("/nonexistent/x.yaml", NULL, 0, NULL, &p, &d), FS_EINPUT);
     assert_string_equal(d.file, "/nonexistent/x.yaml");
     assert_int_equal(d.line, 0);
 }
@@ -281,7 +322,9 @@ static void test_errors(void **state)
     cfg_diag d;
     const char *ov[] = {"train.lrr=1"};
     const char *text = BASE "sweep:\n  seeds: [1]\n";
-    assert_int_equal(sweep_parse_plan(text, strlen(text), "s.yaml", ov, 1, &p, &d), FS_EINPUT);
+    assert_int_equal(
+        sweep_parse_plan(text, strlen(text), "s.yaml", ov, 1, sim_check_algorithm, &p, &d),
+        FS_EINPUT);
     assert_string_equal(d.file, "--set");
     assert_int_equal(d.line, 1);
 }
@@ -291,7 +334,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expansion_order), cmocka_unit_test(test_forms_and_values),
         cmocka_unit_test(test_run_key),         cmocka_unit_test(test_key_matches_worker),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_errors),          cmocka_unit_test(test_json_floats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
