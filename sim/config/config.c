@@ -5,6 +5,7 @@
  * range check; every error is reported as file:line:col (1-based) with a hint; every parser,
  * diagnostic object and node is freed on every path. No global state: thread-safe. */
 #include "config/config.h"
+#include "config/personal.h"
 #include "config/vertical.h"
 #include "config/ytree.h"
 #include "crypto/paillier.h"
@@ -145,7 +146,8 @@ const cfg_key cfg_keys[] = {
            "algorithm.state_memory_mb)"),
 
     K_ENUM("algorithm.name", algorithm.name, "fedavg",
-           "fedavg|fedsgd|fedprox|feddyn|scaffold|fednova|fedavgm|fedadam|fedyogi|fedadagrad",
+           "fedavg|fedsgd|fedprox|feddyn|scaffold|fednova|fedavgm|fedadam|fedyogi|fedadagrad|qffl|"
+           "ditto|fedper|fedrep",
            "federated algorithm; update rules and citations in docs/algorithms.md"),
     K_FLT("algorithm.server_lr", algorithm.server_lr, "1", 0, 100, CFG_OPEN_MIN,
           "server learning rate on the averaged update (1: plain FedAvg; SCAFFOLD's eta_g; "
@@ -177,6 +179,19 @@ const cfg_key cfg_keys[] = {
     K_STR("algorithm.state_dir", algorithm.state_dir, "\"\"",
           "directory of that temporary file (deleted at the end); empty: the database's "
           "directory; no '..' components"),
+    K_FLT("algorithm.q", algorithm.q, "1", 0, 1000, 0,
+          "qffl: fairness exponent q of q-FFL (Li et al. 2020; 0: uniform FedAvg, larger: more "
+          "weight on the clients with a high loss; docs/personalization.md)"),
+    K_FLT("algorithm.lambda", algorithm.lambda, "0.1", 0, 1e30, 0,
+          "ditto: lambda of the personal objective F_k(v) + lambda/2 norm(v - w)^2 (Li et al. "
+          "2021 tune 0.05-2; 0: local training alone, very large: the global model)"),
+    K_INT("algorithm.head_epochs", algorithm.head_epochs, "10", 0, 10000,
+          "fedrep: local epochs on the personal layers (body fixed) before train.epochs or "
+          "train.steps on the body (Collins et al. 2021: 10)"),
+    K_STR("algorithm.personal_layers", algorithm.personal_layers, "\"\"",
+          "fedper, fedrep: comma-separated names of the layers each client keeps to itself, "
+          "e.g. \"dense3\" for mlp's output layer (`fedsim info` names them); empty: none "
+          "(FedAvg)"),
 
     K_INT("rounds.count", rounds.count, "50", 1, BIG, "number of rounds"),
     K_INT("rounds.clients_per_round", rounds.clients_per_round, "50", 1, 1000000,
@@ -385,6 +400,15 @@ const cfg_key cfg_keys[] = {
     K_ENUM("eval.confusion", eval.confusion, "true", "true|false",
            "record the test set's confusion matrix at every evaluation (the confusion table, "
            "nonzero cells; per-class accuracy in the class_acc view; docs/metrics.md)"),
+    K_INT("eval.personalize_steps", eval.personalize_steps, "0", 0, BIG,
+          "personalized evaluation: fine-tune the model of each eval.clients client this many "
+          "local minibatch steps on its training samples, then evaluate it on its local test "
+          "split (client_eval.pers_acc; docs/personalization.md); 0: off"),
+    K_INT("eval.personalize_epochs", eval.personalize_epochs, "0", 0, 10000,
+          "personalized evaluation: fine-tune for this many local epochs instead (when "
+          "personalize_steps is 0)"),
+    K_FLT("eval.personalize_lr", eval.personalize_lr, "0", 0, 100, 0,
+          "learning rate of the fine-tuning; 0: train.lr"),
 
     K_INT("checkpoint.every", checkpoint.every, "0", 0, BIG,
           "also write the global model every N rounds (<name>-round-N.h5); 0: only the final "
@@ -2150,6 +2174,7 @@ fs_err cfg_validate(const cfg *c, const char *file, cfg_diag *d)
     }
     fs_err e = validate_privacy(c, file, d);
     if (!e) e = validate_robust(c, file, d);
+    if (!e) e = cfg_personal_validate(c, file, d);
     return e ? e : cfg_vertical_validate(c, file, d);
 }
 

@@ -6,6 +6,7 @@
  * it comes from (file:line:col). The estimate counts what sim.c's set-up allocates, by the same
  * formulas (sim_chunk_clients, nn_worker_bytes). */
 #include "engine/setup_check.h"
+#include "engine/personal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -291,6 +292,7 @@ fs_err sim_check_setup(const cfg *c, int threads_override, const char *db, const
                  "shape (docs/models.md)");
         goto out;
     }
+    if ((e = pers_check_setup(c, &m, synthetic ? NULL : &p, file, d))) goto out;
     if (m.y_len != ds.y_len) {
         e = fs_error(FS_EINPUT, "dataset '%s' is %s but model '%s' %s", ds.name,
                      ds.task == DS_SEQUENCE ? "a next-symbol task over sequences"

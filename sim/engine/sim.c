@@ -27,6 +27,7 @@
 #include "device/device.h"
 #include "engine/evq.h"
 #include "engine/mpi_dist.h"
+#include "engine/personal.h"
 #include "engine/priv.h"
 #include "engine/robust.h"
 #include "engine/round.h"
@@ -216,6 +217,7 @@ typedef struct run_state {
     int dist;         /* rank 0 of a run over MPI ranks: chunks go to dist_train_chunk */
     dist_env denv;    /* what the ranks train with (engine/mpi_dist.h) */
     robust_state *rb; /* adversary.* / aggregation.* (engine/robust.h), else NULL */
+    pers_state *ps;   /* eval.clients: personalized evaluation, fairness (engine/personal.h) */
 } run_state;
 
 static void async_free(run_state *s);
@@ -226,6 +228,7 @@ static void state_free(run_state *s)
     async_free(s);
     priv_free(s->pv);
     robust_free(s->rb);
+    pers_free(s->ps);
     if (s->workers)
         for (int t = 0; t < s->threads; t++) nn_worker_free(&s->workers[t]);
     free(s->workers);
@@ -502,8 +505,10 @@ static fs_err setup(run_state *s, const cfg *c, const sim_opts *o)
                           .beta2 = c->algorithm.beta2,
                           .tau = c->algorithm.tau,
                           .weighting = fl_weighting_parse(c->algorithm.weighting)};
+    fl_params fpp = fp; /* q-FFL, Ditto, FedRep, FedPer (engine/personal.h) */
+    if ((e = pers_params(c, &s->model, &fpp))) return e;
     if ((e = fl_agg_init(&s->agg, np, s->algo->two_uploads)) ||
-        (e = fl_server_init(&s->srv, s->algo, &fp, np, s->part.n_clients)))
+        (e = fl_server_init(&s->srv, s->algo, &fpp, np, s->part.n_clients)))
         return e;
     /* kept momentum only matters with momentum (else SGD has no state) */
     const int keep_opt =
@@ -719,6 +724,7 @@ static fs_err write_round(run_state *s, const met_round_row *row)
     s->n_ev = 0;
     s->n_cev = 0;
     if (!e) e = met_round(&s->store, row);
+    if (!e && s->ps) e = pers_write(s->ps, &s->store, row->round);
     if (!e) return met_commit(&s->store);
     sqlite3_exec(s->store.db, "ROLLBACK", NULL, NULL, NULL);
     return e;
@@ -926,6 +932,11 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
      * run with FS_EINTR and no database */
     fs_err e = setup(s, c, o);
     if (!e) e = eval_clients_setup(s);
+    if (!e) {
+        const pers_env pe = {s->algo,   &s->model, &s->ds,     &s->part,   &s->tc,
+                             &s->srv.p, c->seed,   s->workers, s->threads, s->chunk};
+        e = pers_new(c, &pe, &s->ps);
+    }
     if (!e && strcmp(c->eval.confusion, "true") == 0 &&
         !(s->conf = FS_CALLOC((size_t)s->model.n_classes * s->model.n_classes, sizeof *s->conf)))
         e = FS_ENOMEM;
@@ -942,6 +953,12 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
                      "mpirun -n %d: more ranks than rounds.clients_per_round = %d, so some "
                      "would never train (use -n %d or fewer)",
                      dist_size(), c->rounds.clients_per_round, c->rounds.clients_per_round);
+    if (!e && o->distribute && dist_size() > 1 && s->algo->personal_model)
+        e = fs_error(FS_EINPUT,
+                     "algorithm.name = %s does not run under mpirun yet: a client's "
+                     "first personal model is made where its state is loaded (run "
+                     "without mpirun)",
+                     s->algo->name);
     if (!e && o->distribute && dist_size() > 1 && s->rb)
         e = fs_error(FS_EINPUT, "adversary.* and aggregation.* do not run under mpirun yet: the "
                                 "poisoned training and the kept updates live on one process "
@@ -1112,6 +1129,7 @@ fs_err sim_run(const cfg *c, const sim_opts *o, sim_summary *out)
             fl_evaluate(&s->eval_worker, s->global, &s->ds, &s->ds.test,
                         (size_t)c->eval.test_samples, &row.test_loss, &row.test_acc, s->conf);
             eval_clients(s, r);
+            if (s->ps && (e = pers_eval(s->ps, r, s->global, s->cev, s->n_eval_cl, s->cs))) break;
             if (s->tev_idx) eval_train(s, &row.global_train_loss, &row.global_train_acc);
             if (s->rb) row.backdoor_asr = robust_asr(s->rb, &s->eval_worker, s->global);
             last_acc = row.test_acc;
