@@ -67,6 +67,13 @@ check "q-FFL moves the model away from FedAvg's" test "$(m "$TMP/fedavg.db")" !=
 check "FedRep with every layer personal: the global model never moves" test \
     "$(q "$TMP/fedrep-1.db" 'SELECT count(DISTINCT test_acc) FROM rounds WHERE test_acc IS NOT NULL')" = 1
 
+# the per-client accuracy CDF of the personalized models (analysis/plot.py --column pers_acc)
+if /usr/bin/python3 -c "import matplotlib" 2> /dev/null; then
+    /usr/bin/python3 "$HERE/../../analysis/plot.py" "$TMP/ft.db" --kind cdf --column pers_acc \
+        -o "$TMP/cdf.png" > /dev/null 2>&1
+    check "plot.py --kind cdf --column pers_acc: a non-empty figure" test -s "$TMP/cdf.png"
+fi
+
 # bad input: file:line:col, exit 2, nothing written
 bad_case() { # name, scenario, pattern, args...
     local name=$1 file=$2 pat=$3
