@@ -149,6 +149,7 @@ typedef struct cfg {
         double lambda;                 /* Ditto: personal regulariser */
         int head_epochs;               /* FedRep: epochs on the personal layers first */
         char personal_layers[CFG_STR]; /* FedPer, FedRep: comma-separated layer names */
+        double apfl_alpha;             /* APFL: mixing weight */
     } algorithm;
 
     struct {

@@ -50,7 +50,7 @@ fs_err cfg_personal_validate(const cfg *c, const char *file, cfg_diag *d)
         return fail(d, c, file, "algorithm.personal_layers",
                     "personal layers belong to algorithm.name: fedper or fedrep",
                     "algorithm.personal_layers is set but algorithm.name = %s", c->algorithm.name);
-    const int pers = split || is(c, "ditto");
+    const int pers = split || is(c, "ditto") || is(c, "apfl");
     if (!pers && !is(c, "qffl")) return FS_OK;
     const char *why = NULL;
     if (strcmp(c->protocol, "sync") != 0)

@@ -1,8 +1,8 @@
 /* Cross-key checks of personalization and fairness (docs/personalization.md): the
  * eval.personalize_* keys need eval.clients and a local test split; algorithm.personal_layers
- * belongs to fedper and fedrep; the personalized algorithms (ditto, fedper, fedrep) and q-FFL run
- * with protocol: sync, without privacy.*, robust aggregation or a kept optimiser state. The checks
- * that need the model or the partition (layer names, empty local test splits) are in
+ * belongs to fedper and fedrep; the personalized algorithms (ditto, fedper, fedrep, apfl) and q-FFL
+ * run with protocol: sync, without privacy.*, robust aggregation or a kept optimiser state. The
+ * checks that need the model or the partition (layer names, empty local test splits) are in
  * engine/personal.c. */
 #ifndef FEDSIM_CONFIG_PERSONAL_H
 #define FEDSIM_CONFIG_PERSONAL_H

@@ -67,6 +67,7 @@ fs_err pers_params(const cfg *c, const nn_model *m, fl_params *p)
     p->q = c->algorithm.q;
     p->lambda = c->algorithm.lambda;
     p->head_epochs = c->algorithm.head_epochs;
+    p->apfl_alpha = c->algorithm.apfl_alpha;
     return pers_layers(c, m, p);
 }
 
@@ -103,6 +104,17 @@ fs_err pers_check_setup(const cfg *c, const nn_model *m, const partition *part, 
                  "name layers of the model that have parameters, comma-separated (`fedsim info "
                  "SCENARIO` lists them)");
         return e;
+    }
+    if (strcmp(c->algorithm.name, "apfl") == 0 && m->n_layers > 0 && m->layers[0].inplace) {
+        cfg_diag_key(d, c, file, "model.layers");
+        snprintf(d->msg, sizeof d->msg,
+                 "algorithm.name = apfl needs a first layer that keeps its input (layer 1, %s, "
+                 "computes in place)",
+                 m->layers[0].s.name);
+        snprintf(d->hint, sizeof d->hint,
+                 "APFL's second gradient pass reuses the minibatch in the input buffer: start "
+                 "the model with a layer that has parameters or a flatten");
+        return FS_EINPUT;
     }
     if (!part || !cfg_personal_finetune(c) || !part->split) return FS_OK;
     uint32_t *perm, n;

@@ -1,6 +1,6 @@
 /* Personalized evaluation and fairness summaries (docs/personalization.md). At every evaluation,
  * for the fixed eval.clients sample: each client's personalized model (its personal model under
- * Ditto, FedPer or FedRep, else the global model), fine-tuned when eval.personalize_steps or
+ * Ditto, FedPer, FedRep or APFL, else the global model), fine-tuned when eval.personalize_steps or
  * _epochs say so on the client's training samples, evaluated on its local test split
  * (client_eval.pers_loss, pers_acc); and the fairness summaries over the sample (mean, worst and
  * best 10 %, standard deviation, Jain's index) of the global model's accuracies (always, with

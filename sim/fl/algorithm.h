@@ -43,6 +43,7 @@ typedef struct fl_params {
     double q;               /* q-FFL: fairness exponent q >= 0 (0: uniform FedAvg) */
     double lambda;          /* Ditto: personal regulariser lambda >= 0 */
     int head_epochs;        /* FedRep: local epochs on the personal layers before the body */
+    double apfl_alpha;      /* APFL: mixing weight of the local model */
     int n_personal;         /* FedPer, FedRep: personal parameter ranges [lo, hi) */
     size_t personal[2 * NN_MAX_LAYERS];
 } fl_params;

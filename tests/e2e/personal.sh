@@ -3,8 +3,8 @@
 # scenario with a local test split: the eval.personalize_* keys fill client_eval.pers_loss and
 # pers_acc for every evaluated client and rounds.pers_acc_*; every run with eval.clients gets the
 # global model's fairness summaries (rounds.client_acc_*), consistent with its client_eval rows;
-# Ditto's global model is FedAvg's bit for bit, FedPer with no personal layers is FedAvg; q-FFL,
-# Ditto, FedPer and FedRep run and give the same bits with 1 and 2 threads; bad input is refused
+# Ditto's and APFL's global models are FedAvg's bit for bit, FedPer with no personal layers is
+# FedAvg; q-FFL, Ditto, FedPer, FedRep and APFL give the same bits with 1 and 2 threads; bad input is refused
 # with file:line:col and exit 2 and nothing written. Ends with "personal: N passed, M failed".
 set -u
 FEDSIM=${1:-build/fedsim}
@@ -54,7 +54,8 @@ run --db "$TMP/fedper0.db" --set algorithm.name=fedper
 check "FedPer without personal layers == FedAvg bit for bit" test "$(m "$TMP/fedavg.db")" = "$(m "$TMP/fedper0.db")"
 for spec in "ditto --set algorithm.lambda=0.5 --set eval.personalize_steps=2" \
             "fedrep --set algorithm.personal_layers=dense1 --set algorithm.head_epochs=1" \
-            "fedper --set algorithm.personal_layers=dense1" "qffl --set algorithm.q=2"; do
+            "fedper --set algorithm.personal_layers=dense1" "qffl --set algorithm.q=2" \
+            "apfl --set algorithm.apfl_alpha=0.5"; do
     set -- $spec
     a=$1
     shift
@@ -63,6 +64,9 @@ for spec in "ditto --set algorithm.lambda=0.5 --set eval.personalize_steps=2" \
     check "$a: 1 thread (state cap of one vector) == 2 threads" test \
         "$(m "$TMP/$a-1.db") $(ce "$TMP/$a-1.db")" = "$(m "$TMP/$a-2.db") $(ce "$TMP/$a-2.db")"
 done
+check "APFL's global model is FedAvg's bit for bit" test "$(m "$TMP/fedavg.db")" = "$(m "$TMP/apfl-1.db")"
+check "APFL: personal models differ from the global one" test \
+    "$(q "$TMP/apfl-1.db" 'SELECT count(*) FROM client_eval WHERE pers_acc != acc')" -gt 0
 check "q-FFL moves the model away from FedAvg's" test "$(m "$TMP/fedavg.db")" != "$(m "$TMP/qffl-1.db")"
 check "FedRep with every layer personal: the global model never moves" test \
     "$(q "$TMP/fedrep-1.db" 'SELECT count(DISTINCT test_acc) FROM rounds WHERE test_acc IS NOT NULL')" = 1

@@ -1,11 +1,11 @@
 /* Personalization and fairness (sim/fl/qffl.c, ditto.c, fedrep.c; sim/engine/personal.c):
- *   - one round of q-FFL (q = 2 and q = 0) and of Ditto's personal model against a reference
- *     computed here in double precision from the papers' rules, on the two-client softmax
+ *   - one round of q-FFL (q = 2 and q = 0), of Ditto's and of APFL's personal models against a
+ * reference computed here in double precision from the papers' rules, on the two-client softmax
  *     regression of test_algorithms.c (4 parameters). Each client's batch is its whole data, so
  *     the minibatch order does not matter and float32 training differs from the double
  *     reference by ~1e-7; tolerance 1e-5, while the rules differ from FedAvg by > 1e-2;
- *   - reductions: Ditto's global model is FedAvg's bit for bit, and with lambda = 1e30 its
- *     personal model is the global model it received, bit for bit; FedPer and FedRep without
+ *   - reductions: Ditto's and APFL's global models are FedAvg's bit for bit, and with lambda = 1e30
+ * its personal model is the global model it received, bit for bit; FedPer and FedRep without
  *     personal layers are FedAvg bit for bit;
  *   - FedPer and FedRep on a small MLP against the same steps built from fl_local_train and
  *     frozen layers (the head epochs with the body frozen, then the body with the head frozen);
@@ -278,6 +278,50 @@ static void test_hand_ditto(void **st)
     hand_free(&h);
 }
 
+/* APFL (Deng et al. 2020, fixed alpha): on each full batch both steps at the models before it:
+ * w <- w - lr grad f(w), v <- v - lr alpha grad f(alpha v + (1 - alpha) w). */
+static void test_hand_apfl(void **st)
+{
+    (void)st;
+    hand h;
+    hand_init(&h);
+    fl_params p = fl_params_default();
+    p.apfl_alpha = 0.4;
+    fed f, fa;
+    float g[4], ga[4], v[4];
+    hand_round(&h, &f, "apfl", &p, g);
+    hand_round(&h, &fa, "fedavg", &p, ga);
+    assert_same_bits(g, ga, 4); /* the global model is FedAvg's */
+    for (uint32_t k = 0; k < 2; k++) {
+        double w[4], vv[4], vb[4], gw[4], gv[4];
+        for (int i = 0; i < 4; i++) w[i] = vv[i] = W0[i];
+        for (int s = 0; s < 2; s++) {
+            for (int i = 0; i < 4; i++) vb[i] = 0.4 * vv[i] + 0.6 * w[i];
+            ref_loss_grad((int)k, w, gw);
+            ref_loss_grad((int)k, vb, gv);
+            for (int i = 0; i < 4; i++) w[i] -= 0.1 * gw[i], vv[i] -= 0.1 * 0.4 * gv[i];
+        }
+        int existed;
+        assert_int_equal(fl_cstate_get(f.cs, k, v, &existed), FS_OK);
+        assert_int_equal(existed, 1);
+        assert_close(v, vv, 4, k ? "APFL v_1" : "APFL v_0");
+        double d = 0; /* the local model moved */
+        for (int i = 0; i < 4; i++) d = fmax(d, fabs(vv[i] - W0[i]));
+        assert_true(d > 1e-3);
+        float out[4]; /* the personalized model: alpha v + (1 - alpha) w */
+        f.a->personal_model(&p, 4, g, v, 0, out);
+        for (int i = 0; i < 4; i++) vb[i] = 0.4 * vv[i] + 0.6 * (double)g[i];
+        assert_close(out, vb, 4, "APFL vbar");
+    }
+    p.apfl_alpha = 0; /* alpha = 0: the personalized model is the global one */
+    float out[4];
+    f.a->personal_model(&p, 4, g, v, 0, out);
+    assert_same_bits(out, g, 4);
+    fed_free(&f);
+    fed_free(&fa);
+    hand_free(&h);
+}
+
 /* ---- FedPer and FedRep on a small MLP ---------------------------------------------------------
  */
 
@@ -347,6 +391,9 @@ static void test_no_personal_layers_is_fedavg(void **st)
     run_small(&e, "fedrep", &p, &tc, 3, b, NULL, 1, 0);
     assert_same_bits(a, b, np);
     run_small(&e, "ditto", &p, &tc, 3, b, NULL, 2, 0); /* Ditto's global model, too */
+    assert_same_bits(a, b, np);
+    p.apfl_alpha = 0.5;
+    run_small(&e, "apfl", &p, &tc, 3, b, NULL, 2, 0); /* and APFL's (no dropout) */
     assert_same_bits(a, b, np);
     free(a);
     free(b);
@@ -435,8 +482,9 @@ static void test_threads_and_cap(void **st)
     p.n_personal = 1;
     p.personal[0] = np - 3 * 6 - 3;
     p.personal[1] = np;
-    const char *algos[4] = {"ditto", "fedrep", "fedper", "qffl"};
-    for (int i = 0; i < 4; i++) {
+    p.apfl_alpha = 0.5;
+    const char *algos[5] = {"ditto", "fedrep", "fedper", "qffl", "apfl"};
+    for (int i = 0; i < 5; i++) {
         const int st_ = fl_find(algos[i])->state_vecs;
         run_small(&e, algos[i], &p, &tc, 4, a, st_ ? sa : NULL, 1, 0);
         run_small(&e, algos[i], &p, &tc, 4, b, st_ ? sb : NULL, 2, 0);
@@ -524,6 +572,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hand_qffl),
         cmocka_unit_test(test_hand_ditto),
+        cmocka_unit_test(test_hand_apfl),
         cmocka_unit_test(test_no_personal_layers_is_fedavg),
         cmocka_unit_test(test_fedrep_fedper_steps),
         cmocka_unit_test(test_threads_and_cap),
