@@ -147,7 +147,7 @@ const cfg_key cfg_keys[] = {
 
     K_ENUM("algorithm.name", algorithm.name, "fedavg",
            "fedavg|fedsgd|fedprox|feddyn|scaffold|fednova|fedavgm|fedadam|fedyogi|fedadagrad|qffl|"
-           "ditto|fedper|fedrep|apfl",
+           "ditto|fedper|fedrep|apfl|perfedavg",
            "federated algorithm; update rules and citations in docs/algorithms.md"),
     K_FLT("algorithm.server_lr", algorithm.server_lr, "1", 0, 100, CFG_OPEN_MIN,
           "server learning rate on the averaged update (1: plain FedAvg; SCAFFOLD's eta_g; "
@@ -195,6 +195,9 @@ const cfg_key cfg_keys[] = {
     K_FLT("algorithm.apfl_alpha", algorithm.apfl_alpha, "0.25", 0, 1, 0,
           "apfl: mixing weight alpha of the personalized model alpha v + (1 - alpha) w (Deng et "
           "al. 2020 use 0.25, 0.5, 0.75; 0: the global model)"),
+    K_FLT("algorithm.perfedavg_alpha", algorithm.perfedavg_alpha, "0.01", 0, 100, 0,
+          "perfedavg: step size alpha of the inner (personalization) step w - alpha grad f(w); "
+          "also the default eval.personalize_lr (Fallah et al. 2020 use 0.001-0.01)"),
 
     K_INT("rounds.count", rounds.count, "50", 1, BIG, "number of rounds"),
     K_INT("rounds.clients_per_round", rounds.clients_per_round, "50", 1, 1000000,

@@ -150,6 +150,7 @@ typedef struct cfg {
         int head_epochs;               /* FedRep: epochs on the personal layers first */
         char personal_layers[CFG_STR]; /* FedPer, FedRep: comma-separated layer names */
         double apfl_alpha;             /* APFL: mixing weight */
+        double perfedavg_alpha;        /* Per-FedAvg: inner step size */
     } algorithm;
 
     struct {

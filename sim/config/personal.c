@@ -51,7 +51,7 @@ fs_err cfg_personal_validate(const cfg *c, const char *file, cfg_diag *d)
                     "personal layers belong to algorithm.name: fedper or fedrep",
                     "algorithm.personal_layers is set but algorithm.name = %s", c->algorithm.name);
     const int pers = split || is(c, "ditto") || is(c, "apfl");
-    if (!pers && !is(c, "qffl")) return FS_OK;
+    if (!pers && !is(c, "qffl") && !is(c, "perfedavg")) return FS_OK;
     const char *why = NULL;
     if (strcmp(c->protocol, "sync") != 0)
         why = "protocol: async (FedBuff steps on single stale updates)";

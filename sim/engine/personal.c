@@ -68,6 +68,7 @@ fs_err pers_params(const cfg *c, const nn_model *m, fl_params *p)
     p->lambda = c->algorithm.lambda;
     p->head_epochs = c->algorithm.head_epochs;
     p->apfl_alpha = c->algorithm.apfl_alpha;
+    p->perfedavg_alpha = c->algorithm.perfedavg_alpha;
     return pers_layers(c, m, p);
 }
 
@@ -179,7 +180,10 @@ fs_err pers_new(const cfg *c, const pers_env *env, pers_state **out)
     ps->ftc = *env->tc;
     ps->ftc.steps = c->eval.personalize_steps;
     ps->ftc.epochs = c->eval.personalize_epochs;
-    if (c->eval.personalize_lr > 0) ps->ftc.sgd.lr = c->eval.personalize_lr;
+    if (c->eval.personalize_lr > 0)
+        ps->ftc.sgd.lr = c->eval.personalize_lr;
+    else if (strcmp(env->algo->name, "perfedavg") == 0) /* its personalization step */
+        ps->ftc.sgd.lr = env->p->perfedavg_alpha;
     uint32_t n;
     fs_err e = pers_eval_sample(c->seed, env->part->n_clients, c->eval.clients, &ps->cl, &n);
     ps->n = (int)n;

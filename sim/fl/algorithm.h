@@ -44,6 +44,7 @@ typedef struct fl_params {
     double lambda;          /* Ditto: personal regulariser lambda >= 0 */
     int head_epochs;        /* FedRep: local epochs on the personal layers before the body */
     double apfl_alpha;      /* APFL: mixing weight of the local model */
+    double perfedavg_alpha; /* Per-FedAvg: the inner (personalization) step size */
     int n_personal;         /* FedPer, FedRep: personal parameter ranges [lo, hi) */
     size_t personal[2 * NN_MAX_LAYERS];
 } fl_params;

@@ -4,7 +4,8 @@
 # pers_acc for every evaluated client and rounds.pers_acc_*; every run with eval.clients gets the
 # global model's fairness summaries (rounds.client_acc_*), consistent with its client_eval rows;
 # Ditto's and APFL's global models are FedAvg's bit for bit, FedPer with no personal layers is
-# FedAvg; q-FFL, Ditto, FedPer, FedRep and APFL give the same bits with 1 and 2 threads; bad input is refused
+# FedAvg; q-FFL, Ditto, FedPer, FedRep, APFL and Per-FedAvg give the same bits with 1 and 2
+# threads; bad input is refused
 # with file:line:col and exit 2 and nothing written. Ends with "personal: N passed, M failed".
 set -u
 FEDSIM=${1:-build/fedsim}
@@ -55,7 +56,8 @@ check "FedPer without personal layers == FedAvg bit for bit" test "$(m "$TMP/fed
 for spec in "ditto --set algorithm.lambda=0.5 --set eval.personalize_steps=2" \
             "fedrep --set algorithm.personal_layers=dense1 --set algorithm.head_epochs=1" \
             "fedper --set algorithm.personal_layers=dense1" "qffl --set algorithm.q=2" \
-            "apfl --set algorithm.apfl_alpha=0.5"; do
+            "apfl --set algorithm.apfl_alpha=0.5" \
+            "perfedavg --set algorithm.perfedavg_alpha=0.05 --set eval.personalize_steps=2"; do
     set -- $spec
     a=$1
     shift
@@ -67,6 +69,8 @@ done
 check "APFL's global model is FedAvg's bit for bit" test "$(m "$TMP/fedavg.db")" = "$(m "$TMP/apfl-1.db")"
 check "APFL: personal models differ from the global one" test \
     "$(q "$TMP/apfl-1.db" 'SELECT count(*) FROM client_eval WHERE pers_acc != acc')" -gt 0
+check "Per-FedAvg: fine-tuned models judged" test \
+    "$(q "$TMP/perfedavg-1.db" 'SELECT count(*) FROM client_eval WHERE pers_acc IS NULL')" = 0
 check "q-FFL moves the model away from FedAvg's" test "$(m "$TMP/fedavg.db")" != "$(m "$TMP/qffl-1.db")"
 check "FedRep with every layer personal: the global model never moves" test \
     "$(q "$TMP/fedrep-1.db" 'SELECT count(DISTINCT test_acc) FROM rounds WHERE test_acc IS NOT NULL')" = 1

@@ -322,6 +322,42 @@ static void test_hand_apfl(void **st)
     hand_free(&h);
 }
 
+/* Per-FedAvg (FO): each full-batch step w <- w - beta grad f(w - alpha grad f(w)); the server
+ * averages by n_k. */
+static void test_hand_perfedavg(void **st)
+{
+    (void)st;
+    hand h;
+    hand_init(&h);
+    fl_params p = fl_params_default();
+    p.perfedavg_alpha = 0.3;
+    fed f;
+    float g[4];
+    hand_round(&h, &f, "perfedavg", &p, g);
+    double want[4] = {0}, plain[4] = {0};
+    for (int k = 0; k < 2; k++) {
+        double w[4], t[4], gr[4], wk[4];
+        for (int i = 0; i < 4; i++) w[i] = W0[i];
+        for (int s = 0; s < 2; s++) {
+            ref_loss_grad(k, w, gr);
+            for (int i = 0; i < 4; i++) t[i] = w[i] - 0.3 * gr[i];
+            ref_loss_grad(k, t, gr);
+            for (int i = 0; i < 4; i++) w[i] -= 0.1 * gr[i];
+        }
+        ref_train(k, (const double[]){W0[0], W0[1], W0[2], W0[3]}, 0.1, 0, NULL, wk);
+        for (int i = 0; i < 4; i++) {
+            want[i] += w[i] * HSIZES[k] / 9.0;
+            plain[i] += wk[i] * HSIZES[k] / 9.0;
+        }
+    }
+    assert_close(g, want, 4, "Per-FedAvg");
+    double d = 0; /* the meta step matters */
+    for (int i = 0; i < 4; i++) d = fmax(d, fabs(want[i] - plain[i]));
+    assert_true(d > 1e-3);
+    fed_free(&f);
+    hand_free(&h);
+}
+
 /* ---- FedPer and FedRep on a small MLP ---------------------------------------------------------
  */
 
@@ -483,8 +519,9 @@ static void test_threads_and_cap(void **st)
     p.personal[0] = np - 3 * 6 - 3;
     p.personal[1] = np;
     p.apfl_alpha = 0.5;
-    const char *algos[5] = {"ditto", "fedrep", "fedper", "qffl", "apfl"};
-    for (int i = 0; i < 5; i++) {
+    p.perfedavg_alpha = 0.02;
+    const char *algos[6] = {"ditto", "fedrep", "fedper", "qffl", "apfl", "perfedavg"};
+    for (int i = 0; i < 6; i++) {
         const int st_ = fl_find(algos[i])->state_vecs;
         run_small(&e, algos[i], &p, &tc, 4, a, st_ ? sa : NULL, 1, 0);
         run_small(&e, algos[i], &p, &tc, 4, b, st_ ? sb : NULL, 2, 0);
@@ -573,6 +610,7 @@ int main(void)
         cmocka_unit_test(test_hand_qffl),
         cmocka_unit_test(test_hand_ditto),
         cmocka_unit_test(test_hand_apfl),
+        cmocka_unit_test(test_hand_perfedavg),
         cmocka_unit_test(test_no_personal_layers_is_fedavg),
         cmocka_unit_test(test_fedrep_fedper_steps),
         cmocka_unit_test(test_threads_and_cap),
