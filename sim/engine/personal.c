@@ -175,6 +175,9 @@ fs_err pers_new(const cfg *c, const pers_env *env, pers_state **out)
     pers_state *ps = FS_CALLOC(1, sizeof *ps);
     if (!ps) return FS_ENOMEM;
     ps->env = *env;
+    /* two models per client personalized at once: two per thread is enough for the dynamic
+     * schedule and keeps the buffers small next to the training chunk */
+    if (ps->env.chunk > 2 * env->threads) ps->env.chunk = 2 * env->threads;
     ps->finetune = cfg_personal_finetune(c);
     ps->personal = env->algo->personal_model != NULL;
     ps->ftc = *env->tc;
@@ -195,7 +198,7 @@ fs_err pers_new(const cfg *c, const pers_env *env, pers_state **out)
                          "partition.local_test_fraction)",
                          ps->cl[i], part_test_size(env->part, ps->cl[i]),
                          part_size(env->part, ps->cl[i]));
-    const size_t np = env->m->n_params, ch = (size_t)env->chunk;
+    const size_t np = env->m->n_params, ch = (size_t)ps->env.chunk;
     if (!e && (ps->finetune || ps->personal)) {
         ps->base = FS_ALIGNED(ch * np, sizeof(float));
         ps->out = FS_ALIGNED(ch * np, sizeof(float));
