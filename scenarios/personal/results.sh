@@ -23,7 +23,7 @@ table() { # db, title
         echo
         return
     fi
-    echo "| method | model judged | runs | central test acc | client mean | worst 10 % | best 10 % | std across clients | Jain |"
+    echo "| method | model judged | runs | global model, central test | client mean | worst 10 % | best 10 % | std across clients | Jain |"
     echo "|---|---|---|---|---|---|---|---|---|"
     # one row per (method, which): the last evaluated round of each completed run
     sqlite3 -batch -noheader -separator '|' "$db" "

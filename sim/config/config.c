@@ -190,8 +190,8 @@ const cfg_key cfg_keys[] = {
           "train.steps on the body (Collins et al. 2021: 10)"),
     K_STR("algorithm.personal_layers", algorithm.personal_layers, "\"\"",
           "fedper, fedrep: comma-separated names of the layers each client keeps to itself, "
-          "e.g. \"dense3\" for mlp's output layer (`fedsim info` names them); empty: none "
-          "(FedAvg)"),
+          "e.g. \"dense3\" for the output layer of mlp [200, 200] (names: type and number, "
+          "docs/models.md); empty: none (FedAvg)"),
     K_FLT("algorithm.apfl_alpha", algorithm.apfl_alpha, "0.25", 0, 1, 0,
           "apfl: mixing weight alpha of the personalized model alpha v + (1 - alpha) w (Deng et "
           "al. 2020 use 0.25, 0.5, 0.75; 0: the global model)"),

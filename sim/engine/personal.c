@@ -102,8 +102,8 @@ fs_err pers_check_setup(const cfg *c, const nn_model *m, const partition *part, 
         cfg_diag_key(d, c, file, "algorithm.personal_layers");
         snprintf(d->msg, sizeof d->msg, "%s", msg);
         snprintf(d->hint, sizeof d->hint,
-                 "name layers of the model that have parameters, comma-separated (`fedsim info "
-                 "SCENARIO` lists them)");
+                 "name layers of the model that have parameters, comma-separated; a layer's "
+                 "name is its type and number among layers of that type (docs/models.md)");
         return e;
     }
     if (strcmp(c->algorithm.name, "apfl") == 0 && m->n_layers > 0 && m->layers[0].inplace) {
