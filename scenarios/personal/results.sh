@@ -3,10 +3,11 @@
 #   scenarios/personal/results.sh [FMNIST_DB] [KJV_DB] [DOC]
 # (defaults results/personal_fmnist.db, results/personal_kjv.db, docs/personalization.md).
 # Replaces the text between the "results:begin" and "results:end" marks of DOC. One table per
-# study: each method's per-client accuracy at the run's last evaluation over the eval.clients
-# sample (each client's local test split), mean +- sample standard deviation over the completed
-# seeds: mean, worst 10 %, best 10 %, standard deviation across clients, Jain's index; and the
-# global model's accuracy on the central test set. "global" rows judge every client with the
+# study: each method's per-client accuracy over the eval.clients sample (each client's local
+# test split), averaged over the run's last K evaluations (3 for Fashion-MNIST, whose 2-label
+# global model swings from one evaluation to the next; 1 for KJV), then mean +- sample standard
+# deviation over the completed seeds: mean, worst 10 %, best 10 %, standard deviation across
+# clients, Jain's index; and the global model's accuracy on the central test set. "global" rows judge every client with the
 # global model (rounds.client_acc_*), "personal" rows with its personalized model
 # (rounds.pers_acc_*: FedAvg fine-tuned for eval.personalize_epochs, Ditto's v_k, FedRep's head).
 set -euo pipefail
@@ -14,8 +15,8 @@ FM=${1:-results/personal_fmnist.db}
 KJ=${2:-results/personal_kjv.db}
 DOC=${3:-docs/personalization.md}
 
-table() { # db, title
-    local db=$1
+table() { # db, title, K: each run's summaries averaged over its last K evaluations
+    local db=$1 k=$3
     echo "#### $2"
     echo
     if [ ! -f "$db" ]; then
@@ -23,39 +24,44 @@ table() { # db, title
         echo
         return
     fi
+    echo "Each run: the mean of its last $k evaluation(s); then mean ± sample sd over the runs."
+    echo
     echo "| method | model judged | runs | global model, central test | client mean | worst 10 % | best 10 % | std across clients | Jain |"
     echo "|---|---|---|---|---|---|---|---|---|"
-    # one row per (method, which): the last evaluated round of each completed run
     sqlite3 -batch -noheader -separator '|' "$db" "
-WITH last AS (
+WITH ev AS (
   SELECT r.id, json_extract(r.params, '\$.\"algorithm.name\"') AS alg,
-         json_extract(r.params, '\$.\"algorithm.q\"') AS q,
-         (SELECT max(x.round) FROM rounds x WHERE x.run_id = r.id AND x.client_acc_mean IS NOT NULL) AS rnd
-  FROM runs r WHERE r.status = 'completed' AND r.superseded_by IS NULL),
+         json_extract(r.params, '\$.\"algorithm.q\"') AS q, x.*
+  FROM runs r JOIN rounds x ON x.run_id = r.id
+  WHERE r.status = 'completed' AND r.superseded_by IS NULL AND x.client_acc_mean IS NOT NULL
+    AND x.round IN (SELECT y.round FROM rounds y WHERE y.run_id = r.id
+                    AND y.client_acc_mean IS NOT NULL ORDER BY y.round DESC LIMIT $k)),
 rows AS (
-  SELECT CASE l.alg WHEN 'qffl' THEN 'q-FFL q=' || l.q WHEN 'fedavg' THEN 'FedAvg' ELSE l.alg END AS method,
-         'global' AS which, CASE l.alg WHEN 'fedavg' THEN 1 WHEN 'qffl' THEN 5 ELSE 9 END AS o,
-         x.test_acc AS t, x.client_acc_mean AS m, x.client_acc_worst10 AS w, x.client_acc_best10 AS b,
-         x.client_acc_std AS s, x.client_acc_jain AS j
-  FROM last l JOIN rounds x ON x.run_id = l.id AND x.round = l.rnd
-  WHERE l.alg IN ('fedavg', 'qffl')
+  SELECT CASE alg WHEN 'qffl' THEN 'q-FFL q=' || q WHEN 'fedavg' THEN 'FedAvg' ELSE alg END AS method,
+         'global' AS which, CASE alg WHEN 'fedavg' THEN 1 WHEN 'qffl' THEN 5 ELSE 9 END AS o,
+         avg(test_acc) AS t, avg(client_acc_mean) AS m, avg(client_acc_worst10) AS w,
+         avg(client_acc_best10) AS b, avg(client_acc_std) AS s, avg(client_acc_jain) AS j
+  FROM ev WHERE alg IN ('fedavg', 'qffl') GROUP BY id
   UNION ALL
-  SELECT CASE l.alg WHEN 'fedavg' THEN 'FedAvg + fine-tuning' WHEN 'ditto' THEN 'Ditto'
-                    WHEN 'fedrep' THEN 'FedRep' ELSE l.alg END,
-         'personal', CASE l.alg WHEN 'fedavg' THEN 2 WHEN 'ditto' THEN 3 ELSE 4 END,
-         x.test_acc, x.pers_acc_mean, x.pers_acc_worst10, x.pers_acc_best10, x.pers_acc_std, x.pers_acc_jain
-  FROM last l JOIN rounds x ON x.run_id = l.id AND x.round = l.rnd
-  WHERE x.pers_acc_mean IS NOT NULL)
+  SELECT CASE alg WHEN 'fedavg' THEN 'FedAvg + fine-tuning' WHEN 'ditto' THEN 'Ditto'
+                  WHEN 'fedrep' THEN 'FedRep' WHEN 'fedper' THEN 'FedPer' WHEN 'apfl' THEN 'APFL'
+                  WHEN 'perfedavg' THEN 'Per-FedAvg' ELSE alg END,
+         'personal', CASE alg WHEN 'fedavg' THEN 2 WHEN 'ditto' THEN 3 ELSE 4 END,
+         avg(test_acc), avg(pers_acc_mean), avg(pers_acc_worst10), avg(pers_acc_best10),
+         avg(pers_acc_std), avg(pers_acc_jain)
+  FROM ev WHERE pers_acc_mean IS NOT NULL GROUP BY id)
 SELECT method, which, count(*),
        printf('%.2f', 100 * avg(t)), printf('%.2f', 100 * avg(m)),
        printf('%.2f', 100 * avg(w)), printf('%.2f', 100 * avg(b)), printf('%.2f', 100 * avg(s)),
        printf('%.3f', avg(j)),
        printf('%.2f', 100 * sqrt(max(0, (sum(m * m) - sum(m) * sum(m) / count(*)) / max(1, count(*) - 1)))),
-       printf('%.2f', 100 * sqrt(max(0, (sum(w * w) - sum(w) * sum(w) / count(*)) / max(1, count(*) - 1))))
+       printf('%.2f', 100 * sqrt(max(0, (sum(w * w) - sum(w) * sum(w) / count(*)) / max(1, count(*) - 1)))),
+       printf('%.2f', 100 * sqrt(max(0, (sum(s * s) - sum(s) * sum(s) / count(*)) / max(1, count(*) - 1))))
 FROM rows GROUP BY method, which ORDER BY min(o), method;" |
         awk -F'|' '{ sd = ($3 > 1) ? " ± " $10 : ""; sw = ($3 > 1) ? " ± " $11 : "";
-                     printf "| %s | %s | %s | %s %% | %s %%%s | %s %%%s | %s %% | %s | %s |\n",
-                            $1, $2, $3, $4, $5, sd, $6, sw, $7, $8, $9 }'
+                     ss = ($3 > 1) ? " ± " $12 : "";
+                     printf "| %s | %s | %s | %s %% | %s %%%s | %s %%%s | %s %% | %s%s | %s |\n",
+                            $1, $2, $3, $4, $5, sd, $6, sw, $7, $8, ss, $9 }'
     echo
 }
 
@@ -64,8 +70,8 @@ trap 'rm -f "$body"' EXIT
 {
     echo "<!-- results:begin (generated by scenarios/personal/results.sh; do not edit) -->"
     echo
-    table "$FM" "Fashion-MNIST, 2 labels per client (scenarios/personal/fmnist.yaml)"
-    table "$KJ" "KJV chapters, next character (scenarios/personal/kjv.yaml)"
+    table "$FM" "Fashion-MNIST, 2 labels per client (scenarios/personal/fmnist.yaml)" 3
+    table "$KJ" "KJV chapters, next character (scenarios/personal/kjv.yaml)" 1
     echo "<!-- results:end -->"
 } > "$body"
 awk -v f="$body" '
