@@ -147,7 +147,7 @@ unit: all $(TEST_BINS)
 e2e: all
 	@fail=0; for t in tests/e2e/run.sh tests/e2e/systems.sh tests/e2e/sweep.sh tests/e2e/privacy.sh \
 	          tests/e2e/robust.sh tests/e2e/stops.sh tests/e2e/hostile.sh tests/e2e/vertical.sh \
-	          tests/e2e/mpi.sh tests/e2e/efficiency.sh; do \
+	          tests/e2e/mpi.sh tests/e2e/efficiency.sh tests/e2e/personal.sh; do \
 	  bash $$t $(BUILD)/fedsim || fail=1; done; exit $$fail
 
 # The end-to-end suites run last, so the output ends with their "N passed, M failed" lines.

@@ -17,6 +17,7 @@ Examples:
   analysis/plot.py results/sweep_example.db --where partition.alpha=0.1 --logy --metric train_loss
   analysis/plot.py results/quickstart.db --kind gantt --rounds 1-3 -o results/gantt.pdf
   analysis/plot.py results/sweep_example.db --kind cdf --by partition.alpha
+  analysis/plot.py results/personal_fmnist.db --kind cdf --by algorithm.name --column pers_acc
 
 Only completed runs are drawn (a run that was interrupted and rerun counts once). Exit status:
 0 ok, 2 bad option or a database without the needed table or runs.
@@ -272,9 +273,15 @@ def plot_cdf(con, a):
             if rnd is None:
                 rnd = con.execute("SELECT max(round) FROM client_eval WHERE run_id=?",
                                   (r.id,)).fetchone()[0]
+            col = getattr(a, "column", "acc")
+            if col == "pers_acc" and not any(c[1] == "pers_acc" for c in con.execute(
+                    "PRAGMA table_info(client_eval)")):
+                fsdb.fail("%s has no personalized accuracies (client_eval.pers_acc)" % a.db,
+                          "run with eval.personalize_steps or a personalized algorithm "
+                          "(docs/personalization.md)")
             accs += [v for (v,) in con.execute(
-                "SELECT acc FROM client_eval WHERE run_id=? AND round=? AND acc IS NOT NULL",
-                (r.id, rnd))]
+                "SELECT %s FROM client_eval WHERE run_id=? AND round=? AND %s IS NOT NULL"
+                % (col, col), (r.id, rnd))]
         if not accs:
             continue
         v = np.sort(np.array(accs)) * 100
@@ -284,7 +291,8 @@ def plot_cdf(con, a):
         ax.step(np.concatenate([[v[0]], v]), np.concatenate([[0], frac]), where="post",
                 color=color, ls=fsdb.LINESTYLES[(i // 8) % 4],
                 label="%s (median %.1f, 10th pct %.1f)" % (name, med, p10))
-    ax.set_xlabel("Per-client test accuracy (%)")
+    ax.set_xlabel("Per-client test accuracy (%%)%s" % (
+        ", personalized" if getattr(a, "column", "acc") == "pers_acc" else ""))
     ax.set_ylabel("Fraction of clients")
     ax.set_ylim(0, 1.02)
     if a.title:
@@ -292,7 +300,8 @@ def plot_cdf(con, a):
     fsdb.legend(ax, fsdb.pretty_key(by[0]) if len(by) == 1 else None,
                 "upper left" if a.legend == "above" and len(groups) == 1 else a.legend,
                 len(groups))
-    stem = os.path.splitext(a.db)[0] + "_client_acc_cdf"
+    stem = os.path.splitext(a.db)[0] + (
+        "_client_pers_acc_cdf" if getattr(a, "column", "acc") == "pers_acc" else "_client_acc_cdf")
     fsdb.save(fig, fsdb.outputs_for(a.out, a.format, stem))
 
 
@@ -335,6 +344,9 @@ def main():
     p.add_argument("--max-clients", type=int, default=25,
                    help="gantt: clients shown per round (first to start)")
     p.add_argument("--round", type=int, help="cdf: round (default: each run's last)")
+    p.add_argument("--column", choices=["acc", "pers_acc"], default="acc",
+                   help="cdf: the global model's accuracy (acc) or the personalized models' "
+                        "(pers_acc, docs/personalization.md)")
     a = p.parse_args()
     con = fsdb.connect(a.db)
     try:

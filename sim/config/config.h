@@ -144,6 +144,13 @@ typedef struct cfg {
         char weighting[16];      /* SCAFFOLD: uniform | samples | samples_all */
         double state_memory_mb;  /* SCAFFOLD, FedDyn: in-memory client state cap */
         char state_dir[CFG_STR]; /* spill file directory; "" : next to the database */
+
+        double q;                      /* q-FFL: fairness exponent */
+        double lambda;                 /* Ditto: personal regulariser */
+        int head_epochs;               /* FedRep: epochs on the personal layers first */
+        char personal_layers[CFG_STR]; /* FedPer, FedRep: comma-separated layer names */
+        double apfl_alpha;             /* APFL: mixing weight */
+        double perfedavg_alpha;        /* Per-FedAvg: inner step size */
     } algorithm;
 
     struct {
@@ -245,6 +252,9 @@ typedef struct cfg {
         int train_samples; /* global model on this many pooled client training samples (0: off) */
         char confusion[8]; /* true | false: the test set's confusion matrix at each evaluation */
         double target_accuracy; /* time-to-accuracy: first evaluation at or above; 0: off */
+        int personalize_steps;  /* fine-tune each eval.clients client this many steps ... */
+        int personalize_epochs; /* ... or epochs (docs/personalization.md); 0 and 0: none */
+        double personalize_lr;  /* fine-tuning learning rate; 0: train.lr */
     } eval;
 
     struct {

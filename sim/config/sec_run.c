@@ -36,6 +36,15 @@ const cfg_key cfg_keys_eval[] = {
           "time-to-accuracy: the virtual time, rounds and bytes until the first evaluation whose "
           "test accuracy reaches this fraction, in the run summary and `fedsim info` (0: off; "
           "docs/efficiency.md)"),
+    K_INT("eval.personalize_steps", eval.personalize_steps, "0", 0, CFG_BIG,
+          "personalized evaluation: fine-tune the model of each eval.clients client this many "
+          "local minibatch steps on its training samples, then evaluate it on its local test "
+          "split (client_eval.pers_acc; docs/personalization.md); 0: off"),
+    K_INT("eval.personalize_epochs", eval.personalize_epochs, "0", 0, 10000,
+          "personalized evaluation: fine-tune for this many local epochs instead (when "
+          "personalize_steps is 0)"),
+    K_FLT("eval.personalize_lr", eval.personalize_lr, "0", 0, 100, 0,
+          "learning rate of the fine-tuning; 0: train.lr"),
     {0},
 };
 

@@ -28,7 +28,8 @@ const cfg_key cfg_keys_train[] = {
 
 const cfg_key cfg_keys_algorithm[] = {
     K_ENUM("algorithm.name", algorithm.name, "fedavg",
-           "fedavg|fedsgd|fedprox|feddyn|scaffold|fednova|fedavgm|fedadam|fedyogi|fedadagrad",
+           "fedavg|fedsgd|fedprox|feddyn|scaffold|fednova|fedavgm|fedadam|fedyogi|fedadagrad|qffl|"
+           "ditto|fedper|fedrep|apfl|perfedavg",
            "federated algorithm; update rules and citations in docs/algorithms.md"),
     K_FLT("algorithm.server_lr", algorithm.server_lr, "1", 0, 100, CFG_OPEN_MIN,
           "server learning rate on the averaged update (1: plain FedAvg; SCAFFOLD's eta_g; "
@@ -60,6 +61,25 @@ const cfg_key cfg_keys_algorithm[] = {
     K_STR("algorithm.state_dir", algorithm.state_dir, "\"\"",
           "directory of that temporary file (deleted at the end); empty: the database's "
           "directory; no '..' components"),
+    K_FLT("algorithm.q", algorithm.q, "1", 0, 1000, 0,
+          "qffl: fairness exponent q of q-FFL (Li et al. 2020; 0: uniform FedAvg, larger: more "
+          "weight on the clients with a high loss; docs/personalization.md)"),
+    K_FLT("algorithm.lambda", algorithm.lambda, "0.1", 0, 1e30, 0,
+          "ditto: lambda of the personal objective F_k(v) + lambda/2 norm(v - w)^2 (Li et al. "
+          "2021 tune 0.05-2; 0: local training alone, very large: the global model)"),
+    K_INT("algorithm.head_epochs", algorithm.head_epochs, "10", 0, 10000,
+          "fedrep: local epochs on the personal layers (body fixed) before train.epochs or "
+          "train.steps on the body (Collins et al. 2021: 10)"),
+    K_STR("algorithm.personal_layers", algorithm.personal_layers, "\"\"",
+          "fedper, fedrep: comma-separated names of the layers each client keeps to itself, "
+          "e.g. \"dense3\" for the output layer of mlp [200, 200] (names: type and number, "
+          "docs/models.md); empty: none (FedAvg)"),
+    K_FLT("algorithm.apfl_alpha", algorithm.apfl_alpha, "0.25", 0, 1, 0,
+          "apfl: mixing weight alpha of the personalized model alpha v + (1 - alpha) w (Deng et "
+          "al. 2020 use 0.25, 0.5, 0.75; 0: the global model)"),
+    K_FLT("algorithm.perfedavg_alpha", algorithm.perfedavg_alpha, "0.01", 0, 100, 0,
+          "perfedavg: step size alpha of the inner (personalization) step w - alpha grad f(w); "
+          "also the default eval.personalize_lr (Fallah et al. 2020 use 0.001-0.01)"),
     {0},
 };
 

@@ -4,6 +4,7 @@
  * table order. A new scenario section is a new sec_*.c file with its keys and checks plus its
  * entry below. No global state: the tables are const. */
 #include "config/config_int.h"
+#include "config/personal.h"
 #include "config/vertical.h"
 
 #include <string.h>
@@ -54,7 +55,7 @@ const cfg_section cfg_sections[] = {
     {cfg_keys_dropout, NULL},
     {cfg_keys_privacy, cfg_check_privacy},
     {cfg_keys_vertical, cfg_vertical_validate},
-    {cfg_keys_eval, NULL},
+    {cfg_keys_eval, cfg_personal_validate},
     {cfg_keys_checkpoint, NULL},
     {cfg_keys_adversary, NULL},
     {cfg_keys_aggregation, cfg_check_robust},

@@ -1,5 +1,6 @@
 /* What a scenario may not combine with its algorithm, decided by the algorithm's table entry
- * (fl/algorithm.h: two_uploads, sends_scalar, unit_weights, fresh_opt), never by its name, so
+ * (fl/algorithm.h: two_uploads, sends_scalar, unit_weights, fresh_opt, plain_sync, layer_split,
+ * personal_model), never by its name, so
  * a new algorithm gets these checks by declaring its properties. The messages are those
  * cfg_validate gave when it tested names (docs/privacy.md, docs/robustness.md). */
 #include "engine/check_algo.h"
@@ -34,6 +35,26 @@ fs_err sim_check_algorithm(const cfg *c, const char *file, cfg_diag *d)
     const char *name = a->name, *mode = c->privacy.mode;
     const bool dp = strcmp(mode, "none") != 0, sa = strcmp(c->privacy.secagg, "none") != 0;
     const bool second = a->two_uploads || a->sends_scalar;
+    if (c->algorithm.personal_layers[0] && !a->layer_split)
+        return refuse(d, c, file, "algorithm.personal_layers",
+                      "personal layers belong to algorithm.name: fedper or fedrep",
+                      "algorithm.personal_layers is set but algorithm.name = %s", name);
+    if (a->plain_sync) { /* docs/personalization.md */
+        const char *why = NULL;
+        if (strcmp(c->protocol, "sync") != 0)
+            why = "protocol: async (FedBuff steps on single stale updates)";
+        else if (dp || sa)
+            why = "privacy.mode or privacy.secagg (the clipping, noise and masking cover one "
+                  "update with sample weights)";
+        else if (cfg_robust_wanted(c))
+            why = "adversary.* or a robust aggregation.rule";
+        else if (a->personal_model && strcmp(c->train.optimizer_state, "per_client") == 0)
+            why = "train.optimizer_state: per_client (the personal training has its own buffer)";
+        if (why)
+            return refuse(d, c, file, "algorithm.name",
+                          "use fedavg or fedprox with those, or leave them at their defaults",
+                          "algorithm.name = %s does not run with %s", name, why);
+    }
     if (a->fresh_opt && strcmp(c->train.optimizer_state, "per_client") == 0)
         return refuse(d, c, file, "train.optimizer_state",
                       "FedNova's normalisation ||a_i||_1 assumes each local run starts with a "

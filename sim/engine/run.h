@@ -20,6 +20,7 @@
 #include "engine/evq.h"
 #include "engine/guided.h"
 #include "engine/mpi_dist.h"
+#include "engine/personal.h"
 #include "engine/priv.h"
 #include "engine/robust.h"
 #include "engine/round.h"
@@ -71,6 +72,7 @@ typedef struct run_state {
     robust_state *rb; /* adversary.* / aggregation.* (engine/robust.h), else NULL */
     comm_state *cm;   /* compression.* (engine/comm.h), else NULL */
     guided *gd;       /* selection.mode oort / power_of_choice (engine/guided.h), else NULL */
+    pers_state *ps;   /* eval.clients: personalized evaluation, fairness (engine/personal.h) */
     /* the run in progress */
     const char *db;                  /* the database written */
     char run_key[SWEEP_KEY_LEN + 1]; /* names checkpoints in a sweep */

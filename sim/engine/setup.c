@@ -95,9 +95,11 @@ static fs_err setup_model_state(run_state *s, const cfg *c, const sim_opts *o)
                           .beta2 = c->algorithm.beta2,
                           .tau = c->algorithm.tau,
                           .weighting = fl_weighting_parse(c->algorithm.weighting)};
+    fl_params fpp = fp; /* q-FFL, Ditto, FedRep, FedPer (engine/personal.h) */
     fs_err e;
+    if ((e = pers_params(c, &s->model, &fpp))) return e;
     if ((e = fl_agg_init(&s->agg, np, s->algo->two_uploads)) ||
-        (e = fl_server_init(&s->srv, s->algo, &fp, np, s->part.n_clients)))
+        (e = fl_server_init(&s->srv, s->algo, &fpp, np, s->part.n_clients)))
         return e;
     /* kept momentum only matters with momentum (else SGD has no state) */
     const int keep_opt =
@@ -226,6 +228,11 @@ fs_err run_state_setup(run_state *s, const cfg *c, const sim_opts *o)
         (sim_pop){c, &s->part, &s->dev, &s->av, &s->model, s->algo, &s->tc, s->pv, s->cm, s->perm};
     s->evs.on = strcmp(c->output.client_events, "true") == 0;
     e = sim_eval_init(&s->eval, c, &s->ds, &s->part, &s->model);
+    if (!e) {
+        const pers_env pe = {s->algo,   &s->model, &s->ds,     &s->part,   &s->tc,
+                             &s->srv.p, c->seed,   s->workers, s->threads, s->chunk};
+        e = pers_new(c, &pe, &s->ps);
+    }
     if (!e) e = fs_stopped();
     return e;
 }
@@ -238,6 +245,7 @@ void run_state_free(run_state *s)
     robust_free(s->rb);
     comm_free(s->cm);
     guided_free(s->gd);
+    pers_free(s->ps);
     if (s->workers)
         for (int t = 0; t < s->threads; t++) nn_worker_free(&s->workers[t]);
     free(s->workers);

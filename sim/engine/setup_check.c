@@ -6,6 +6,7 @@
  * it comes from (file:line:col). The estimate counts what set-up (setup.c) allocates, by the same
  * formulas (sim_chunk_clients, nn_worker_bytes). */
 #include "engine/setup_check.h"
+#include "engine/personal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -434,6 +435,8 @@ fs_err sim_check_setup(const cfg *c, int threads_override, const char *db, const
     fs_err e = check_data(c, file, d, &ds, &p, &n_train, &n_test, &n_clients);
     if (!e) e = check_devices(c, file, d, n_clients);
     if (!e) e = check_model(c, file, d, &ds, &m);
+    if (!e) /* personal layers by name, local test splits (synthetic: known at run time) */
+        e = pers_check_setup(c, &m, strcmp(c->data.dataset, "synthetic") == 0 ? NULL : &p, file, d);
     if (!e)
         e = check_memory(c, file, d, &ds, n_train, n_test, n_clients, &m, threads_override, out);
     if (!e) e = check_outputs(c, file, d, db);

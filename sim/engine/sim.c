@@ -173,6 +173,7 @@ static fs_err write_round(run_state *s, const met_round_row *row)
     s->evs.n = 0;
     v->n_cev = 0;
     if (!e) e = met_round(&s->store, row);
+    if (!e && s->ps) e = pers_write(s->ps, &s->store, row->round);
     if (!e) return met_commit(&s->store);
     sqlite3_exec(s->store.db, "ROLLBACK", NULL, NULL, NULL);
     return e;
@@ -402,6 +403,9 @@ static fs_err round_end(run_state *s, const sim_opts *o, int r, double vtime, me
     row->test_loss = row->test_acc = row->global_train_loss = row->global_train_acc = NAN;
     if (!o->schedule_only && (r % c->eval.every == 0 || r == c->rounds.count)) {
         sim_eval_round(&s->eval, s->global, &s->eval_worker, s->workers, s->threads, r, row);
+        fs_err pe =
+            s->ps ? pers_eval(s->ps, r, s->global, s->eval.cev, s->eval.n_cl, s->cs) : FS_OK;
+        if (pe) return pe;
         if (s->rb) row->backdoor_asr = robust_asr(s->rb, &s->eval_worker, s->global);
         s->last_acc = row->test_acc;
         out->final_acc = row->test_acc;
@@ -442,6 +446,12 @@ static fs_err run_setup(run_state *s, const cfg *c, const sim_opts *o, int *work
                      "mpirun -n %d: more ranks than rounds.clients_per_round = %d, so some "
                      "would never train (use -n %d or fewer)",
                      dist_size(), c->rounds.clients_per_round, c->rounds.clients_per_round);
+    if (!e && o->distribute && dist_size() > 1 && s->algo->personal_model)
+        e = fs_error(FS_EINPUT,
+                     "algorithm.name = %s does not run under mpirun yet: a client's "
+                     "first personal model is made where its state is loaded (run "
+                     "without mpirun)",
+                     s->algo->name);
     if (!e && o->distribute && dist_size() > 1 && s->rb)
         e = fs_error(FS_EINPUT, "adversary.* and aggregation.* do not run under mpirun yet: the "
                                 "poisoned training and the kept updates live on one process "

@@ -40,6 +40,13 @@ typedef struct fl_params {
     double beta1, beta2;    /* FedOpt: moment decays */
     double tau;             /* FedOpt: adaptivity (v starts at tau^2) */
     int weighting;          /* SCAFFOLD: FL_WEIGHT_* (docs/algorithms.md) */
+    double q;               /* q-FFL: fairness exponent q >= 0 (0: uniform FedAvg) */
+    double lambda;          /* Ditto: personal regulariser lambda >= 0 */
+    int head_epochs;        /* FedRep: local epochs on the personal layers before the body */
+    double apfl_alpha;      /* APFL: mixing weight of the local model */
+    double perfedavg_alpha; /* Per-FedAvg: the inner (personalization) step size */
+    int n_personal;         /* FedPer, FedRep: personal parameter ranges [lo, hi) */
+    size_t personal[2 * NN_MAX_LAYERS];
 } fl_params;
 
 /* SCAFFOLD's aggregation weights (algorithm.weighting). */
@@ -94,6 +101,7 @@ typedef struct fl_client_result {
     float *opt;        /* (n_params) in/out SGD momentum buffer when the optimiser state is kept
                         * per client (train.optimizer_state: per_client), else NULL */
     int opt_resume;    /* in: 1 if opt holds the client's momentum from an earlier run */
+    int state_new;     /* in: 1 if the client had no state yet (state reads as zeros) */
 } fl_client_result;
 
 /* The running aggregate of a round, in double, added to in a fixed order. */
@@ -137,6 +145,16 @@ struct fl_algorithm {
                        * bound to clip, noise or encode it by */
     int fresh_opt;    /* 1: every local run must start from a fresh momentum buffer (FedNova's
                        * normalisation assumes it) */
+    int plain_sync;   /* 1: runs only in synchronous rounds without privacy.*, adversaries or a
+                       * robust rule (q-FFL's loss-weighted step, the personalised algorithms) */
+    int layer_split;  /* 1: clients keep algorithm.personal_layers to themselves (FedPer, FedRep) */
+    int passes;       /* local training runs per client update charged by fl_algo_work (0: 1;
+                       * Ditto: 2, the global and the personal model) */
+    /* Personalised algorithms (Ditto, FedPer, FedRep; docs/personalization.md), else NULL: the
+     * client's personal model into out (n) from the global model and its state (state_new: the
+     * client has none yet). */
+    void (*personal_model)(const fl_params *p, size_t n, const float *global, const float *state,
+                           int state_new, float *out);
     /* After the server vectors are zeroed (may be NULL). */
     void (*server_init)(fl_server *s);
     /* Apply a non-empty aggregate to the global model; NULL: w <- w + server_lr * sum / wsum. */
@@ -155,6 +173,13 @@ const fl_algorithm *const *fl_all(int *n);
 
 /* Local work of a client with n samples: minibatch steps and samples processed. */
 void fl_local_work(const fl_train_cfg *tc, uint32_t n, long *steps, long *samples);
+/* The seed of an extra stream of local training (fine-tuning, Ditto's personal model, FedRep's
+ * head epochs): which = 0, 1, 2 ...; the minibatch order is then RNG_TRAIN of (that seed,
+ * client, round), never the same as the client's training of the global model. */
+uint64_t fl_personal_seed(uint64_t seed, uint32_t which);
+/* dst[lo, hi) = src[lo, hi) for the n ranges (pairs of offsets). */
+void fl_copy_ranges(float *dst, const float *src, const size_t *ranges, int n);
+
 /* The work algorithm a's client does, what the engine charges (time, FLOPs): fl_local_work's
  * local SGD, or one pass over the n samples (one step) when a->one_pass. */
 void fl_algo_work(const fl_algorithm *a, const fl_train_cfg *tc, uint32_t n, long *steps,

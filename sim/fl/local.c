@@ -24,10 +24,25 @@ void fl_algo_work(const fl_algorithm *a, const fl_train_cfg *tc, uint32_t n, lon
 {
     if (!a->one_pass) {
         fl_local_work(tc, n, steps, samples);
+        if (a->passes > 1) *steps *= a->passes, *samples *= a->passes;
         return;
     }
     *steps = n ? 1 : 0;
     *samples = n;
+}
+
+uint64_t fl_personal_seed(uint64_t seed, uint32_t which)
+{
+    rng_t r;
+    rng_init(&r, seed, RNG_PERSONAL, which, 0);
+    return rng_u64(&r);
+}
+
+void fl_copy_ranges(float *dst, const float *src, const size_t *ranges, int n)
+{
+    for (int k = 0; k < n; k++)
+        memcpy(dst + ranges[2 * k], src + ranges[2 * k],
+               (ranges[2 * k + 1] - ranges[2 * k]) * sizeof(float));
 }
 
 static int ensure_order(nn_worker *w, uint32_t n)

@@ -4,11 +4,13 @@
 #include <string.h>
 
 extern const fl_algorithm fl_fedavg, fl_fedsgd, fl_fedprox, fl_feddyn, fl_scaffold, fl_fednova,
-    fl_fedavgm, fl_fedadam, fl_fedyogi, fl_fedadagrad;
+    fl_fedavgm, fl_fedadam, fl_fedyogi, fl_fedadagrad, fl_qffl, fl_ditto, fl_fedper, fl_fedrep,
+    fl_apfl, fl_perfedavg;
 
 static const fl_algorithm *const all[] = {
-    &fl_fedavg,  &fl_fedsgd,  &fl_fedprox, &fl_feddyn,  &fl_scaffold,
-    &fl_fednova, &fl_fedavgm, &fl_fedadam, &fl_fedyogi, &fl_fedadagrad,
+    &fl_fedavg,  &fl_fedsgd,  &fl_fedprox, &fl_feddyn,     &fl_scaffold, &fl_fednova,
+    &fl_fedavgm, &fl_fedadam, &fl_fedyogi, &fl_fedadagrad, &fl_qffl,     &fl_ditto,
+    &fl_fedper,  &fl_fedrep,  &fl_apfl,    &fl_perfedavg,
 };
 
 const fl_algorithm *fl_find(const char *name)

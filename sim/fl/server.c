@@ -147,7 +147,9 @@ fs_err fl_train_load(const fl_algorithm *a, const uint32_t *clients, int n, fl_c
         res[k].client = clients[k];
         res[k].scalar = 0;
         res[k].opt_resume = 0;
-        if (a->state_vecs) e = fl_cstate_get(cs, clients[k], res[k].state, NULL);
+        int existed = 1;
+        if (a->state_vecs) e = fl_cstate_get(cs, clients[k], res[k].state, &existed);
+        res[k].state_new = !existed;
         if (!e && opt_cs) {
             FS_CHECK(res[k].opt);
             e = fl_cstate_get(opt_cs, clients[k], res[k].opt, &res[k].opt_resume);

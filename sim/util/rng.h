@@ -31,6 +31,7 @@ enum rng_purpose {
     RNG_ROBUST,      /* robust aggregation: bucketing (0, round), norm-bound noise (1, round) */
     RNG_VFL_DATA,    /* vertical: ID coverage, minibatch order, embedding noise, init */
     RNG_VFL_SCHED,   /* vertical: per party and step, dropouts and stragglers */
+    RNG_PERSONAL,    /* extra local training: fine-tuning (0), Ditto (1), FedRep's head (2) */
     RNG_COMPRESS,    /* update compression: per client, per round (fl/compress/) */
     RNG_GUIDED,      /* guided selection (engine/guided.c): per round */
 };

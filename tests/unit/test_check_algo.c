@@ -61,6 +61,32 @@ static void test_by_properties(void **state)
         const int second = a->two_uploads || a->sends_scalar;
         cfg_diag d;
         char msg[256];
+        if (a->plain_sync) { /* refused with privacy, robust rules, async, at algorithm.name */
+            static const char *const with[] = {
+                "privacy: {mode: central}\n", "privacy: {secagg: secagg}\n",
+                "aggregation: {rule: median}\n", "protocol: async\n"};
+            for (size_t w = 0; w < sizeof with / sizeof with[0]; w++) {
+                fs_err e = check(with[w], a->name, &d);
+                assert_int_equal(e, FS_EINPUT);
+                snprintf(msg, sizeof msg, "algorithm.name = %s does not run with", a->name);
+                assert_non_null(strstr(d.msg, msg));
+            }
+            fs_err e = check("train: {optimizer_state: per_client, momentum: 0.9}\n", a->name, &d);
+            assert_int_equal(e, a->personal_model ? FS_EINPUT : FS_OK);
+            e = check("algorithm: {personal_layers: dense1}\n", a->name, &d);
+            if (a->layer_split) {
+                assert_int_equal(e, FS_OK);
+            } else {
+                snprintf(msg, sizeof msg,
+                         "algorithm.personal_layers is set but algorithm.name = %s", a->name);
+                expect(e, &d, 5, 13, msg, "fedper or fedrep");
+            }
+            continue;
+        }
+        fs_err e0 = check("algorithm: {personal_layers: dense1}\n", a->name, &d);
+        snprintf(msg, sizeof msg, "algorithm.personal_layers is set but algorithm.name = %s",
+                 a->name);
+        expect(e0, &d, 5, 13, msg, "fedper or fedrep");
         fs_err e = check("privacy: {mode: central}\n", a->name, &d);
         if (second) {
             snprintf(msg, sizeof msg, "privacy.mode = central does not support algorithm.name = %s",
@@ -119,6 +145,10 @@ static void test_by_properties(void **state)
     assert_true(fl_find("fednova")->fresh_opt && fl_find("feddyn")->unit_weights);
     assert_false(fl_find("fedavg")->two_uploads || fl_find("fedavg")->sends_scalar ||
                  fl_find("fedavg")->fresh_opt || fl_find("fedavg")->unit_weights);
+    assert_true(fl_find("qffl")->plain_sync && fl_find("ditto")->personal_model);
+    assert_true(fl_find("fedper")->layer_split && fl_find("fedrep")->layer_split);
+    assert_false(fl_find("fedavg")->plain_sync || fl_find("fedavg")->layer_split ||
+                 fl_find("ditto")->layer_split);
 }
 
 /* A sweep that reaches such a run is refused before any run starts, at the key the message
