@@ -719,9 +719,8 @@ static fs_err write_round(run_state *s, const met_round_row *row)
     s->n_ev = 0;
     s->n_cev = 0;
     if (!e) e = met_round(&s->store, row);
-    if (!e) return met_commit(&s->store);
-    sqlite3_exec(s->store.db, "ROLLBACK", NULL, NULL, NULL);
-    return e;
+    if (!e) e = met_commit(&s->store);
+    return e ? met_rollback(&s->store, e) : FS_OK;
 }
 
 #include "engine/async.inc"
