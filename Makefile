@@ -153,6 +153,7 @@ e2e: all
 # The end-to-end suites run last, so the output ends with their "N passed, M failed" lines.
 test: deps
 	@$(MAKE) --no-print-directory docs-check
+	@$(MAKE) --no-print-directory layers-check
 	@if command -v clang-format >/dev/null 2>&1; then $(MAKE) --no-print-directory format-check \
 	  && echo "format-check: clean"; else echo "format-check: skipped (no clang-format)"; fi
 	@$(MAKE) --no-print-directory unit
@@ -162,6 +163,13 @@ test: deps
 docs-check: $(BUILD)/fedsim
 	@$(BUILD)/fedsim keys --markdown | diff -u docs/scenario.md - \
 	  || { echo "docs/scenario.md is stale: run '$(BUILD)/fedsim keys --markdown > docs/scenario.md'"; exit 1; }
+
+# store/ owns the database and every SQL statement (docs/ARCHITECTURE.md): no other module
+# includes sqlite3.h.
+.PHONY: layers-check
+layers-check:
+	@bad=$$(grep -rl --include='*.[ch]' --include='*.inc' 'include <sqlite3.h>' sim | grep -v '^sim/store/'); \
+	if [ -n "$$bad" ]; then echo "layers-check: only sim/store/ may include sqlite3.h:" $$bad; exit 1; fi
 
 bench: deps
 	@$(MAKE) --no-print-directory all

@@ -102,17 +102,29 @@ def fail(msg, hint=None):
     sys.exit(2)
 
 
+# The schema versions (PRAGMA user_version) whose tables and columns these scripts read, as
+# docs/metrics.md describes them. Within a version fedsim only adds columns (the scripts look
+# columns up by name); a change of meaning or type gets a new version, which they refuse.
+SCHEMA_VERSIONS = (1, 2)
+
+
 def connect(path):
-    """Open a fedsim database read-only; exits 2 with a message if it is not one."""
+    """Open a fedsim database read-only; exits 2 with a message if it is not one, or is of a
+    schema version these scripts do not know."""
     if not os.path.exists(path):
         fail("%s: no such file" % path, "run 'fedsim run' or 'fedsim sweep' first")
     try:
         con = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=10)
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        version = con.execute("PRAGMA user_version").fetchone()[0]
     except sqlite3.DatabaseError as e:
         fail("%s: not a SQLite database (%s)" % (path, e))
     if not {"runs", "rounds"} <= tables:
         fail("%s: not a fedsim metrics database (no runs/rounds tables)" % path)
+    if version not in SCHEMA_VERSIONS:
+        fail("%s: metrics schema version %d; these scripts read versions %s (docs/metrics.md)"
+             % (path, version, " and ".join(str(v) for v in SCHEMA_VERSIONS)),
+             "use the analysis/ scripts of the fedsim that wrote it")
     return con
 
 

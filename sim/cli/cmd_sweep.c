@@ -21,7 +21,7 @@
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
-#include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +40,7 @@
 #include "config/sweep.h"
 #include "engine/check_algo.h"
 #include "engine/mpi_dist.h"
-#include "store/store.h"
+#include "store/query.h"
 #include "util/log.h"
 
 #define ERR_TAIL 2048
@@ -207,39 +207,6 @@ static char **make_short_labels(const sweep_plan *p)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Database queries
- * ------------------------------------------------------------------------------------------- */
-
-static int64_t query_i64(sqlite3 *db, const char *sql, const char *s1, const char *s2)
-{
-    sqlite3_stmt *st = NULL;
-    int64_t v = -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return -1;
-    if (s1) sqlite3_bind_text(st, 1, s1, -1, SQLITE_TRANSIENT);
-    if (s2) sqlite3_bind_text(st, 2, s2, -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
-/* Status of run key in the sweep: the newest row that is not superseded ("" if none). */
-static void run_status(sqlite3 *db, const char *sweep_id, const char *key, char *out, size_t cap)
-{
-    sqlite3_stmt *st = NULL;
-    out[0] = '\0';
-    if (sqlite3_prepare_v2(db,
-                           "SELECT status FROM runs WHERE sweep_id=?1 AND run_key=?2 ORDER BY "
-                           "status='completed' DESC, id DESC LIMIT 1",
-                           -1, &st, NULL) != SQLITE_OK)
-        return;
-    sqlite3_bind_text(st, 1, sweep_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-}
-
-/* ---------------------------------------------------------------------------------------------
  * Dry run
  * ------------------------------------------------------------------------------------------- */
 
@@ -263,19 +230,12 @@ static void shell_quote(FILE *f, const char *s)
 
 static int dry_run(const sweep_args *a, const sweep_plan *p, const char *dbpath)
 {
-    sqlite3 *db = NULL;
-    struct stat sb;
-    if (stat(dbpath, &sb) == 0 &&
-        sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        sqlite3_busy_timeout(db, 5000);
-        if (query_i64(db, "SELECT count(*) FROM pragma_table_info('runs') WHERE name='run_key'",
-                      NULL, NULL) != 1) {
-            sqlite3_close(db);
-            db = NULL;
-        }
-    } else if (db) {
-        sqlite3_close(db);
-        db = NULL;
+    /* the statuses of an existing database's runs; none if it cannot be read or has no sweeps */
+    met_store db;
+    int have_db = met_open_read(&db, dbpath) == FS_OK;
+    if (have_db && !db.sweep_cols) {
+        met_close(&db);
+        have_db = 0;
     }
     printf("sweep '%s' (%s): %d runs into %s\n", p->id, a->file, p->n_runs, dbpath);
     printf("%5s  %-16s  %-11s  %s\n", "#", "run key", "status", "parameters");
@@ -283,7 +243,7 @@ static int dry_run(const sweep_args *a, const sweep_plan *p, const char *dbpath)
     for (int i = 0; i < p->n_runs; i++) {
         const sweep_run *r = &p->runs[i];
         char st[32] = "";
-        if (db) run_status(db, p->id, r->key, st, sizeof st);
+        if (have_db) met_sweep_status(&db, p->id, r->key, st, sizeof st);
         if (strcmp(st, "completed") == 0) done++;
         printf("%5d  %s  %-11s  %s\n", r->index, r->key, st[0] ? st : "new", r->label);
     }
@@ -311,7 +271,7 @@ static int dry_run(const sweep_args *a, const sweep_plan *p, const char *dbpath)
             printf("\n");
         }
     }
-    if (db) sqlite3_close(db);
+    if (have_db) met_close(&db);
     return 0;
 }
 
@@ -346,22 +306,17 @@ static void say(sweep_state *s, const char *fmt, ...)
 }
 
 /* Rounds of the running rows of this sweep, for the display and the ETA. */
+static void set_round(void *ctx, const char *run_key, int round)
+{
+    sweep_state *s = ctx;
+    for (int i = 0; i < s->a->jobs; i++)
+        if (s->w[i].pid > 0 && strcmp(s->plan.runs[s->w[i].run].key, run_key) == 0)
+            s->w[i].round = round;
+}
+
 static void poll_rounds(sweep_state *s)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->store.db,
-                           "SELECT run_key, (SELECT max(round) FROM rounds WHERE run_id=runs.id) "
-                           "FROM runs WHERE sweep_id=? AND status='running'",
-                           -1, &st, NULL) != SQLITE_OK)
-        return;
-    sqlite3_bind_text(st, 1, s->plan.id, -1, SQLITE_TRANSIENT);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const char *key = (const char *)sqlite3_column_text(st, 0);
-        for (int i = 0; key && i < s->a->jobs; i++)
-            if (s->w[i].pid > 0 && strcmp(s->plan.runs[s->w[i].run].key, key) == 0)
-                s->w[i].round = sqlite3_column_int(st, 1);
-    }
-    sqlite3_finalize(st);
+    met_sweep_progress(&s->store, s->plan.id, set_round, s); /* a busy database: next time */
 }
 
 static void draw_block(sweep_state *s)
@@ -449,7 +404,7 @@ static int spawn(sweep_state *s, worker *w, int run)
     memset(w, 0, sizeof *w);
     w->run = run;
     w->fd = -1;
-    w->id_before = query_i64(s->store.db, "SELECT coalesce(max(id), 0) FROM runs", NULL, NULL);
+    w->id_before = met_last_run_id(&s->store);
     int fds[2];
     if (pipe(fds) != 0) {
         free(argv);
@@ -548,63 +503,35 @@ static void finish(sweep_state *s, worker *w, int ws)
     drain(w);
     close(w->fd);
     const sweep_run *r = &s->plan.runs[w->run];
-    int64_t id = -1;
-    int rounds = 0;
-    double acc = NAN, wall = time_now() - w->t0;
-    char status[32] = "", error[512] = "";
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->store.db,
-                           "SELECT id, status, coalesce(error, ''), (SELECT count(*) FROM rounds "
-                           "WHERE run_id=runs.id), (SELECT test_acc FROM rounds WHERE "
-                           "run_id=runs.id AND test_acc IS NOT NULL ORDER BY round DESC LIMIT 1) "
-                           "FROM runs WHERE sweep_id=? AND run_key=? AND id>? ORDER BY id DESC "
-                           "LIMIT 1",
-                           -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, s->plan.id, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 2, r->key, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 3, w->id_before);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            id = sqlite3_column_int64(st, 0);
-            snprintf(status, sizeof status, "%s", (const char *)sqlite3_column_text(st, 1));
-            snprintf(error, sizeof error, "%s", (const char *)sqlite3_column_text(st, 2));
-            rounds = sqlite3_column_int(st, 3);
-            if (sqlite3_column_type(st, 4) != SQLITE_NULL) acc = sqlite3_column_double(st, 4);
-        }
-        sqlite3_finalize(st);
-    }
+    double wall = time_now() - w->t0;
+    met_run_result res;
+    met_sweep_find_run(&s->store, s->plan.id, r->key, w->id_before, &res); /* none: -1 */
+    char *status = res.status, *error = res.error;
+    const int rounds = res.rounds;
+    const double acc = res.last_acc;
     int code = WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
     int sig = WIFSIGNALED(ws) ? WTERMSIG(ws) : 0;
     if (strcmp(status, "running") == 0) {
         /* died without closing its row (killed, crashed): settle it */
         int intr = sweep_signals > 0 && (sig == SIGINT || sig == SIGTERM || sig == SIGKILL);
-        snprintf(status, sizeof status, "%s", intr ? "interrupted" : "failed");
+        snprintf(status, sizeof res.status, "%s", intr ? "interrupted" : "failed");
         if (sig)
-            snprintf(error, sizeof error, "worker killed by signal %d (%s)", sig, strsignal(sig));
+            snprintf(error, sizeof res.error, "worker killed by signal %d (%s)", sig,
+                     strsignal(sig));
         else
-            snprintf(error, sizeof error, "worker exited with status %d without closing the run",
-                     code);
-        char sql[256];
-        snprintf(
-            sql, sizeof sql,
-            "UPDATE runs SET status=?1, error=?2, ended_at=strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ',"
-            "'now') WHERE id=%" PRId64,
-            id);
-        if (sqlite3_prepare_v2(s->store.db, sql, -1, &st, NULL) == SQLITE_OK) {
-            sqlite3_bind_text(st, 1, status, -1, SQLITE_TRANSIENT);
-            sqlite3_bind_text(st, 2, error, -1, SQLITE_TRANSIENT);
-            sqlite3_step(st);
-            sqlite3_finalize(st);
-        }
+            snprintf(error, sizeof res.error,
+                     "worker exited with status %d without closing the run", code);
+        met_run_settle(&s->store, res.id, status, error);
     } else if (!status[0]) {
         /* no row: it stopped before the run began (bad data, signal during set-up) */
         int intr = code == 130 || sig == SIGINT || sig == SIGTERM || sig == SIGKILL;
-        snprintf(status, sizeof status, "%s", intr ? "interrupted" : "failed");
+        snprintf(status, sizeof res.status, "%s", intr ? "interrupted" : "failed");
         char ll[400];
         last_line(w, ll, sizeof ll);
         if (sig)
-            snprintf(error, sizeof error, "killed by signal %d before the run began", sig);
+            snprintf(error, sizeof res.error, "killed by signal %d before the run began", sig);
         else
-            snprintf(error, sizeof error, "%s", ll[0] ? ll : "exited before the run began");
+            snprintf(error, sizeof res.error, "%s", ll[0] ? ll : "exited before the run began");
     }
     s->rounds_done += rounds;
     char wt[32];
@@ -695,15 +622,9 @@ static fs_err run_queue(sweep_state *s)
  * this sweep can be running, so they are interrupted. Returns how many. */
 static int settle_stale(sweep_state *s)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->store.db,
-                           "UPDATE runs SET status='interrupted', error='its process was gone "
-                           "when the sweep resumed' WHERE sweep_id=? AND status='running'",
-                           -1, &st, NULL) != SQLITE_OK)
-        return 0;
-    sqlite3_bind_text(st, 1, s->plan.id, -1, SQLITE_TRANSIENT);
-    int n = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(s->store.db) : 0;
-    sqlite3_finalize(st);
+    int n = 0;
+    met_sweep_settle_stale(&s->store, s->plan.id, "its process was gone when the sweep resumed",
+                           &n);
     return n;
 }
 
@@ -833,7 +754,7 @@ static int sweep_main(int argc, char **argv)
     int n_rerun = 0;
     for (int i = 0; i < s.plan.n_runs; i++) {
         char st[32];
-        run_status(s.store.db, s.plan.id, s.plan.runs[i].key, st, sizeof st);
+        met_sweep_status(&s.store, s.plan.id, s.plan.runs[i].key, st, sizeof st);
         if (strcmp(st, "completed") == 0) {
             s.n_skipped++;
             continue;
@@ -842,8 +763,7 @@ static int sweep_main(int argc, char **argv)
         s.todo[s.n_todo++] = i;
     }
     /* rows of this sweep id whose key the sweep no longer expands to (the scenario changed) */
-    int64_t n_keys_db = query_i64(
-        s.store.db, "SELECT count(DISTINCT run_key) FROM runs WHERE sweep_id=?", s.plan.id, NULL);
+    int64_t n_keys_db = met_sweep_count_keys(&s.store, s.plan.id);
     int n_known = s.n_skipped + n_rerun;
 
     s.tty = isatty(STDERR_FILENO) && !a.quiet;

@@ -18,6 +18,7 @@
 #include "engine/mpi_dist.h"
 #include "engine/sim.h"
 #include "store/import.h"
+#include "store/query.h"
 #include "util/log.h"
 
 #define MSG_LEN 512
@@ -93,31 +94,6 @@ static int receive(int from, const char *path, int *code, int *has_db, char *msg
     return (int)h[0];
 }
 
-/* The imported run's status, rounds and last test accuracy. */
-static void row_of(sqlite3 *db, int64_t id, char *status, size_t cap, char *error, size_t ecap,
-                   int *rounds, double *acc)
-{
-    sqlite3_stmt *st = NULL;
-    status[0] = error[0] = '\0';
-    *rounds = 0;
-    *acc = NAN;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT status, coalesce(error, ''), (SELECT count(*) FROM rounds WHERE "
-                           "run_id=runs.id), (SELECT test_acc FROM rounds WHERE run_id=runs.id "
-                           "AND test_acc IS NOT NULL ORDER BY round DESC LIMIT 1) FROM runs "
-                           "WHERE id=?",
-                           -1, &st, NULL) != SQLITE_OK)
-        return;
-    sqlite3_bind_int64(st, 1, id);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        snprintf(status, cap, "%s", (const char *)sqlite3_column_text(st, 0));
-        snprintf(error, ecap, "%s", (const char *)sqlite3_column_text(st, 1));
-        *rounds = sqlite3_column_int(st, 2);
-        if (sqlite3_column_type(st, 3) != SQLITE_NULL) *acc = sqlite3_column_double(st, 3);
-    }
-    sqlite3_finalize(st);
-}
-
 fs_err sweep_mpi_queue(const sweep_plan *plan, met_store *st, const int *todo, int n_todo, int k0,
                        int quiet, volatile sig_atomic_t *stop, sweep_mpi_tally *t)
 {
@@ -185,7 +161,12 @@ fs_err sweep_mpi_queue(const sweep_plan *plan, met_store *st, const int *todo, i
                 e = ei; /* the database is broken: stop handing out runs */
                 snprintf(error, sizeof error, "%s", fs_errmsg());
             } else if (id >= 0) {
-                row_of(st->db, id, status, sizeof status, error, sizeof error, &rounds, &acc);
+                met_run_result res;
+                met_run_result_of(st, id, &res);
+                snprintf(status, sizeof status, "%s", res.status);
+                snprintf(error, sizeof error, "%s", res.error);
+                rounds = res.rounds;
+                acc = res.last_acc;
             }
         }
         if (has_db) remove_db(path);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/csv.h"
+
 static int cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -103,21 +105,6 @@ void stats_print_json(FILE *out, const part_stats *st, const char *extra)
             st->size_mean, st->size_sd, st->mean_classes, st->mean_emd, st->max_emd);
 }
 
-/* One CSV field, quoted when it holds a comma, quote, space or line break. */
-static void csv_field(FILE *f, const char *s)
-{
-    if (strpbrk(s, ",\"\n\r ") == NULL && s[0]) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 fs_err stats_write_matrix(const char *path, const dataset *ds, const partition *p,
                           const uint64_t *matrix, int natural)
 {
@@ -139,14 +126,14 @@ fs_err stats_write_matrix(const char *path, const dataset *ds, const partition *
             nm = buf;
         }
         fputc(',', f);
-        csv_field(f, nm);
+        csv_put_field(f, nm);
     }
     fputc('\n', f);
     /* natural partitions keep the dataset's client numbering, so names apply */
     const int named = natural && ds->client_names.n == (int)p->n_clients;
     for (uint32_t c = 0; c < p->n_clients; c++) {
         fprintf(f, "%u,", c);
-        csv_field(f, named ? ds_name_at(&ds->client_names, (int)c) : "");
+        csv_put_field(f, named ? ds_name_at(&ds->client_names, (int)c) : "");
         fprintf(f, ",%u,%u", part_size(p, c), part_test_size(p, c));
         for (int k = 0; k < K; k++)
             fprintf(f, ",%llu", (unsigned long long)matrix[(size_t)c * (size_t)K + (size_t)k]);

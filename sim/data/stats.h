@@ -40,7 +40,8 @@ void stats_print_json(FILE *out, const part_stats *st, const char *extra);
 
 /* Write the label x client matrix as CSV: header client,name,n_train,n_local_test,<one column
  * per class: class name, vocabulary symbol or index>, then one row per client. The name column
- * holds the dataset's client names when natural is set (natural partition), else is empty. */
+ * holds the dataset's client names when natural is set (natural partition), else is empty.
+ * Fields are quoted as util/csv.h says. */
 fs_err stats_write_matrix(const char *path, const dataset *ds, const partition *p,
                           const uint64_t *matrix, int natural);
 

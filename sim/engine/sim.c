@@ -174,9 +174,8 @@ static fs_err write_round(run_state *s, const met_round_row *row)
     v->n_cev = 0;
     if (!e) e = met_round(&s->store, row);
     if (!e && s->ps) e = pers_write(s->ps, &s->store, row->round);
-    if (!e) return met_commit(&s->store);
-    sqlite3_exec(s->store.db, "ROLLBACK", NULL, NULL, NULL);
-    return e;
+    if (!e) e = met_commit(&s->store);
+    return e ? met_rollback(&s->store, e) : FS_OK;
 }
 
 /* The round's privacy metrics (docs/privacy.md): epsilon and clip; secure aggregation's bytes

@@ -2,6 +2,7 @@
  * the column lists read from both schemas, in one transaction on the destination. */
 #include "store/import.h"
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,7 +120,7 @@ fs_err met_import_runs(met_store *s, const char *src, int64_t *last_id)
     }
     for (int i = 0; i < n && !e; i++) e = copy_run(db, ids[i], last_id);
     if (!e) e = run_sql(db, "COMMIT", "commit");
-    if (e) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    if (e) e = met_rollback(s, e);
     sqlite3_exec(db, "DETACH src", NULL, NULL, NULL);
     return e;
 }

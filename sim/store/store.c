@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -309,6 +310,7 @@ fs_err met_open(met_store *s, const char *path)
 {
     memset(s, 0, sizeof *s);
     snprintf(s->path, sizeof s->path, "%s", path);
+    s->sweep_cols = s->owner_cols = 1; /* the schema below has them */
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
         fs_err e = sql_fail(s, "cannot open database");
@@ -388,9 +390,7 @@ fs_err met_run_begin(met_store *s, const met_run_info *info)
                            "swept, host, pid, proc_start) VALUES "
                            "(?,?,?,?,?,?,?,?,?,?,'running',?,?,json(?),?,?,?)",
                            -1, &st, NULL) != SQLITE_OK) {
-        e = sql_fail(s, "prepare run insert");
-        exec(s, "ROLLBACK", "rollback");
-        return e;
+        return met_rollback(s, sql_fail(s, "prepare run insert"));
     }
     sqlite3_bind_text(st, 1, info->name, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, info->scenario_text ? info->scenario_text : "", -1, SQLITE_TRANSIENT);
@@ -419,9 +419,7 @@ fs_err met_run_begin(met_store *s, const met_run_info *info)
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
-        e = sql_fail(s, "insert run");
-        exec(s, "ROLLBACK", "rollback");
-        return e;
+        return met_rollback(s, sql_fail(s, "insert run"));
     }
     s->run_id = sqlite3_last_insert_rowid(s->db);
     if (info->sweep_id && info->run_key) {
@@ -440,9 +438,7 @@ fs_err met_run_begin(met_store *s, const met_run_info *info)
         }
         sqlite3_finalize(st);
         if (rc != SQLITE_OK) {
-            e = sql_fail(s, "mark superseded runs");
-            exec(s, "ROLLBACK", "rollback");
-            return e;
+            return met_rollback(s, sql_fail(s, "mark superseded runs"));
         }
     }
     return exec(s, "COMMIT", "commit run");
@@ -512,6 +508,16 @@ fs_err met_begin(met_store *s)
 fs_err met_commit(met_store *s)
 {
     return exec(s, "COMMIT", "commit round");
+}
+
+fs_err met_rollback(met_store *s, fs_err e)
+{
+    if (sqlite3_get_autocommit(s->db) || /* no transaction open: nothing to undo */
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK)
+        return e;
+    char why[512];
+    snprintf(why, sizeof why, "%s", fs_errmsg());
+    return fs_error(e, "%s (and the rollback failed: %s)", why, sqlite3_errmsg(s->db));
 }
 
 fs_err met_client_event_add(met_store *s, const met_client_event *ev)
@@ -593,7 +599,9 @@ void met_close(met_store *s)
     if (s->ins_event) sqlite3_finalize(s->ins_event);
     if (s->ins_eval) sqlite3_finalize(s->ins_eval);
     if (s->ins_conf) sqlite3_finalize(s->ins_conf);
-    if (s->db) {
+    if (s->db && s->readonly) {
+        sqlite3_close(s->db);
+    } else if (s->db) {
         /* fold the WAL back so the .db file alone is complete */
         sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
         sqlite3_close(s->db);

@@ -2,11 +2,12 @@
  * per round, so a run killed at any point leaves a readable database whose `runs` row says
  * running/interrupted/failed/completed, and names its process so that readers can tell a
  * live run from an abandoned one (met_owner_alive). Schema version in PRAGMA user_version; see
- * docs/metrics.md for every column. */
+ * docs/metrics.md for every column. store/ owns the schema and every SQL statement: this file
+ * writes a run; query.h reads the record and keeps a sweep's books; import.h copies runs between
+ * databases. Nothing outside store/ includes sqlite3.h. */
 #ifndef FEDSIM_STORE_H
 #define FEDSIM_STORE_H
 
-#include <sqlite3.h>
 #include <stdint.h>
 
 #include "util/err.h"
@@ -14,13 +15,21 @@
 /* 2: runs.seed lossless for seeds >= 2^63, runs.host/pid/proc_start name a run's process */
 #define MET_SCHEMA_VERSION 2
 
+struct sqlite3;
+struct sqlite3_stmt;
+
+/* An open database: for writing (met_open) or reading (met_open_read, query.h). Its fields are
+ * store/'s own. */
 typedef struct met_store {
-    sqlite3 *db;
-    sqlite3_stmt *ins_round;
-    sqlite3_stmt *ins_event;
-    sqlite3_stmt *ins_eval;
-    sqlite3_stmt *ins_conf;
+    struct sqlite3 *db;
+    struct sqlite3_stmt *ins_round;
+    struct sqlite3_stmt *ins_event;
+    struct sqlite3_stmt *ins_eval;
+    struct sqlite3_stmt *ins_conf;
     int64_t run_id;
+    int readonly;   /* opened by met_open_read */
+    int sweep_cols; /* runs has sweep_id and swept (always after met_open) */
+    int owner_cols; /* runs names its process: host, pid, proc_start (likewise) */
     char path[1024];
 } met_store;
 
@@ -97,6 +106,9 @@ fs_err met_round(met_store *s, const met_round_row *r);
 /* Group a round's rows (client events + round) into one transaction. */
 fs_err met_begin(met_store *s);
 fs_err met_commit(met_store *s);
+/* Roll back the open transaction after the error e of one of its statements, and return e. If
+ * the rollback fails too, e's message says so (its own message first). */
+fs_err met_rollback(met_store *s, fs_err e);
 fs_err met_client_event_add(met_store *s, const met_client_event *ev);
 
 /* One client's evaluation (the optional client_eval table). */
@@ -121,6 +133,6 @@ void met_close(met_store *s);
  * whose owner is gone was abandoned (kill -9, full disk, crash). */
 int met_owner_alive(const char *host, int64_t pid, const char *proc_start);
 /* Registers the SQL function fedsim_owner_gone(host, pid, proc_start) (1: gone) on db. */
-int met_register_owner_fn(sqlite3 *db);
+int met_register_owner_fn(struct sqlite3 *db);
 
 #endif

@@ -3,6 +3,7 @@
 #include "store/store_pers.h"
 
 #include <math.h>
+#include <sqlite3.h>
 #include <stdio.h>
 
 static const char *const round_cols[] = {

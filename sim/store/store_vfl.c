@@ -3,6 +3,7 @@
 #include "store/store_vfl.h"
 
 #include <math.h>
+#include <sqlite3.h>
 #include <stdio.h>
 
 static const char *vfl_schema =

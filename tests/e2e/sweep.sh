@@ -213,6 +213,16 @@ $PY "$A/plot.py" "$DB" --by nope -o "$TMP/fig/x.png" 2> "$TMP/err.txt"
 check "plot.py: unknown --by key exits 2" test $? -eq 2
 $PY "$A/quickstart_figure.py" "$DB" -o "$TMP/fig/qs.png" > /dev/null
 check "quickstart_figure.py writes a non-empty PNG" nonempty "$TMP/fig/qs.png"
+# a schema version the scripts do not know (a newer fedsim's): refused, naming the version
+cp "$DB" "$TMP/v99.db"
+q "$TMP/v99.db" "PRAGMA user_version = 99"
+for script in plot.py table.py; do
+    $PY "$A/$script" "$TMP/v99.db" -o "$TMP/fig/v99.png" > /dev/null 2> "$TMP/err.txt"
+    check "$script: unknown schema version: exit 2" test $? -eq 2
+    check "$script: unknown schema version: says so" \
+        grep -q "v99.db: metrics schema version 99; these scripts read versions 1 and 2" \
+        "$TMP/err.txt"
+done
 
 # gantt and cdf: a clear exit 2 when their tables are missing or empty, a figure when present
 cp "$DB" "$TMP/ev.db"
