@@ -111,6 +111,11 @@ double fl_local_sgd(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, floa
     return fl_local_train(ctx, client, w, params, NULL, NULL, steps_out);
 }
 
+void fl_update_delta(float *u, const float *global, size_t n)
+{
+    for (size_t i = 0; i < n; i++) u[i] -= global[i];
+}
+
 void fl_weighted_sum_add(const fl_client_result *res, int n_res, size_t n, double *sum,
                          double *wsum)
 {
