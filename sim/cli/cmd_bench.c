@@ -19,10 +19,12 @@
  *   Paillier and PSI on one thread (sim/crypto/bench.c; docs/performance.md).
  *
  * bench fl [--model M] [--batch B] [--threads T] [--clients N] [--per-round K] [--epochs E]
- *          [--seconds S] [--rounds R] [--seed S] [--data PATH] [--no-kernels]
+ *          [--seconds S] [--rounds R] [--seed S] [--alpha A] [--lr LR] [--data PATH]
+ *          [--simd base|avx2|avx512] [--no-kernels]
  *   The end-to-end FedAvg client loop (sim/fl/bench_fl.h) on Fashion-MNIST (PATH, default
  *   datasets/fashion-mnist.h5, else imported in memory from Debian's dataset-fashion-mnist),
- *   then the `bench kernels` loop of the same model and batch for comparison. */
+ *   then the `bench kernels` loop of the same model and batch for comparison. --simd caps the
+ *   vector width of the dispatched element-wise loops (util/simd.h), to compare the paths. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +43,7 @@
 #include "nn/model.h"
 #include "nn/optim.h"
 #include "privacy/secagg.h"
+#include "util/simd.h"
 
 void openblas_set_num_threads(int num_threads);
 
@@ -397,6 +400,7 @@ static int parse_num(const char *opt, const char *v, double lo, double hi, doubl
 /* bench fl: see the comment at the top and sim/fl/bench_fl.h. */
 static int bench_fl_cmd(int argc, char **argv)
 {
+    static const char *const simd_opt[] = {"base", "avx2", "avx512"};
     fl_bench_opts o = fl_bench_defaults();
     const char *data = NULL;
     int kernels = 1;
@@ -415,13 +419,13 @@ static int bench_fl_cmd(int argc, char **argv)
         }
         size_t q = 0;
         while (q < sizeof nums / sizeof nums[0] && strcmp(s, nums[q].opt)) q++;
-        if (i + 1 >= argc ||
-            (q == sizeof nums / sizeof nums[0] && strcmp(s, "--model") && strcmp(s, "--data"))) {
+        if (i + 1 >= argc || (q == sizeof nums / sizeof nums[0] && strcmp(s, "--model") &&
+                              strcmp(s, "--data") && strcmp(s, "--simd"))) {
             char msg[400];
             snprintf(msg, sizeof msg,
                      "bench fl: unknown option or missing value '%s' (--model M --batch B "
                      "--threads T --clients N --per-round K --epochs E --seconds S --rounds R "
-                     "--seed S --alpha A --lr LR --data PATH --no-kernels)",
+                     "--seed S --alpha A --lr LR --data PATH --simd base|avx2|avx512 --no-kernels)",
                      s);
             return cli_usage_error(msg);
         }
@@ -432,6 +436,14 @@ static int bench_fl_cmd(int argc, char **argv)
         }
         if (strcmp(s, "--data") == 0) {
             data = v;
+            continue;
+        }
+        if (strcmp(s, "--simd") == 0) { /* cap the element-wise loops' width: compare paths */
+            int lv = FS_SIMD_BASE;
+            while (lv <= FS_SIMD_AVX512 && strcmp(v, simd_opt[lv])) lv++;
+            if (lv > FS_SIMD_AVX512)
+                return cli_usage_error("bench fl: --simd takes base, avx2 or avx512");
+            fs_simd_set_max(lv);
             continue;
         }
         double x = 0;

@@ -17,6 +17,7 @@
 #include "nn/model.h"
 #include "nn/zoo.h"
 #include "util/rng.h"
+#include "util/simd.h"
 
 fl_bench_opts fl_bench_defaults(void)
 {
@@ -170,12 +171,15 @@ static fs_err bench_pass(bench *b, uint32_t *round, int rounds, double seconds, 
 }
 
 /* Seconds per call of each piece outside the layers, timed apart on the benchmark's buffers
- * (one thread; at least 20 ms of calls each). */
-enum { P_COPY, P_GATHER, P_ZERO, P_SGD, P_UPDATE, P_AGG, P_SERVER, P_N };
+ * (one thread; at least 20 ms of calls each). The SGD step runs inside the backward
+ * (nn_loss_backward_sgd), layer by layer; here it is timed over the trainable ranges at once. */
+enum { P_COPY, P_GATHER, P_STEP, P_UPDATE, P_AGG, P_SERVER, P_N };
 static const char *const piece_names[P_N] = {
-    "model copy in (memcpy)",       "batch gather (ds_gather)",
-    "gradient zeroing (memset)",    "SGD step",
-    "update w_k - w (FedAvg)",      "aggregation (fl_agg_add)",
+    "model copy in, gradient zeroed (memcpy, memset)",
+    "batch gather (ds_gather)",
+    "SGD step + gradient zeroing (fused in the backward)",
+    "update w_k - w (FedAvg)",
+    "aggregation (fl_agg_add)",
     "server step (fl_server_step)",
 };
 
@@ -194,7 +198,6 @@ static void time_pieces(bench *b, double per_call[P_N])
     for (int i = 0; i < b->o->batch; i++)
         idx[i] = part_samples(&b->part, c)[(uint32_t)i % part_size(&b->part, c)];
     memcpy(scratch, b->global, n * sizeof(float));
-    int first = 1;
     for (int p = 0; p < P_N; p++) {
         long calls = 0;
         const double t0 = cpu_now();
@@ -203,16 +206,15 @@ static void time_pieces(bench *b, double per_call[P_N])
             for (int rep = 0; rep < 8; rep++, calls++) switch (p) {
                 case P_COPY:
                     memcpy(res->update, b->global, n * sizeof(float));
+                    memset(w->grad, 0, n * sizeof(float));
                     break;
                 case P_GATHER:
                     ds_gather(b->ds, &b->ds->train, idx, (size_t)b->o->batch, nn_input(w), w->y);
                     break;
-                case P_ZERO:
-                    memset(w->grad, 0, n * sizeof(float));
-                    break;
-                case P_SGD:
-                    nn_sgd_step_ranges(&b->tc.sgd, scratch, w->grad, w->opt, b->m.ranges,
-                                       b->m.n_ranges, &first);
+                case P_STEP:
+                    for (int r = 0; r < b->m.n_ranges; r++)
+                        nn_sgd_step_range_zero(&b->tc.sgd, scratch, w->grad, w->opt,
+                                               b->m.ranges[2 * r], b->m.ranges[2 * r + 1], 0);
                     break;
                 case P_UPDATE:
                     fl_update_delta(res->update, b->global, n);
@@ -249,18 +251,6 @@ static void cpu_name(char *buf, size_t cap)
     fclose(f);
 }
 
-static const char *vector_width(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return "AVX-512";
-    if (__builtin_cpu_supports("avx2")) return "AVX2";
-    return "SSE2";
-#else
-    return "no x86 vector extensions";
-#endif
-}
-
 fs_err fl_bench_run(const fl_bench_opts *o, const dataset *ds, FILE *out, double *rate)
 {
     bench b;
@@ -281,11 +271,11 @@ fs_err fl_bench_run(const fl_bench_opts *o, const dataset *ds, FILE *out, double
     }
     fprintf(out,
             "fedsim bench fl, %s: %s (%zu parameters), batch %d, %d epoch%s, %d of %u clients per "
-            "round (Dirichlet %g over %zu training samples), FedAvg, %d thread%s; %s, %s; load "
-            "average %s\n\n",
+            "round (Dirichlet %g over %zu training samples), FedAvg, %d thread%s; %s (%s), "
+            "element-wise loops at %s; load average %s\n\n",
             date, o->model, b.m.n_params, o->batch, o->epochs, o->epochs == 1 ? "" : "s",
             o->per_round, o->clients, o->alpha, ds->train.n, o->threads, o->threads == 1 ? "" : "s",
-            cpu, vector_width(), load);
+            cpu, fs_simd_name(fs_simd_cpu()), fs_simd_name(fs_simd_level()), load);
     uint32_t round = 0;
     pass warm, plain, prof;
     double *lt = FS_CALLOC(2 * (size_t)b.m.n_layers * (size_t)o->threads, sizeof(double));
@@ -306,7 +296,7 @@ fs_err fl_bench_run(const fl_bench_opts *o, const dataset *ds, FILE *out, double
     free(lt);
     const double sps_cpu = plain.samples * o->threads / plain.cpu;
     const double sps_wall = plain.samples / plain.wall;
-    const double share_in = in_layers / prof.cpu;
+    const double share_in = in_layers / (prof.wall * o->threads); /* both on the wall clock */
     if (rate) *rate = o->threads == 1 ? sps_cpu : sps_wall;
     fprintf(out,
             "| rounds | samples | steps | samples/s (CPU) | samples/s (wall) | in the layers | "
@@ -317,15 +307,11 @@ fs_err fl_bench_run(const fl_bench_opts *o, const dataset *ds, FILE *out, double
     double per_call[P_N];
     time_pieces(&b, per_call);
     const double R = plain.rounds, per_round = plain.cpu / o->threads / R;
-    const double calls[P_N] = {o->per_round,
-                               plain.steps / R,
-                               plain.steps / R,
-                               plain.steps / R,
-                               o->per_round,
-                               o->per_round,
-                               1};
+    const double calls[P_N] = {o->per_round, plain.steps / R, plain.steps / R,
+                               o->per_round, o->per_round,    1};
     fprintf(out,
-            "Outside the layers, per round (each piece timed apart on the same buffers; a round "
+            "Outside the layers, per round (each piece timed apart on the same buffers unless "
+            "said; a round "
             "takes %.2f ms of CPU per thread):\n\n| piece | calls/round | us/call | share of the "
             "round |\n|---|---:|---:|---:|\n",
             1e3 * per_round);

@@ -14,6 +14,7 @@
 #endif
 
 #include "fl/client_state.h"
+#include "util/simd.h"
 
 fl_params fl_params_default(void)
 {
@@ -55,17 +56,21 @@ void fl_agg_reset(fl_agg *a)
     a->count = 0;
 }
 
+FS_SIMD_INLINE void fl_axpy_f64_body(double *restrict sum, double wk, const float *restrict u,
+                                     size_t n)
+{
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) sum[i] += wk * (double)u[i];
+}
+
+FS_SIMD_DISPATCH(fl_axpy_f64, (double *sum, double wk, const float *u, size_t n), (sum, wk, u, n))
+
 void fl_agg_add(fl_agg *a, const fl_client_result *res, int n_res)
 {
     for (int k = 0; k < n_res; k++) {
         const double wk = res[k].weight;
-        const float *u = res[k].update;
-        for (size_t i = 0; i < a->n; i++) a->sum[i] += wk * (double)u[i];
-        if (a->sum2) {
-            const float *u2 = res[k].update2;
-            const double w2 = res[k].weight2;
-            for (size_t i = 0; i < a->n; i++) a->sum2[i] += w2 * (double)u2[i];
-        }
+        fl_axpy_f64(a->sum, wk, res[k].update, a->n);
+        if (a->sum2) fl_axpy_f64(a->sum2, res[k].weight2, res[k].update2, a->n);
         a->wsum += wk;
         a->ssum += wk * res[k].scalar;
         a->loss += (double)res[k].n_samples * res[k].train_loss;
