@@ -7,7 +7,8 @@
 # thread (per wall second with more). PyTorch (Debian's python3-torch) is optional: without it
 # the PyTorch columns say "-". A benchmark: run it on a quiet machine; it asserts nothing.
 #
-#   analysis/bench_fl.sh [FEDSIM]     env: SECONDS_PER_RUN (3), THREADS (1), ROWS ("logreg:10 ...")
+#   analysis/bench_fl.sh [FEDSIM]     env: SECONDS_PER_RUN (3), THREADS (1), ROWS ("logreg:10 ..."),
+#                                     TORCH=0 (leave PyTorch out)
 set -u
 FEDSIM=${1:-build/fedsim}
 S=${SECONDS_PER_RUN:-3}
@@ -16,7 +17,7 @@ ROWS=${ROWS:-"logreg:10 logreg:32 mlp:10 mlp:32 lenet:10 lenet:32 cnn:10 cnn:32"
 PY=/usr/bin/python3
 HERE=$(cd "$(dirname "$0")" && pwd)
 have_torch=0
-"$PY" -c 'import torch' 2> /dev/null && have_torch=1
+[ "${TORCH:-1}" != 0 ] && "$PY" -c 'import torch' 2> /dev/null && have_torch=1
 
 echo "# fedsim bench fl vs PyTorch, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) CPUs;" \

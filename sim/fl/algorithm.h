@@ -106,6 +106,8 @@ typedef struct fl_agg {
     double loss;    /* sum_k n_k train_loss_k */
     double samples; /* sum_k n_k */
     long count;     /* results added */
+    int threads;    /* fl_agg_add's threads over element blocks (0, 1: serial; any count gives
+                     * the same bits); fl_train_clients sets its own */
 } fl_agg;
 
 typedef struct fl_algorithm fl_algorithm;

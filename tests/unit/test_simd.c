@@ -102,6 +102,39 @@ static void test_elementwise_levels(void **state)
     fs_simd_set_max(FS_SIMD_AVX512);
 }
 
+/* fl_agg_add over element blocks on 1, 2 and 3 threads against the serial definition */
+static void test_agg_threads(void **state)
+{
+    (void)state;
+    enum { N = 100003, K = 4 };
+    float *u = nn_tu_alloc((size_t)N * K);
+    fl_client_result res[K];
+    rng_t r;
+    rng_init(&r, 3, RNG_TEST, 19, 0);
+    fill(u, (size_t)N * K, &r);
+    memset(res, 0, sizeof res);
+    for (int k = 0; k < K; k++) {
+        res[k].update = u + (size_t)k * N;
+        res[k].weight = 1.0 + rng_uniform(&r) * 100;
+    }
+    double *ref = calloc(N, sizeof(double));
+    assert_non_null(ref);
+    for (int k = 0; k < K; k++)
+        for (size_t i = 0; i < N; i++) ref[i] += res[k].weight * (double)res[k].update[i];
+    for (int t = 1; t <= 3; t++) {
+        fl_agg a;
+        assert_int_equal(fl_agg_init(&a, N, 0), FS_OK);
+        a.threads = t;
+        fl_agg_add(&a, res, 1);
+        fl_agg_add(&a, res + 1, K - 1); /* chunk by chunk: the same bits as one pass */
+        assert_memory_equal(a.sum, ref, N * sizeof(double));
+        assert_int_equal(a.count, K);
+        fl_agg_free(&a);
+    }
+    free(ref);
+    free(u);
+}
+
 /* n steps of batch B on model m, fused or as memset + backward + step; returns params. */
 static float *train_steps(const nn_model *m, const nn_sgd *o, int fused, int steps, int B)
 {
@@ -171,6 +204,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_elementwise_levels),
         cmocka_unit_test(test_fused_backward_sgd),
+        cmocka_unit_test(test_agg_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
