@@ -1,16 +1,17 @@
 /* Every vector-width path of the dispatched element-wise loops (util/simd.h) against the scalar
  * definition, bit for bit, on the machine the tests run on: the SGD step in every branch (with
- * and without zeroing the gradient behind it), FedAvg's update w_k - w and the aggregation's
- * double axpy, at odd lengths and offsets. A level the CPU lacks is skipped with a message.
- * Then the SGD step fused into the backward (nn_loss_backward_sgd) against memset + backward +
- * step, bit for bit, on the zoo models (direct and im2col convolutions) and a model with a frozen
- * layer, over several steps with momentum, at every level. */
+ * and without zeroing the gradient behind it), FedAvg's update w_k - w, the aggregation's
+ * double axpy and the batch gather's image scaling, at odd lengths and offsets. A level the CPU
+ * lacks is skipped with a message. Then the SGD step fused into the backward (nn_loss_backward_sgd)
+ * against memset + backward + step, bit for bit, on the zoo models (direct and im2col convolutions)
+ * and a model with a frozen layer, over several steps with momentum, at every level. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "data/dataset.h"
 #include "fl/algorithm.h"
 #include "nn/conv_direct.h"
 #include "nn/model.h"
@@ -85,6 +86,11 @@ static void test_elementwise_levels(void **state)
                     assert_memory_equal(g, g2, sizeof g);
                     if (sgd_cases[k].momentum != 0) assert_memory_equal(v, v2, sizeof v);
                 }
+        uint8_t px[N];
+        for (size_t i = 0; i < N; i++) px[i] = (uint8_t)rng_below(&r, 256);
+        ds_scale_u8(w + 1, px + 2, N - 3, 1.0f / 255);
+        for (size_t i = 0; i < N - 3; i++) w2[i + 1] = (float)px[i + 2] * (1.0f / 255);
+        assert_memory_equal(w + 1, w2 + 1, (N - 3) * sizeof(float));
         for (size_t n = 0; n <= N; n += 29) {
             fill(w, N, &r);
             fill(g, N, &r);
