@@ -85,7 +85,7 @@ MAIN_OBJ  := $(BUILD)/obj/sim/main.o
 TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: FORCE all deps run test unit e2e bench asan clean format format-check valgrind docs-check fuzz fuzz-cov
+.PHONY: FORCE all deps run test unit e2e bench bench-fl asan clean format format-check valgrind docs-check fuzz fuzz-cov
 
 all: $(BUILD)/fedsim $(BUILD)/libfedsim.a
 
@@ -174,6 +174,11 @@ layers-check:
 bench: deps
 	@$(MAKE) --no-print-directory all
 	$(BUILD)/fedsim bench all
+
+# Issue 17's table: `fedsim bench fl` beside the same loop in PyTorch (python3-torch, optional),
+# per model and batch (analysis/bench_fl.sh; SECONDS_PER_RUN, THREADS, ROWS). Minutes; quiet machine.
+bench-fl: all
+	bash analysis/bench_fl.sh $(BUILD)/fedsim
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan SANITIZER=address unit

@@ -64,8 +64,10 @@ static const struct {
      "  generate CHECKPOINT --prompt TEXT [--length N] [--temperature T] [--seed S]\n"
      "                       sample text from a char_lstm checkpoint\n"},
     {"bench", cmd_bench,
-     "  bench kernels|engine|secagg|he|all [--seconds S]\n"
+     "  bench kernels|engine|secagg|he|fl|all [--seconds S]\n"
      "        kernels: [--models a,b] [--batches 10,32] [--profile]\n"
+     "        fl: [--model M] [--batch B] [--threads T] [--clients N] [--per-round K]\n"
+     "            [--rounds R] [--simd base|avx2|avx512] [--no-kernels]\n"
      "                       benchmarks (docs/performance.md); numbers only\n"},
     {"privacy", cmd_privacy,
      "  privacy --q Q --z Z --steps T --delta D [--conversion improved|classic]\n"

@@ -16,7 +16,15 @@
  * (sim/nn/ conv_direct.h), to compare it with the im2col + sgemm path it replaces.
  *
  * bench he [--seconds S] [--bits 2048,3072] [--keygens K] [--psi-ids N]
- *   Paillier and PSI on one thread (sim/crypto/bench.c; docs/performance.md). */
+ *   Paillier and PSI on one thread (sim/crypto/bench.c; docs/performance.md).
+ *
+ * bench fl [--model M] [--batch B] [--threads T] [--clients N] [--per-round K] [--epochs E]
+ *          [--seconds S] [--rounds R] [--seed S] [--alpha A] [--lr LR] [--data PATH]
+ *          [--simd base|avx2|avx512] [--no-kernels]
+ *   The end-to-end FedAvg client loop (sim/fl/bench_fl.h) on Fashion-MNIST (PATH, default
+ *   datasets/fashion-mnist.h5, else imported in memory from Debian's dataset-fashion-mnist),
+ *   then the `bench kernels` loop of the same model and batch for comparison. --simd caps the
+ *   vector width of the dispatched element-wise loops (util/simd.h), to compare the paths. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,12 +35,15 @@
 
 #include "cli/cli.h"
 #include "crypto/bench.h"
+#include "data/importers.h"
 #include "engine/bench.h"
+#include "fl/bench_fl.h"
 #include "nn/conv.h"
 #include "nn/conv_direct.h"
 #include "nn/model.h"
 #include "nn/optim.h"
 #include "privacy/secagg.h"
+#include "util/simd.h"
 
 void openblas_set_num_threads(int num_threads);
 
@@ -372,6 +383,136 @@ static int bench_engine_cmd(int argc, char **argv)
     return e ? cli_fail(e) : 0;
 }
 
+static int parse_num(const char *opt, const char *v, double lo, double hi, double *out)
+{
+    char *end;
+    const double x = strtod(v, &end);
+    if (end == v || *end || !(x >= lo && x <= hi)) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "bench fl: %s takes a number in [%g, %g], not '%s'", opt, lo, hi,
+                 v);
+        return cli_usage_error(msg);
+    }
+    *out = x;
+    return 0;
+}
+
+/* bench fl: see the comment at the top and sim/fl/bench_fl.h. */
+static int bench_fl_cmd(int argc, char **argv)
+{
+    static const char *const simd_opt[] = {"base", "avx2", "avx512"};
+    fl_bench_opts o = fl_bench_defaults();
+    const char *data = NULL;
+    int kernels = 1;
+    static const struct {
+        const char *opt;
+        double lo, hi;
+    } nums[] = {{"--batch", 1, 4096},    {"--threads", 1, 256}, {"--clients", 1, 1e6},
+                {"--per-round", 1, 1e5}, {"--epochs", 1, 1000}, {"--seconds", 0.001, 3600},
+                {"--rounds", 1, 1e6},    {"--seed", 0, 1e15},   {"--alpha", 1e-3, 1e3},
+                {"--lr", 0, 100}};
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i];
+        if (strcmp(s, "--no-kernels") == 0) {
+            kernels = 0;
+            continue;
+        }
+        size_t q = 0;
+        while (q < sizeof nums / sizeof nums[0] && strcmp(s, nums[q].opt)) q++;
+        if (i + 1 >= argc || (q == sizeof nums / sizeof nums[0] && strcmp(s, "--model") &&
+                              strcmp(s, "--data") && strcmp(s, "--simd"))) {
+            char msg[400];
+            snprintf(msg, sizeof msg,
+                     "bench fl: unknown option or missing value '%s' (--model M --batch B "
+                     "--threads T --clients N --per-round K --epochs E --seconds S --rounds R "
+                     "--seed S --alpha A --lr LR --data PATH --simd base|avx2|avx512 --no-kernels)",
+                     s);
+            return cli_usage_error(msg);
+        }
+        const char *v = argv[++i];
+        if (strcmp(s, "--model") == 0) {
+            o.model = v;
+            continue;
+        }
+        if (strcmp(s, "--data") == 0) {
+            data = v;
+            continue;
+        }
+        if (strcmp(s, "--simd") == 0) { /* cap the element-wise loops' width: compare paths */
+            int lv = FS_SIMD_BASE;
+            while (lv <= FS_SIMD_AVX512 && strcmp(v, simd_opt[lv])) lv++;
+            if (lv > FS_SIMD_AVX512)
+                return cli_usage_error("bench fl: --simd takes base, avx2 or avx512");
+            fs_simd_set_max(lv);
+            continue;
+        }
+        double x = 0;
+        int rc = parse_num(s, v, nums[q].lo, nums[q].hi, &x);
+        if (rc) return rc;
+        switch (q) {
+        case 0:
+            o.batch = (int)x;
+            break;
+        case 1:
+            o.threads = (int)x;
+            break;
+        case 2:
+            o.clients = (uint32_t)x;
+            break;
+        case 3:
+            o.per_round = (int)x;
+            break;
+        case 4:
+            o.epochs = (int)x;
+            break;
+        case 5:
+            o.seconds = x;
+            break;
+        case 6:
+            o.rounds = (int)x;
+            break;
+        case 7:
+            o.seed = (uint64_t)x;
+            break;
+        case 8:
+            o.alpha = x;
+            break;
+        default:
+            o.lr = x;
+            break;
+        }
+    }
+    if ((uint32_t)o.per_round > o.clients)
+        return cli_usage_error("bench fl: --per-round must not exceed --clients");
+    if (!wanted("logreg,mlp,lenet,cnn", o.model))
+        return cli_usage_error("bench fl: --model takes logreg, mlp, lenet or cnn");
+    openblas_set_num_threads(1);
+    dataset ds;
+    memset(&ds, 0, sizeof ds);
+    const char *def = "datasets/fashion-mnist.h5", *deb = FMNIST_DEFAULT_DIR;
+    FILE *f = data ? NULL : fopen(def, "rb");
+    if (f) fclose(f);
+    fs_err e = data || f ? ds_load(data ? data : def, &ds) : imp_fashion_mnist(deb, &ds);
+    if (!e && (ds.task != DS_CLASSIFY || ds.lazy || ds.shape[0] != 1 || ds.shape[1] != 28 ||
+               ds.shape[2] != 28))
+        e = fs_error(FS_EINPUT, "bench fl: %s is not a dataset of 28x28 images", data ? data : def);
+    double rate = 0;
+    if (!e) e = fl_bench_run(&o, &ds, stdout, &rate);
+    ds_free(&ds);
+    if (e) return cli_fail(e);
+    if (!kernels) return 0;
+    nn_model m;
+    e = nn_zoo_build(&m, o.model, (const int[]){200, 200}, 2, (const int[]){1, 28, 28}, 10);
+    double done = 0;
+    const double k =
+        e ? NAN : time_training(&m, o.batch, o.seconds < 1 ? o.seconds : 1, NULL, &done, &e);
+    if (e) return cli_fail(e);
+    printf("\n`bench kernels` loop, same model and batch (one thread, thread CPU time): %.0f "
+           "samples/s; end to end%s: %.1f%% of it\n",
+           k, o.threads == 1 ? "" : " (wall, all threads)", 100 * rate / k);
+    return 0;
+}
+
 /* The sub-benchmarks; `fedsim bench all` runs each with its default options. */
 static const struct {
     const char *name;
@@ -384,6 +525,8 @@ static const struct {
     {"secagg", "secure aggregation: crypto CPU per client and server, bytes (sa_bench)",
      bench_secagg_cmd},
     {"he", "Paillier (2048/3072 bits) and PSI operations per second on one core", bench_he_cmd},
+    {"fl", "end-to-end FedAvg client loop: samples/s and the time outside the kernels",
+     bench_fl_cmd},
 };
 
 int cmd_bench(int argc, char **argv)
@@ -409,6 +552,7 @@ int cmd_bench(int argc, char **argv)
     for (size_t i = 0; i < n; i++)
         if (strcmp(argv[0], benches[i].name) == 0) return benches[i].run(argc - 1, argv + 1);
     char msg[300];
-    snprintf(msg, sizeof msg, "unknown benchmark '%s' (kernels, engine, secagg, he, all)", argv[0]);
+    snprintf(msg, sizeof msg, "unknown benchmark '%s' (kernels, engine, secagg, he, fl, all)",
+             argv[0]);
     return cli_usage_error(msg);
 }

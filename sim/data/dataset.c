@@ -11,6 +11,7 @@
 #include "data/dataset.h"
 #include "data/lazy.h"
 #include "util/h5.h"
+#include "util/simd.h"
 
 #include <hdf5.h>
 #include <stdio.h>
@@ -83,6 +84,18 @@ void ds_free(dataset *ds)
     ds_names_free(&ds->class_names);
 }
 
+/* dst = src * sc: exact conversions and one rounding each, so every vector width gives the
+ * bits of the scalar loop (util/simd.h); a tenth of a small model's step was this loop. */
+FS_SIMD_INLINE void ds_scale_u8_body(float *restrict dst, const uint8_t *restrict src, size_t n,
+                                     float sc)
+{
+#pragma omp simd
+    for (size_t j = 0; j < n; j++) dst[j] = (float)src[j] * sc;
+}
+
+FS_SIMD_DISPATCH(ds_scale_u8, (float *dst, const uint8_t *src, size_t n, float sc),
+                 (dst, src, n, sc))
+
 void ds_gather(const dataset *ds, const ds_split *s, const uint32_t *idx, size_t b, float *x_out,
                int32_t *y_out)
 {
@@ -98,7 +111,7 @@ void ds_gather(const dataset *ds, const ds_split *s, const uint32_t *idx, size_t
         if (ds->dtype == DS_U8) {
             const uint8_t *src = (const uint8_t *)s->x + r * f;
             const float sc = ds->task == DS_SEQUENCE ? 1.0f : ds->x_scale;
-            for (size_t j = 0; j < f; j++) dst[j] = (float)src[j] * sc;
+            ds_scale_u8(dst, src, f, sc);
         } else {
             memcpy(dst, (const float *)s->x + r * f, f * sizeof(float));
         }

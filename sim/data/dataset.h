@@ -98,6 +98,9 @@ void ds_lazy_free(ds_lazy *lz);
 /* Bytes of one sample's x. */
 size_t ds_x_bytes(const dataset *ds);
 
+/* dst[j] = (float)src[j] * sc for j < n (ds_gather's image scaling), at the machine's width. */
+void ds_scale_u8(float *dst, const uint8_t *src, size_t n, float sc);
+
 /* Copy n names into nm; width is the longest name + 1, names longer than 255 bytes are cut. */
 fs_err ds_names_set(ds_names *nm, int n, const char *const *names);
 /* Name i, or NULL when there are no names. */

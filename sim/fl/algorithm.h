@@ -114,6 +114,8 @@ typedef struct fl_agg {
     double loss;    /* sum_k n_k train_loss_k */
     double samples; /* sum_k n_k */
     long count;     /* results added */
+    int threads;    /* fl_agg_add's threads over element blocks (0, 1: serial; any count gives
+                     * the same bits); fl_train_clients sets its own */
 } fl_agg;
 
 typedef struct fl_algorithm fl_algorithm;
@@ -210,6 +212,13 @@ double fl_local_train_post(const fl_round_ctx *ctx, uint32_t client, nn_worker *
 /* fl_local_train without a hook. */
 double fl_local_sgd(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, float *params,
                     long *steps_out);
+
+/* u <- u - global (n): a client's final local model into its update w_k - w. */
+void fl_update_delta(float *u, const float *global, size_t n);
+
+/* sum += wk * u (n), in double (fl_agg_add's loop, at the machine's vector width: the bits of
+ * the scalar loop, util/simd.h). */
+void fl_axpy_f64(double *sum, double wk, const float *u, size_t n);
 
 /* Add sum_k w_k u_k (in the given order, in double) to sum (n) and sum_k w_k to *wsum.
  * The weighted mean is sum / wsum; accumulating chunk by chunk in a fixed order gives the same

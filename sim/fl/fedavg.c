@@ -10,7 +10,7 @@ void fl_fedavg_client(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, fl
     out->n_samples = part_size(ctx->part, client);
     out->weight = out->n_samples;
     out->train_loss = fl_local_sgd(ctx, client, w, out->update, &out->steps);
-    for (size_t i = 0; i < n; i++) out->update[i] -= ctx->global[i];
+    fl_update_delta(out->update, ctx->global, n);
 }
 
 const fl_algorithm fl_fedavg = {

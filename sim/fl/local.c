@@ -2,6 +2,7 @@
  * their terms there), the plain weighted sum and evaluation shared by the algorithms. */
 #include "fl/algorithm.h"
 #include "nn/train.h"
+#include "util/simd.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +87,13 @@ double fl_local_train_post(const fl_round_ctx *ctx, uint32_t client, nn_worker *
     fl_local_work(tc, n, &total_steps, &samples);
     uint32_t cursor = n; /* forces a shuffle first */
     const uint32_t b_full = n < (uint32_t)tc->batch ? n : (uint32_t)tc->batch;
+    /* without hooks or clipping, the step is taken layer by layer inside the backward, while
+     * each layer's gradient is in cache, which leaves the gradient zero for the next step
+     * (nn_loss_backward_sgd: the same bits); the gradient is zeroed once per client here. The
+     * fused step reads which layers are frozen from the worker's model, the plain one steps
+     * ctx->m's trainable ranges: fused only when the two are the same model */
+    const int fused = !hook && !post && !(tc->sgd.clip_norm > 0) && w->m == m;
+    if (fused) memset(w->grad, 0, m->n_params * sizeof(float));
     for (long s = 0; s < total_steps && !fs_stop_flag; s++) { /* a signal: fl_train_clients
                                                                * discards the result */
         uint32_t b;
@@ -107,11 +115,15 @@ double fl_local_train_post(const fl_round_ctx *ctx, uint32_t client, nn_worker *
         if (poisoned) ctx->poison->batch(ctx->poison, ctx->ds, nn_input(w), w->y, b);
         cursor += b;
         nn_forward(w, params, (int)b);
-        memset(w->grad, 0, m->n_params * sizeof(float));
-        loss_sum += nn_loss_backward(w, params, w->y, (int)b, 1.0 / b, NULL);
-        if (hook) hook(ctx, params, w->grad, m->n_params, hook_data);
-        nn_sgd_step_ranges(&tc->sgd, params, w->grad, w->opt, m->ranges, m->n_ranges, &first);
-        if (post) post(ctx, params, w->grad, m->n_params, hook_data);
+        if (fused) {
+            loss_sum += nn_loss_backward_sgd(w, params, w->y, (int)b, 1.0 / b, &tc->sgd, &first);
+        } else {
+            memset(w->grad, 0, m->n_params * sizeof(float));
+            loss_sum += nn_loss_backward(w, params, w->y, (int)b, 1.0 / b, NULL);
+            if (hook) hook(ctx, params, w->grad, m->n_params, hook_data);
+            nn_sgd_step_ranges(&tc->sgd, params, w->grad, w->opt, m->ranges, m->n_ranges, &first);
+            if (post) post(ctx, params, w->grad, m->n_params, hook_data);
+        }
         if (poisoned && ctx->poison->step)
             ctx->poison->step(ctx->poison, ctx->global, params, m->n_params);
         steps++;
@@ -125,6 +137,14 @@ double fl_local_sgd(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, floa
 {
     return fl_local_train(ctx, client, w, params, NULL, NULL, steps_out);
 }
+
+FS_SIMD_INLINE void fl_update_delta_body(float *restrict u, const float *restrict global, size_t n)
+{
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) u[i] -= global[i];
+}
+
+FS_SIMD_DISPATCH(fl_update_delta, (float *u, const float *global, size_t n), (u, global, n))
 
 void fl_weighted_sum_add(const fl_client_result *res, int n_res, size_t n, double *sum,
                          double *wsum)

@@ -22,6 +22,7 @@
 
 #include "nn/conv.h"
 #include "nn/lstm.h"
+#include "nn/optim.h"
 #include "nn/pool.h"
 #include "util/err.h"
 #include "util/rng.h"
@@ -187,6 +188,18 @@ const float *nn_infer(nn_worker *w, const float *params, int B);
  * layers get none. */
 double nn_loss_backward(nn_worker *w, const float *params, const int32_t *y, int B,
                         double grad_scale, int *correct);
+
+/* nn_loss_backward (gradient scaled by grad_scale != 0, no accuracy count) and then the SGD step
+ * o on params, fused per layer: each trainable layer's range is stepped (on w->opt's momentum)
+ * right after its backward, while its weights and gradient are in cache, and its gradient
+ * zeroed in the same pass. The trainable layers' gradient ranges must be zero on entry (as
+ * after a memset of w->grad); they are zero again on return. The same bits as memset(w->grad)
+ * + nn_loss_backward + nn_sgd_step_ranges(o, ..., m->ranges, ...): the step is element-wise
+ * and a layer's backward reads only its own parameters, which no later (lower) layer's
+ * backward reads. Not for clipping (o->clip_norm > 0 needs the whole gradient's norm first)
+ * nor for a gradient hook (the gradient is gone on return). */
+double nn_loss_backward_sgd(nn_worker *w, float *params, const int32_t *y, int B, double grad_scale,
+                            const nn_sgd *o, int *first);
 
 /* Backward from a gradient given on the model's output (split learning, docs/vertical.md):
  * after nn_forward on B samples, write dL/dout (B, output size) into nn_output_grad(w, B), then

@@ -5,6 +5,8 @@
 
 #include <math.h>
 
+#include "util/simd.h"
+
 double nn_norm2(const float *x, size_t n)
 {
     double s = 0;
@@ -12,35 +14,79 @@ double nn_norm2(const float *x, size_t n)
     return sqrt(s);
 }
 
-static void sgd_range(const nn_sgd *o, float *restrict w, const float *restrict g,
-                      float *restrict v, size_t lo, size_t hi, int init)
+/* The step on [lo, hi) in one pass per case, g zeroed behind it when zero_g (a constant in
+ * each caller, so the branch folds away). Every element goes through the operations of
+ * torch.optim.SGD in their order: d = g + wd * w (the old w); v = d or mu * v + d;
+ * w -= lr * (nesterov ? d + mu * v : v), with wd = 0 and mu = 0 leaving out their terms
+ * (g + 0 * w == g for every finite w). */
+FS_SIMD_INLINE void sgd_pass(const nn_sgd *o, float *restrict w, float *restrict g,
+                             float *restrict v, size_t lo, size_t hi, int init, int zero_g)
 {
     const float lr = (float)o->lr, mu = (float)o->momentum, wd = (float)o->weight_decay;
-    if (mu == 0.0f) {
-        if (wd == 0.0f) { /* g + 0 * w == g for every finite w */
+    if (mu == 0.0f && wd == 0.0f) {
 #pragma omp simd
-            for (size_t i = lo; i < hi; i++) w[i] -= lr * g[i];
-        } else {
-#pragma omp simd
-            for (size_t i = lo; i < hi; i++) w[i] -= lr * (g[i] + wd * w[i]);
+        for (size_t i = lo; i < hi; i++) {
+            w[i] -= lr * g[i];
+            if (zero_g) g[i] = 0.0f;
         }
-        return;
-    }
-    if (init) {
+    } else if (mu == 0.0f) {
 #pragma omp simd
-        for (size_t i = lo; i < hi; i++) v[i] = g[i] + wd * w[i];
+        for (size_t i = lo; i < hi; i++) {
+            w[i] -= lr * (g[i] + wd * w[i]);
+            if (zero_g) g[i] = 0.0f;
+        }
+    } else if (init && o->nesterov) {
+#pragma omp simd
+        for (size_t i = lo; i < hi; i++) {
+            const float d = g[i] + wd * w[i];
+            v[i] = d;
+            w[i] -= lr * (d + mu * v[i]);
+            if (zero_g) g[i] = 0.0f;
+        }
+    } else if (init) {
+#pragma omp simd
+        for (size_t i = lo; i < hi; i++) {
+            v[i] = g[i] + wd * w[i];
+            w[i] -= lr * v[i];
+            if (zero_g) g[i] = 0.0f;
+        }
+    } else if (o->nesterov) {
+#pragma omp simd
+        for (size_t i = lo; i < hi; i++) {
+            const float d = g[i] + wd * w[i];
+            v[i] = mu * v[i] + d;
+            w[i] -= lr * (d + mu * v[i]);
+            if (zero_g) g[i] = 0.0f;
+        }
     } else {
 #pragma omp simd
-        for (size_t i = lo; i < hi; i++) v[i] = mu * v[i] + (g[i] + wd * w[i]);
-    }
-    if (o->nesterov) {
-#pragma omp simd
-        for (size_t i = lo; i < hi; i++) w[i] -= lr * ((g[i] + wd * w[i]) + mu * v[i]);
-    } else {
-#pragma omp simd
-        for (size_t i = lo; i < hi; i++) w[i] -= lr * v[i];
+        for (size_t i = lo; i < hi; i++) {
+            v[i] = mu * v[i] + (g[i] + wd * w[i]);
+            w[i] -= lr * v[i];
+            if (zero_g) g[i] = 0.0f;
+        }
     }
 }
+
+FS_SIMD_INLINE void nn_sgd_step_range_body(const nn_sgd *o, float *w, const float *g, float *v,
+                                           size_t lo, size_t hi, int init)
+{
+    sgd_pass(o, w, (float *)g, v, lo, hi, init, 0); /* g is only read */
+}
+
+FS_SIMD_INLINE void nn_sgd_step_range_zero_body(const nn_sgd *o, float *w, float *g, float *v,
+                                                size_t lo, size_t hi, int init)
+{
+    sgd_pass(o, w, g, v, lo, hi, init, 1);
+}
+
+FS_SIMD_DISPATCH(nn_sgd_step_range,
+                 (const nn_sgd *o, float *w, const float *g, float *v, size_t lo, size_t hi,
+                  int init),
+                 (o, w, g, v, lo, hi, init))
+FS_SIMD_DISPATCH(nn_sgd_step_range_zero,
+                 (const nn_sgd *o, float *w, float *g, float *v, size_t lo, size_t hi, int init),
+                 (o, w, g, v, lo, hi, init))
 
 void nn_sgd_step(const nn_sgd *o, float *w, float *g, float *v, size_t n, int *first)
 {
@@ -63,6 +109,6 @@ void nn_sgd_step_ranges(const nn_sgd *o, float *w, float *g, float *v, const siz
                 for (size_t i = r[2 * k]; i < r[2 * k + 1]; i++) g[i] *= sc;
         }
     }
-    for (int k = 0; k < nr; k++) sgd_range(o, w, g, v, r[2 * k], r[2 * k + 1], *first);
+    for (int k = 0; k < nr; k++) nn_sgd_step_range(o, w, g, v, r[2 * k], r[2 * k + 1], *first);
     if (o->momentum != 0.0) *first = 0;
 }

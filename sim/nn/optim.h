@@ -24,6 +24,16 @@ void nn_sgd_step(const nn_sgd *o, float *w, float *g, float *v, size_t n, int *f
 void nn_sgd_step_ranges(const nn_sgd *o, float *w, float *g, float *v, const size_t *ranges,
                         int n_ranges, int *first);
 
+/* The step without clipping on [lo, hi) of the buffers only; init: the first step (v = d).
+ * nn_sgd_step_ranges is this over each range after the clipping (nn_loss_backward_sgd calls it
+ * layer by layer). */
+void nn_sgd_step_range(const nn_sgd *o, float *w, const float *g, float *v, size_t lo, size_t hi,
+                       int init);
+
+/* nn_sgd_step_range, then g = 0 on [lo, hi), in the same pass. */
+void nn_sgd_step_range_zero(const nn_sgd *o, float *w, float *g, float *v, size_t lo, size_t hi,
+                            int init);
+
 /* L2 norm of x (n) in double. */
 double nn_norm2(const float *x, size_t n);
 

@@ -118,6 +118,20 @@ out=$("$FEDSIM" bench kernels --models logreg --batches 10 --profile --seconds 0
 check "bench kernels --profile at batch 10: a layer table, no nan" \
     bash -c '[[ "$1" == *"logreg, batch 10: share of the time per layer"* && "$1" != *nan* ]]' _ "$out"
 
+# --- bench fl (issue 17): the end-to-end FedAvg loop runs, prints its tables, and its final
+# global model does not depend on the thread count; bad options exit 2
+fl() {
+    "$FEDSIM" bench fl --model lenet --batch 10 --clients 50 --per-round 4 --rounds 1 \
+        --no-kernels --seed 3 --threads "$1" 2>&1
+}
+out=$(fl 1)
+check "bench fl: exit 0, the samples/s table and the pieces outside the layers" \
+    bash -c '[[ "$1" == *"| rounds | samples |"* && "$1" == *"SGD step"* && "$1" != *nan* ]]' _ "$out"
+check "bench fl: the global model is the same with 1 and 2 threads" \
+    test "$(grep fnv1a64 <<< "$out")" = "$(fl 2 | grep fnv1a64)" -a -n "$(grep fnv1a64 <<< "$out")"
+"$FEDSIM" bench fl --model resnet > /dev/null 2>&1
+check "bench fl --model resnet: exit 2" test $? = 2
+
 # --- bad systems input: a broken trace names file:line, exit 2, nothing written
 printf 'client,start_s,end_s\n0,5,1\n' > "$TMP/bad.csv"
 "$FEDSIM" run "$TINY" --quiet --db "$TMP/bad.db" --set availability.mode=trace \
