@@ -5,7 +5,7 @@
 # completed in DB, so an interrupted study resumes), then writes the table of the time and the
 # uploaded bytes to 80 % test accuracy (eval.target_accuracy) into DOC, between its lines
 # "<!-- results: begin -->" and "<!-- results: end -->", and the figure
-# docs/figures/efficiency.svg (analysis/efficiency_figure.py, standard library only). Each run takes a few minutes on one
+# docs/figures/efficiency.png (analysis/efficiency_figure.py, matplotlib). Each run takes a few minutes on one
 # core (nice 19, -j 1). RUNS="label ..." restricts the runs; TABLE_ONLY=1 only rebuilds the page.
 set -euo pipefail
 DB=${1:-results/efficiency.db}
@@ -14,7 +14,7 @@ OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
 FEDSIM=${FEDSIM:-build/fedsim}
 BASE=scenarios/efficiency/efficiency.yaml
-FIG=${FIG:-docs/figures/efficiency.svg}
+FIG=${FIG:-docs/figures/efficiency.png}
 
 # label | selection | compression | --set arguments
 CONFIGS=(
@@ -94,5 +94,5 @@ awk -v tab="$OUT" '/^<!-- results: begin -->$/ { print; while ((getline l < tab)
 echo "results.sh: wrote the table into $DOC"
 if command -v python3 > /dev/null; then
     mkdir -p "$(dirname "$FIG")"
-    python3 analysis/efficiency_figure.py "$DB" -o "$FIG" && echo "results.sh: wrote $FIG"
+    /usr/bin/python3 analysis/efficiency_figure.py "$DB" -o "$FIG" && echo "results.sh: wrote $FIG"
 fi

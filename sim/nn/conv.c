@@ -4,14 +4,11 @@
  * Forward: the sgemm w (OC, K) x col (K, cols) runs on a group of images side by side, so
  * that it has at least NN_CONV_GEMM_COLS columns, then the (OC, group*OH*OW) product is
  * scattered to NCHW with the bias; a group of one image writes NCHW directly.
- * The group size is a measured trade-off. In isolation, one image per sgemm was 2x slower on
- * small outputs with a large K (32->64 channels, 5x5, 14x14 output: 52 ms vs 23 ms for 32
- * images, one core). Inside the models, where the bigger im2col buffer of a group competes
- * for the cache with the rest of the step, one image per sgemm won everywhere it applies:
- * cnn 355 vs 336, lenet 8,100 vs 7,700 training samples/s at batch 32 (fedsim bench
- * kernels, docs/performance.md). So groups are now only formed for outputs under 64 pixels.
- * Backward: one image at a time (dw += dout_n col_n^T, dcol = w^T dout_n, col2im); grouping
- * measured no faster there, and up to 30% slower on LeNet-sized layers. Short rows of
+ * Groups are only formed for outputs under 64 pixels: inside the models one image per sgemm
+ * is faster (its smaller im2col buffer stays in cache; measurements in docs/performance.md,
+ * "im2col group size").
+ * Backward: one image at a time (dw += dout_n col_n^T, dcol = w^T dout_n, col2im), which
+ * measured no slower than grouping (docs/performance.md). Short rows of
  * im2col/col2im are copied by inline `omp simd` loops, not memcpy calls. */
 #include "nn/conv.h"
 
