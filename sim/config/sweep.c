@@ -21,16 +21,7 @@
 
 static const char *sn_phrase(const ynode *n)
 {
-    switch (n->kind) {
-    case YN_MAP:
-        return "a mapping";
-    case YN_SEQ:
-        return "a list";
-    case YN_ALIAS:
-        return "an alias";
-    case YN_SCALAR:
-        break;
-    }
+    if (n->kind != YN_SCALAR) return yn_kind_phrase(n);
     return yn_is_null(n) ? "an empty value" : "a single value";
 }
 
