@@ -21,13 +21,6 @@ void sa_params_default(sa_params *p)
     p->system_random = 0;
 }
 
-int sa_plus_degree(int n)
-{
-    int lg = 0;
-    while (lg < 31 && (1L << lg) < (long)n) lg++;
-    return 2 * lg;
-}
-
 const char *sa_status_name(sa_status s)
 {
     switch (s) {
