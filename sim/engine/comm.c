@@ -103,6 +103,26 @@ void comm_free(comm_state *s)
     free(s);
 }
 
+void comm_estimate_bytes(const cfg *c, const nn_model *m, int chunk, int threads, size_t state_cap,
+                         uint32_t n_clients, double *buffers, double *residuals)
+{
+    *buffers = *residuals = 0;
+    fl_cmp cmp;
+    if (!comm_wanted(c) || comm_cmp_of(c, m, &cmp)) {
+        fs_error_clear();
+        return;
+    }
+    const double d = (double)(cmp.d ? cmp.d : 1), enc = threads < chunk ? threads : chunk;
+    *buffers = 2.0 * chunk * d * sizeof(float) + (chunk * (double)fl_cmp_bytes(&cmp) + 1) +
+               (cmp.kind->vote ? d * sizeof(double) : 0) + enc * (double)fl_cmp_scratch(&cmp);
+    if (strcmp(c->compression.error_feedback, "true") != 0 || !cmp.d) return;
+    /* fl_cstate_new's slots: state_cap / vector bytes, at least 1; 0 means no cap */
+    const size_t vb = cmp.d * sizeof(float);
+    size_t slots = state_cap > 0 ? state_cap / vb : SIZE_MAX;
+    if (slots < 1) slots = 1;
+    *residuals = (double)(slots < n_clients ? slots : n_clients) * (double)vb;
+}
+
 double comm_upload_bytes(const comm_state *s)
 {
     return (double)s->nb;

@@ -39,6 +39,14 @@ fs_err comm_cmp_of(const cfg *c, const nn_model *m, fl_cmp *out);
 fs_err comm_new(const cfg *c, const nn_model *m, int chunk, const char *state_dir, size_t state_cap,
                 comm_state **out);
 void comm_free(comm_state *s);
+/* What comm_new and comm_round_add would allocate for model m under c, by their formulas, for
+ * the memory estimate (engine/setup_check.c): *buffers the chunk's gathered, decoded and encoded
+ * vectors, signSGD's votes and the encoder's own scratch once per encoding thread (the least of
+ * threads and chunk); *residuals the error-feedback store's vectors in memory, n_clients of them
+ * at most and no more than state_cap bytes' worth (at least one). Both 0 with compression.kind
+ * none (or an unknown kind). */
+void comm_estimate_bytes(const cfg *c, const nn_model *m, int chunk, int threads, size_t state_cap,
+                         uint32_t n_clients, double *buffers, double *residuals);
 /* Bytes of one encoded update. */
 double comm_upload_bytes(const comm_state *s);
 /* Memory and spill-file bytes of the residual store. */

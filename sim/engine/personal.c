@@ -217,6 +217,19 @@ fs_err pers_new(const cfg *c, const pers_env *env, pers_state **out)
     return FS_OK;
 }
 
+double pers_estimate_bytes(const cfg *c, const fl_algorithm *a, size_t n_params, uint32_t n_clients,
+                           int chunk, int threads)
+{
+    if (c->eval.clients <= 0) return 0;
+    const double ch = chunk > 2 * threads ? 2 * threads : chunk; /* as pers_new caps it */
+    const uint32_t want = (uint32_t)c->eval.clients, n = want < n_clients ? want : n_clients;
+    double b = (n_clients ? n_clients : 1) * (double)sizeof(uint32_t) + /* the sample */
+               3.0 * (n ? n : 1) * sizeof(double);                      /* loss, acc, tmp */
+    if (cfg_personal_finetune(c) || (a && a->personal_model))
+        b += ch * (2.0 * (double)n_params * sizeof(float) + sizeof(int)); /* base, out, fresh */
+    return b;
+}
+
 void pers_free(pers_state *ps)
 {
     if (!ps) return;

@@ -61,6 +61,15 @@ typedef struct pers_env {
 /* NULL in *out when eval.clients = 0. */
 fs_err pers_new(const cfg *c, const pers_env *env, pers_state **out);
 void pers_free(pers_state *ps);
+/* What pers_new would allocate under c with algorithm a, a model of n_params parameters,
+ * n_clients clients, training chunks of chunk clients and threads threads, by its formulas, for
+ * the memory estimate (engine/setup_check.c): with fine-tuning or a personalized algorithm, two
+ * models and a flag per client personalized at once (the least of chunk and 2 x threads); the
+ * eval.clients sample (a permutation of every client) and its three result arrays. 0 when
+ * eval.clients = 0. The personal states themselves are the algorithm's client states (counted
+ * with them). */
+double pers_estimate_bytes(const cfg *c, const fl_algorithm *a, size_t n_params, uint32_t n_clients,
+                           int chunk, int threads);
 /* After the global model's per-client evaluation (cev[0..n), the eval.clients sample in order):
  * the personalized evaluation of the same clients and both summaries, kept for pers_write. cs: the
  * algorithm's client states (NULL: none). */

@@ -4,8 +4,9 @@
  * files), the model's shapes and frozen layers, the peak memory
  * estimate against the machine's limit, and model.init_from. Each failure names the scenario key
  * it comes from (file:line:col). The estimate counts what set-up (setup.c) allocates, by the same
- * formulas (sim_chunk_clients, nn_worker_bytes). */
+ * formulas (sim_chunk_clients, nn_worker_bytes, comm_estimate_bytes, pers_estimate_bytes). */
 #include "engine/setup_check.h"
+#include "engine/comm.h"
 #include "engine/personal.h"
 
 #include <math.h>
@@ -21,6 +22,7 @@
 #endif
 
 #include "config/model.h"
+#include "config/personal.h"
 #include "data/dataset.h"
 #include "data/partition.h"
 #include "device/avail.h"
@@ -119,7 +121,11 @@ void sim_estimate_memory(const cfg *c, const dataset *ds, size_t n_train, size_t
     const double all = (double)n_clients * np * f, capb = c->algorithm.state_memory_mb * MIB;
     const double one = capb > 0 && capb < all ? (capb > np * f ? capb : np * f) : all;
     est->state = one * (sv + keep_opt);
-    est->total = est->data + est->partition + est->model + est->workers + est->chunk + est->state;
+    /* compression (setup_schedule: comm_new) and personalized evaluation (pers_new) */
+    comm_estimate_bytes(c, m, chunk, threads, (size_t)capb, n_clients, &est->comm, &est->residuals);
+    est->pers = pers_estimate_bytes(c, a, m->n_params, n_clients, chunk, threads);
+    est->total = est->data + est->partition + est->model + est->workers + est->chunk + est->state +
+                 est->comm + est->residuals + est->pers;
 }
 
 static void fmt_bytes(double b, char *buf, size_t cap)
@@ -330,6 +336,13 @@ static fs_err check_memory(const cfg *c, const char *file, cfg_diag *d, const da
             {est.workers, "train.batch_size", "the training workers' buffers"},
             {est.chunk, "model.name", "the updates of the clients trained at once"},
             {est.state, "algorithm.state_memory_mb", "the per-client state stores"},
+            {est.comm, "compression.kind", "the compression buffers"},
+            {est.residuals, "algorithm.state_memory_mb", "the error-feedback residual store"},
+            {est.pers,
+             cfg_personal_finetune(c) ? c->eval.personalize_steps > 0 ? "eval.personalize_steps"
+                                                                      : "eval.personalize_epochs"
+                                      : "eval.clients",
+             "the personalized evaluation's models"},
         };
         int big = 0;
         for (int i = 1; i < (int)(sizeof parts / sizeof *parts); i++)

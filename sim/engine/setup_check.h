@@ -20,6 +20,9 @@ typedef struct sim_estimate {
     double workers;   /* one nn_worker per thread and the evaluation worker */
     double chunk;     /* updates (and states) of the clients trained at once */
     double state;     /* per-client state stores, up to algorithm.state_memory_mb each */
+    double comm;      /* compression's chunk buffers and encoder scratch (comm_estimate_bytes) */
+    double residuals; /* error-feedback residual store, up to algorithm.state_memory_mb */
+    double pers;      /* personalized evaluation's models and sample (pers_estimate_bytes) */
     double total;
     double limit;       /* bytes available (INFINITY: none known) */
     char limit_src[64]; /* where limit comes from */

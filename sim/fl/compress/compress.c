@@ -22,6 +22,11 @@ size_t fl_cmp_bytes(const fl_cmp *c)
     return c->kind->bytes(c);
 }
 
+size_t fl_cmp_scratch(const fl_cmp *c)
+{
+    return c->kind->scratch ? c->kind->scratch(c) : 0;
+}
+
 size_t fl_cmp_kept(const fl_cmp *c)
 {
     double k = ceil(c->k * (double)c->d);

@@ -43,12 +43,17 @@ struct fl_compressor {
     size_t (*bytes)(const fl_cmp *c);
     size_t (*encode)(const fl_cmp *c, const float *x, rng_t *r, uint8_t *buf);
     void (*decode)(const fl_cmp *c, const uint8_t *buf, float *out);
+    /* bytes encode allocates for itself while it runs (NULL: none); one call per thread at a
+     * time, so the memory estimate counts it once per encoding thread */
+    size_t (*scratch)(const fl_cmp *c);
 };
 
 /* The compressor called name (topk, randk, qsgd, sign, powersgd); NULL if unknown. */
 const fl_compressor *fl_cmp_find(const char *name);
 /* Exact encoded size of a c->d-vector, in bytes. */
 size_t fl_cmp_bytes(const fl_cmp *c);
+/* Bytes one encode call allocates for itself (0 for most kinds). */
+size_t fl_cmp_scratch(const fl_cmp *c);
 /* Kept coordinates of top-k / random-k: ceil(k d), at least 1, at most d. */
 size_t fl_cmp_kept(const fl_cmp *c);
 

@@ -133,4 +133,20 @@ static void decode(const fl_cmp *c, const uint8_t *buf, float *out)
         }
 }
 
-const fl_compressor fl_cmp_powersgd = {"powersgd", "Vogels et al. 2019", 0, bytes, encode, decode};
+/* encode's factors of its largest matrix, as it allocates them: Q (cols x r) and P (rows x r)
+ * in double, P again in float; freed before the next matrix */
+static size_t scratch(const fl_cmp *c)
+{
+    size_t most = 0;
+    for (int j = 0; j < c->n_blocks; j++) {
+        const fl_cmp_block *b = &c->blocks[j];
+        const size_t R = rank_of(c, b);
+        const size_t n =
+            R * (b->cols * sizeof(double) + b->rows * (sizeof(double) + sizeof(float)));
+        if (n > most) most = n;
+    }
+    return most;
+}
+
+const fl_compressor fl_cmp_powersgd = {"powersgd", "Vogels et al. 2019", 0, bytes, encode, decode,
+                                       scratch};

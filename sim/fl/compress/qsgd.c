@@ -46,4 +46,4 @@ static void decode(const fl_cmp *c, const uint8_t *buf, float *out)
     }
 }
 
-const fl_compressor fl_cmp_qsgd = {"qsgd", "Alistarh et al. 2017", 0, bytes, encode, decode};
+const fl_compressor fl_cmp_qsgd = {"qsgd", "Alistarh et al. 2017", 0, bytes, encode, decode, NULL};

@@ -45,4 +45,4 @@ static void decode(const fl_cmp *c, const uint8_t *buf, float *out)
     FOR_CHOSEN(c, seed, memcpy(&out[i], buf + 8 + 4 * n++, 4));
 }
 
-const fl_compressor fl_cmp_randk = {"randk", "Stich et al. 2018", 0, bytes, encode, decode};
+const fl_compressor fl_cmp_randk = {"randk", "Stich et al. 2018", 0, bytes, encode, decode, NULL};

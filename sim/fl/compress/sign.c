@@ -37,4 +37,4 @@ static void decode(const fl_cmp *c, const uint8_t *buf, float *out)
     for (size_t i = 0; i < c->d; i++) out[i] = buf[4 + (i >> 3)] >> (i & 7) & 1u ? s : -s;
 }
 
-const fl_compressor fl_cmp_sign = {"sign", "Bernstein et al. 2018", 1, bytes, encode, decode};
+const fl_compressor fl_cmp_sign = {"sign", "Bernstein et al. 2018", 1, bytes, encode, decode, NULL};

@@ -86,4 +86,10 @@ static void decode(const fl_cmp *c, const uint8_t *buf, float *out)
     }
 }
 
-const fl_compressor fl_cmp_topk = {"topk", "Stich et al. 2018", 0, bytes, encode, decode};
+/* encode's |x| copy for the selection */
+static size_t scratch(const fl_cmp *c)
+{
+    return c->d * sizeof(float);
+}
+
+const fl_compressor fl_cmp_topk = {"topk", "Stich et al. 2018", 0, bytes, encode, decode, scratch};
