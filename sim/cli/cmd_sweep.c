@@ -674,20 +674,17 @@ static void make_parent_dir(const char *path)
     mkdir(dir, 0777);
 }
 
-static int sweep_main(int argc, char **argv)
+/* Parse the arguments and read the plan; under mpirun every rank reads it and the ranks agree
+ * on whether it loaded. Returns 1 when the sweep ends here, with its exit status in *rc. */
+static int read_plan(int argc, char **argv, sweep_args *a, sweep_state *s, int *rc_out)
 {
-    /* mpirun (sweep_mpi.h): every rank reads the plan, only rank 0 prints */
     const int mpi = dist_size() > 1, rank = dist_rank();
-    sweep_args a;
     if (rank != 0) cli_quiet_stderr(1);
-    int rc = parse_args(argc, argv, &a);
-    sweep_state s;
-    memset(&s, 0, sizeof s);
-    s.a = &a;
+    int rc = parse_args(argc, argv, a);
     cfg_diag d;
-    fs_err e =
-        rc ? FS_EINPUT
-           : sweep_load_plan(a.file, a.overrides, a.n_overrides, sim_check_algorithm, &s.plan, &d);
+    fs_err e = rc ? FS_EINPUT
+                  : sweep_load_plan(a->file, a->overrides, a->n_overrides, sim_check_algorithm,
+                                    &s->plan, &d);
     if (e && !rc) {
         if (e == FS_EINPUT && d.msg[0])
             cfg_diag_print(&d, stderr);
@@ -698,14 +695,124 @@ static int sweep_main(int argc, char **argv)
     if (rank != 0) cli_quiet_stderr(0);
     if (mpi) {
         if (e && rank != 0 && !rc)
-            fs_error(e, "cannot read the sweep %s: %s", a.file, d.msg[0] ? d.msg : fs_errmsg());
+            fs_error(e, "cannot read the sweep %s: %s", a->file, d.msg[0] ? d.msg : fs_errmsg());
         fs_err ea = dist_agree(e);
         if (ea && !e) {
-            sweep_free_plan(&s.plan);
-            return rank == 0 ? cli_fail(ea) : fs_exit_status(ea);
+            sweep_free_plan(&s->plan);
+            *rc_out = rank == 0 ? cli_fail(ea) : fs_exit_status(ea);
+            return 1;
         }
     }
-    if (rc) return rc;
+    *rc_out = rc;
+    return rc != 0;
+}
+
+/* Resume bookkeeping: queue every run without a completed row, in plan order. Returns how many
+ * of the queued runs have a row already (failed or interrupted: they run again). */
+static int plan_todo(sweep_state *s)
+{
+    int n_rerun = 0;
+    for (int i = 0; i < s->plan.n_runs; i++) {
+        char st[32];
+        met_sweep_status(&s->store, s->plan.id, s->plan.runs[i].key, st, sizeof st);
+        if (strcmp(st, "completed") == 0) {
+            s->n_skipped++;
+            continue;
+        }
+        if (st[0]) n_rerun++;
+        s->todo[s->n_todo++] = i;
+    }
+    return n_rerun;
+}
+
+/* The opening lines: what will run, what was settled, what the database holds besides. */
+static void announce(sweep_state *s, int mpi, int stale, int n_rerun)
+{
+    const sweep_args *a = s->a;
+    /* rows of this sweep id whose key the sweep no longer expands to (the scenario changed) */
+    int64_t n_keys_db = met_sweep_count_keys(&s->store, s->plan.id);
+    int n_known = s->n_skipped + n_rerun;
+    int nprocs = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = a->threads > 0 ? a->threads : nprocs / (a->jobs > 0 ? a->jobs : 1);
+    if (a->quiet) return;
+    fprintf(stderr,
+            "fedsim: sweep '%s': %d runs into %s: %d completed earlier (skipped), %d "
+            "to rerun (failed or interrupted), %d new; %d %s x %d threads\n",
+            s->plan.id, s->plan.n_runs, s->db, s->n_skipped, n_rerun, s->n_todo - n_rerun,
+            mpi ? dist_size() - 1 : a->jobs, mpi ? "MPI ranks" : "jobs", threads < 1 ? 1 : threads);
+    if (stale > 0)
+        fprintf(stderr,
+                "fedsim: %d run(s) left 'running' by a killed sweep marked "
+                "interrupted\n",
+                stale);
+    if (n_keys_db > n_known)
+        fprintf(stderr,
+                "fedsim: note: %s holds %" PRId64 " run(s) of sweep '%s' with parameters "
+                "this file does not list (another subset of the same sweep, or the scenario "
+                "changed); 'fedsim info' lists them\n",
+                s->db, n_keys_db - n_known, s->plan.id);
+}
+
+/* Run the queue, with local workers or on the MPI ranks, with Ctrl-C caught for the while. */
+static fs_err run_pool(sweep_state *s, int mpi)
+{
+    fs_err e;
+    struct sigaction sa, old_int, old_term, old_pipe;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sweep_signal; /* no SA_RESTART: poll() returns at once */
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, &old_pipe);
+    s->t0 = time_now();
+    if (mpi) { /* runs on ranks 1..R-1, rows into s->store by rank 0 only (sweep_mpi.h) */
+        sweep_mpi_tally t;
+        e = sweep_mpi_queue(&s->plan, &s->store, s->todo, s->n_todo, s->n_skipped, s->a->quiet,
+                            &sweep_signals, &t);
+        s->next = t.started;
+        s->n_done = t.done;
+        s->n_failed = t.failed;
+        s->rounds_done = t.rounds;
+    } else {
+        e = run_queue(s);
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGPIPE, &old_pipe, NULL);
+    return e;
+}
+
+/* The closing summary, and how to resume or what to look at next. */
+static void summarize(const sweep_state *s)
+{
+    const sweep_args *a = s->a;
+    if (!(!a->quiet || s->n_failed || sweep_signals)) return;
+    char el[32];
+    fmt_dur(time_now() - s->t0, el, sizeof el);
+    int not_run = s->n_todo - s->next;
+    fprintf(stderr,
+            "fedsim: sweep '%s': %d/%d runs completed (%d now, %d earlier), %d failed, %d "
+            "interrupted, %d not started; %s; %s\n",
+            s->plan.id, s->n_done + s->n_skipped, s->plan.n_runs, s->n_done, s->n_skipped,
+            s->n_failed, s->n_interrupted, not_run, el, s->db);
+    if (s->n_done + s->n_skipped < s->plan.n_runs)
+        fprintf(stderr, "  hint: run the same command again to resume: completed runs are "
+                        "skipped, the others run again\n");
+    else if (!a->quiet)
+        fprintf(stderr, "  next: fedsim info %s; analysis/plot.py %s; analysis/table.py %s\n",
+                s->db, s->db, s->db);
+}
+
+static int sweep_main(int argc, char **argv)
+{
+    /* mpirun (sweep_mpi.h): every rank reads the plan, only rank 0 prints */
+    const int mpi = dist_size() > 1, rank = dist_rank();
+    sweep_args a;
+    sweep_state s;
+    memset(&s, 0, sizeof s);
+    s.a = &a;
+    int rc;
+    if (read_plan(argc, argv, &a, &s, &rc)) return rc;
     s.db = a.db ? a.db : s.plan.db;
     if (mpi && rank != 0) { /* a worker rank: rank 0 hands out the runs */
         rc = a.dry_run
@@ -737,7 +844,7 @@ static int sweep_main(int argc, char **argv)
         return lock == -2 ? 1 : 2; /* a folder we cannot write: a path the user can fix */
     }
 
-    e = met_open(&s.store, s.db);
+    fs_err e = met_open(&s.store, s.db);
     if (e) {
         drop_lock(lock, lockpath);
         sweep_free_plan(&s.plan);
@@ -751,86 +858,15 @@ static int sweep_main(int argc, char **argv)
         e = fs_error(FS_ENOMEM, "out of memory");
         goto out;
     }
-    int n_rerun = 0;
-    for (int i = 0; i < s.plan.n_runs; i++) {
-        char st[32];
-        met_sweep_status(&s.store, s.plan.id, s.plan.runs[i].key, st, sizeof st);
-        if (strcmp(st, "completed") == 0) {
-            s.n_skipped++;
-            continue;
-        }
-        if (st[0]) n_rerun++;
-        s.todo[s.n_todo++] = i;
-    }
-    /* rows of this sweep id whose key the sweep no longer expands to (the scenario changed) */
-    int64_t n_keys_db = met_sweep_count_keys(&s.store, s.plan.id);
-    int n_known = s.n_skipped + n_rerun;
-
+    int n_rerun = plan_todo(&s);
     s.tty = isatty(STDERR_FILENO) && !a.quiet;
-    int nprocs = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    int threads = a.threads > 0 ? a.threads : nprocs / (a.jobs > 0 ? a.jobs : 1);
-    if (!a.quiet) {
-        fprintf(stderr,
-                "fedsim: sweep '%s': %d runs into %s: %d completed earlier (skipped), %d "
-                "to rerun (failed or interrupted), %d new; %d %s x %d threads\n",
-                s.plan.id, s.plan.n_runs, s.db, s.n_skipped, n_rerun, s.n_todo - n_rerun,
-                mpi ? dist_size() - 1 : a.jobs, mpi ? "MPI ranks" : "jobs",
-                threads < 1 ? 1 : threads);
-        if (stale > 0)
-            fprintf(stderr,
-                    "fedsim: %d run(s) left 'running' by a killed sweep marked "
-                    "interrupted\n",
-                    stale);
-        if (n_keys_db > n_known)
-            fprintf(stderr,
-                    "fedsim: note: %s holds %" PRId64 " run(s) of sweep '%s' with parameters "
-                    "this file does not list (another subset of the same sweep, or the scenario "
-                    "changed); 'fedsim info' lists them\n",
-                    s.db, n_keys_db - n_known, s.plan.id);
-    }
+    announce(&s, mpi, stale, n_rerun);
     if (s.n_todo == 0) {
         if (!a.quiet) fprintf(stderr, "fedsim: nothing to do: every run is completed\n");
         goto out;
     }
-
-    struct sigaction sa, old_int, old_term, old_pipe;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sweep_signal; /* no SA_RESTART: poll() returns at once */
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, &old_pipe);
-    s.t0 = time_now();
-    if (mpi) { /* runs on ranks 1..R-1, rows into s.store by rank 0 only (sweep_mpi.h) */
-        sweep_mpi_tally t;
-        e = sweep_mpi_queue(&s.plan, &s.store, s.todo, s.n_todo, s.n_skipped, a.quiet,
-                            &sweep_signals, &t);
-        s.next = t.started;
-        s.n_done = t.done;
-        s.n_failed = t.failed;
-        s.rounds_done = t.rounds;
-    } else {
-        e = run_queue(&s);
-    }
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    sigaction(SIGPIPE, &old_pipe, NULL);
-    if (!a.quiet || s.n_failed || sweep_signals) {
-        char el[32];
-        fmt_dur(time_now() - s.t0, el, sizeof el);
-        int not_run = s.n_todo - s.next;
-        fprintf(stderr,
-                "fedsim: sweep '%s': %d/%d runs completed (%d now, %d earlier), %d failed, %d "
-                "interrupted, %d not started; %s; %s\n",
-                s.plan.id, s.n_done + s.n_skipped, s.plan.n_runs, s.n_done, s.n_skipped, s.n_failed,
-                s.n_interrupted, not_run, el, s.db);
-        if (s.n_done + s.n_skipped < s.plan.n_runs)
-            fprintf(stderr, "  hint: run the same command again to resume: completed runs are "
-                            "skipped, the others run again\n");
-        else if (!a.quiet)
-            fprintf(stderr, "  next: fedsim info %s; analysis/plot.py %s; analysis/table.py %s\n",
-                    s.db, s.db, s.db);
-    }
+    e = run_pool(&s, mpi);
+    summarize(&s);
 out:;
     int interrupted = sweep_signals > 0;
     sweep_signals = 0;

@@ -144,6 +144,11 @@ const char *cfg_closest_in(const char *list, const char *s, char *buf, size_t ca
 
 /* ---- scalars (parse.c) -------------------------------------------------------------------- */
 
+/* The whole file at path, NUL-terminated, into *text (malloc'd) and its length (without the
+ * NUL) into *len; *text NULL with errno set when it cannot be opened or read (FS_OK: the caller
+ * words the error); FS_ENOMEM with a message when memory runs out. Scenarios and sweeps. */
+fs_err cfg_read_file(const char *path, char **text, size_t *len);
+
 /* YAML 1.2 core-schema float and integer syntax (see parse.c). */
 bool cfg_parse_float(const char *s, double *out);
 bool cfg_parse_integer(const char *s, double *out);

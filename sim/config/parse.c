@@ -641,8 +641,7 @@ void cfg_derive(cfg *c, const char *path)
         c->rounds.clients_per_round = c->partition.clients;
 }
 
-/* The whole file at path, NUL-terminated, into *text (malloc'd; NULL with errno on failure). */
-static fs_err read_file(const char *path, char **text, size_t *len)
+fs_err cfg_read_file(const char *path, char **text, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     *text = NULL;
@@ -689,7 +688,7 @@ fs_err cfg_load(const char *path, const char *const *overrides, int n_overrides,
     if (text_out) *text_out = NULL;
     char *text;
     size_t len;
-    fs_err rc = read_file(path, &text, &len);
+    fs_err rc = cfg_read_file(path, &text, &len);
     if (rc) return rc;
     if (!text) {
         diag_at(d, path, 0, 0);

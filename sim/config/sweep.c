@@ -616,40 +616,18 @@ fs_err sweep_load_plan(const char *path, const char *const *overrides, int n_ove
     if (!d) d = &scratch;
     memset(d, 0, sizeof *d);
     memset(p, 0, sizeof *p);
-    FILE *f = fopen(path, "rb");
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    bool bad = !f;
-    while (f) {
-        if (len + 4096 + 1 > cap) {
-            size_t nc = cap ? 2 * cap : 8192;
-            char *t = realloc(text, nc);
-            if (!t) {
-                free(text);
-                fclose(f);
-                return fs_error(FS_ENOMEM, "out of memory reading %s", path);
-            }
-            text = t;
-            cap = nc;
-        }
-        size_t r = fread(text + len, 1, cap - len - 1, f);
-        len += r;
-        if (r == 0) {
-            bad = ferror(f);
-            fclose(f);
-            f = NULL;
-        }
-    }
-    if (bad) {
+    char *text;
+    size_t len;
+    fs_err rc = cfg_read_file(path, &text, &len); /* the scenario's reader, parse.c */
+    if (rc) return rc;
+    if (!text) {
         int err = errno;
-        free(text);
         snprintf(d->file, sizeof d->file, "%s", path);
         snprintf(d->msg, sizeof d->msg, "cannot read the scenario: %s", strerror(err));
         snprintf(d->hint, sizeof d->hint, "check the path; examples are in scenarios/examples/");
         return fs_error(FS_EINPUT, "%s: %s", path, d->msg);
     }
-    text[len] = '\0';
-    fs_err rc = sweep_parse_plan(text, len, path, overrides, n_overrides, check, p, d);
+    rc = sweep_parse_plan(text, len, path, overrides, n_overrides, check, p, d);
     free(text);
     return rc;
 }

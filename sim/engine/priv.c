@@ -115,12 +115,10 @@ static int unit_weights(const fl_algorithm *a, const cfg *c)
            !(a->two_uploads && fl_weighting_parse(c->algorithm.weighting) != FL_WEIGHT_UNIFORM);
 }
 
-fs_err priv_new(const cfg *c, const partition *part, size_t n_params, const fl_algorithm *a,
-                int chunk, int threads, priv_state **out)
+/* The options of the run, read once from the scenario. */
+static void read_options(priv_state *p, const cfg *c, const partition *part, size_t n_params,
+                         const fl_algorithm *a, int chunk, int threads)
 {
-    *out = NULL;
-    priv_state *p = FS_CALLOC(1, sizeof *p);
-    if (!p) return FS_ENOMEM;
     p->c = c;
     const char *m = c->privacy.mode;
     p->mode = strcmp(m, "central") == 0 ? MODE_CENTRAL
@@ -152,97 +150,93 @@ fs_err priv_new(const cfg *c, const partition *part, size_t n_params, const fl_a
         if (part_size(part, i) > n_max) n_max = part_size(part, i);
     const int unit = p->mode != MODE_NONE ? p->uniform : unit_weights(a, c);
     p->w_max = unit ? 1.0 : (double)n_max;
+}
 
-    fs_err e = FS_OK;
-    const dp_conversion conv =
-        strcmp(c->privacy.conversion, "classic") == 0 ? DP_CONV_CLASSIC : DP_CONV_IMPROVED;
+static dp_conversion conversion(const cfg *c)
+{
+    return strcmp(c->privacy.conversion, "classic") == 0 ? DP_CONV_CLASSIC : DP_CONV_IMPROVED;
+}
+
+/* DP: the noise multiplier (given, or solved for the target epsilon), the update noise of
+ * adaptive clipping, the accountant and local DP's participation counts. */
+static fs_err dp_setup(priv_state *p, const cfg *c, uint32_t N)
+{
+    const dp_conversion conv = conversion(c);
     const double delta = c->privacy.delta;
-    if (p->mode != MODE_NONE) {
-        /* local DP: one client's report is a Gaussian mechanism of sensitivity 2C (any two
-         * clipped vectors differ by at most 2C), i.e. multiplier z/2, once per participation */
-        const double q_acc = p->mode == MODE_LOCAL ? 1.0 : p->q;
-        const double scale = p->mode == MODE_LOCAL ? 2.0 : 1.0;
-        p->z = c->privacy.noise_multiplier;
-        if (c->privacy.target_epsilon > 0) {
-            double zz;
-            e = dp_noise_for_eps(q_acc, c->rounds.count, delta, c->privacy.target_epsilon, conv,
-                                 NULL, 0, &zz);
-            if (e) {
-                char msg[512];
-                snprintf(msg, sizeof msg, "%s", fs_errmsg());
-                priv_free(p);
-                return fs_error(FS_EINPUT, "privacy.target_epsilon: %s", msg);
-            }
-            p->z = zz * scale;
-        }
-        p->z_upd = p->z;
-        if (p->adaptive) {
-            p->z_upd = dp_update_noise_multiplier(p->z, p->sigma_b);
-            if (isnan(p->z_upd)) {
-                const double sb = p->sigma_b, z = p->z;
-                priv_free(p);
-                return fs_error(FS_EINPUT,
-                                "privacy.adaptive_clip: the count noise sigma_b = %g is too small "
-                                "for noise multiplier z = %g (Andrew et al. 2021 need 2 sigma_b > "
-                                "z; hint: raise privacy.adaptive_count_noise or "
-                                "rounds.clients_per_round)",
-                                sb, z);
-            }
-        }
-        e = dp_accountant_init(&p->acc, q_acc, p->z / scale, delta, conv, NULL, 0);
+    /* local DP: one client's report is a Gaussian mechanism of sensitivity 2C (any two
+     * clipped vectors differ by at most 2C), i.e. multiplier z/2, once per participation */
+    const double q_acc = p->mode == MODE_LOCAL ? 1.0 : p->q;
+    const double scale = p->mode == MODE_LOCAL ? 2.0 : 1.0;
+    p->z = c->privacy.noise_multiplier;
+    if (c->privacy.target_epsilon > 0) {
+        double zz;
+        fs_err e = dp_noise_for_eps(q_acc, c->rounds.count, delta, c->privacy.target_epsilon, conv,
+                                    NULL, 0, &zz);
         if (e) {
-            priv_free(p);
-            return e;
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", fs_errmsg());
+            return fs_error(FS_EINPUT, "privacy.target_epsilon: %s", msg);
         }
-        p->acc_on = 1;
-        if (p->mode == MODE_LOCAL && !(p->part_count = FS_CALLOC(N, sizeof *p->part_count))) {
-            priv_free(p);
-            return FS_ENOMEM;
-        }
+        p->z = zz * scale;
     }
-    if (p->secagg) {
-        p->dim = p->np * (size_t)(1 + p->two) + 1 + (size_t)p->adaptive;
-        p->x = FS_ALIGNED((size_t)chunk * p->dim, sizeof *p->x);
-        p->masked = FS_CALLOC((size_t)chunk, sizeof *p->masked);
-        p->nclip = FS_CALLOC((size_t)chunk, sizeof *p->nclip);
-        p->qsum = FS_ALIGNED(p->dim, sizeof *p->qsum);
-        if (!p->x || !p->masked || !p->nclip || !p->qsum) {
-            priv_free(p);
-            return FS_ENOMEM;
-        }
+    p->z_upd = p->z;
+    if (p->adaptive) {
+        p->z_upd = dp_update_noise_multiplier(p->z, p->sigma_b);
+        if (isnan(p->z_upd))
+            return fs_error(FS_EINPUT,
+                            "privacy.adaptive_clip: the count noise sigma_b = %g is too small "
+                            "for noise multiplier z = %g (Andrew et al. 2021 need 2 sigma_b > "
+                            "z; hint: raise privacy.adaptive_count_noise or "
+                            "rounds.clients_per_round)",
+                            p->sigma_b, p->z);
     }
-    if (p->secagg == SA_PAILLIER) {
-        /* the key holder's key, once per run (keyed stream of the seed: simulation only) */
-        const int sys = strcmp(c->privacy.secagg_randomness, "system") == 0;
-        cr_src r;
-        e = sys ? cr_init_system(&r) : cr_init_keyed(&r, c->seed, PRIV_HE_KEY_ENTITY, 0);
-        if (!e) e = he_keygen(c->privacy.paillier_bits, &r, &p->hk);
-        cr_wipe(&r);
-        if (!e) e = he_enc_new(he_key_pub(p->hk), &p->he);
-        /* headroom for every client of the partition: the layout (and so the upload size)
-         * does not depend on the round */
-        if (!e) e = priv_he_layout(he_key_pub(p->hk), N, &p->hl);
-        if (e) {
-            priv_free(p);
-            return e;
-        }
-        p->nct = priv_he_cts(&p->hl, p->dim);
-        p->n_clients = N;
-        p->he_keyed = 1;
-        p->hct = he_ct_array_new((size_t)chunk * p->nct);
-        p->hsum = he_ct_array_new(p->nct);
-        p->hval = FS_CALLOC(p->dim, sizeof *p->hval);
-        p->he_seen = FS_CALLOC(N, sizeof *p->he_seen);
-        if (!p->hct || !p->hsum || !p->hval || !p->he_seen) {
-            priv_free(p);
-            return FS_ENOMEM;
-        }
-    }
-    p->norms = FS_CALLOC((size_t)chunk, sizeof *p->norms);
-    if (!p->norms) {
-        priv_free(p);
+    fs_err e = dp_accountant_init(&p->acc, q_acc, p->z / scale, delta, conv, NULL, 0);
+    if (e) return e;
+    p->acc_on = 1;
+    if (p->mode == MODE_LOCAL && !(p->part_count = FS_CALLOC(N, sizeof *p->part_count)))
         return FS_ENOMEM;
-    }
+    return FS_OK;
+}
+
+/* Secure aggregation: the encoded inputs and the masked sum of one chunk of clients. */
+static fs_err sa_setup(priv_state *p, int chunk)
+{
+    p->dim = p->np * (size_t)(1 + p->two) + 1 + (size_t)p->adaptive;
+    p->x = FS_ALIGNED((size_t)chunk * p->dim, sizeof *p->x);
+    p->masked = FS_CALLOC((size_t)chunk, sizeof *p->masked);
+    p->nclip = FS_CALLOC((size_t)chunk, sizeof *p->nclip);
+    p->qsum = FS_ALIGNED(p->dim, sizeof *p->qsum);
+    return !p->x || !p->masked || !p->nclip || !p->qsum ? FS_ENOMEM : FS_OK;
+}
+
+/* Paillier: the key holder's key, the clients' encryptor, the packing layout and the
+ * ciphertext buffers. */
+static fs_err he_setup(priv_state *p, const cfg *c, uint32_t N, int chunk)
+{
+    /* the key holder's key, once per run (keyed stream of the seed: simulation only) */
+    const int sys = strcmp(c->privacy.secagg_randomness, "system") == 0;
+    cr_src r;
+    fs_err e = sys ? cr_init_system(&r) : cr_init_keyed(&r, c->seed, PRIV_HE_KEY_ENTITY, 0);
+    if (!e) e = he_keygen(c->privacy.paillier_bits, &r, &p->hk);
+    cr_wipe(&r);
+    if (!e) e = he_enc_new(he_key_pub(p->hk), &p->he);
+    /* headroom for every client of the partition: the layout (and so the upload size)
+     * does not depend on the round */
+    if (!e) e = priv_he_layout(he_key_pub(p->hk), N, &p->hl);
+    if (e) return e;
+    p->nct = priv_he_cts(&p->hl, p->dim);
+    p->n_clients = N;
+    p->he_keyed = 1;
+    p->hct = he_ct_array_new((size_t)chunk * p->nct);
+    p->hsum = he_ct_array_new(p->nct);
+    p->hval = FS_CALLOC(p->dim, sizeof *p->hval);
+    p->he_seen = FS_CALLOC(N, sizeof *p->he_seen);
+    return !p->hct || !p->hsum || !p->hval || !p->he_seen ? FS_ENOMEM : FS_OK;
+}
+
+/* The one-line description priv_describe returns. */
+static void describe(priv_state *p, const cfg *c)
+{
     int len = 0;
     if (p->mode != MODE_NONE)
         len = snprintf(p->desc, sizeof p->desc,
@@ -252,7 +246,7 @@ fs_err priv_new(const cfg *c, const partition *part, size_t n_params, const fl_a
                        p->poisson ? "Poisson" : "fixed-size", p->q, p->z,
                        c->privacy.target_epsilon > 0 ? " (solved for the target epsilon)" : "",
                        p->clip, p->adaptive ? " (adaptive)" : "", p->uniform ? "uniform" : "sample",
-                       delta);
+                       c->privacy.delta);
     else
         len = snprintf(p->desc, sizeof p->desc, "privacy: no DP");
     if (p->secagg && len > 0 && (size_t)len < sizeof p->desc)
@@ -263,6 +257,26 @@ fs_err priv_new(const cfg *c, const partition *part, size_t n_params, const fl_a
                  strcmp(c->privacy.secagg_randomness, "system") == 0
                      ? ", secrets from the system's randomness (not reproducible)"
                      : "");
+}
+
+fs_err priv_new(const cfg *c, const partition *part, size_t n_params, const fl_algorithm *a,
+                int chunk, int threads, priv_state **out)
+{
+    *out = NULL;
+    priv_state *p = FS_CALLOC(1, sizeof *p);
+    if (!p) return FS_ENOMEM;
+    read_options(p, c, part, n_params, a, chunk, threads);
+    const uint32_t N = part->n_clients;
+    fs_err e = FS_OK;
+    if (p->mode != MODE_NONE) e = dp_setup(p, c, N);
+    if (!e && p->secagg) e = sa_setup(p, chunk);
+    if (!e && p->secagg == SA_PAILLIER) e = he_setup(p, c, N, chunk);
+    if (!e && !(p->norms = FS_CALLOC((size_t)chunk, sizeof *p->norms))) e = FS_ENOMEM;
+    if (e) {
+        priv_free(p); /* leaves the message of fs_error alone */
+        return e;
+    }
+    describe(p, c);
     *out = p;
     return FS_OK;
 }

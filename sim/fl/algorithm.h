@@ -209,6 +209,11 @@ typedef void (*fl_step_hook)(const fl_round_ctx *ctx, float *params, const float
 double fl_local_train_post(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, float *params,
                            fl_grad_hook hook, fl_step_hook post, void *hook_data, long *steps_out);
 
+/* The size of the step-th minibatch of fl_local_train_post for a client of n samples:
+ * min(n, batch) with train.steps, else full batches and the epoch's remainder (for hooks that
+ * need it: APFL, Per-FedAvg). */
+uint32_t fl_local_batch(const fl_train_cfg *tc, uint32_t n, long step);
+
 /* fl_local_train without a hook. */
 double fl_local_sgd(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, float *params,
                     long *steps_out);

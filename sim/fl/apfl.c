@@ -24,21 +24,11 @@ typedef struct apfl {
     long step;
 } apfl;
 
-/* The size of the step-th minibatch of fl_local_train_post: min(n, batch) with train.steps,
- * else full batches and the epoch's remainder. */
-static uint32_t batch_of(const fl_train_cfg *tc, uint32_t n, long step)
-{
-    const uint32_t B = (uint32_t)tc->batch;
-    if (tc->steps > 0) return n < B ? n : B;
-    const long per = ((long)n + B - 1) / B;
-    return step % per == per - 1 && n % B ? n % B : B;
-}
-
 static void apfl_hook(const fl_round_ctx *ctx, const float *params, float *grad, size_t n,
                       void *data)
 {
     apfl *a = data;
-    const int b = (int)batch_of(ctx->tc, a->n_samples, a->step++);
+    const int b = (int)fl_local_batch(ctx->tc, a->n_samples, a->step++);
     const float al = (float)a->alpha;
     for (size_t i = 0; i < n; i++) a->vbar[i] = al * a->v[i] + (1 - al) * params[i];
     memcpy(a->gsave, grad, n * sizeof(float));

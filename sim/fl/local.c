@@ -62,6 +62,14 @@ double fl_local_train(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, fl
     return fl_local_train_post(ctx, client, w, params, hook, NULL, hook_data, steps_out);
 }
 
+uint32_t fl_local_batch(const fl_train_cfg *tc, uint32_t n, long step)
+{
+    const uint32_t B = (uint32_t)tc->batch;
+    if (tc->steps > 0) return n < B ? n : B;
+    const long per = ((long)n + B - 1) / B;
+    return step % per == per - 1 && n % B ? n % B : B;
+}
+
 double fl_local_train_post(const fl_round_ctx *ctx, uint32_t client, nn_worker *w, float *params,
                            fl_grad_hook hook, fl_step_hook post, void *hook_data, long *steps_out)
 {

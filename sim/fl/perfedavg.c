@@ -25,21 +25,13 @@ typedef struct pfa {
     long step;
 } pfa;
 
-static uint32_t batch_of(const fl_train_cfg *tc, uint32_t n, long step)
-{
-    const uint32_t B = (uint32_t)tc->batch;
-    if (tc->steps > 0) return n < B ? n : B;
-    const long per = ((long)n + B - 1) / B;
-    return step % per == per - 1 && n % B ? n % B : B;
-}
-
 /* After grad f_k(w; D): replace it by grad f_k(w - alpha grad; D'). */
 static void pfa_hook(const fl_round_ctx *ctx, const float *params, float *grad, size_t n,
                      void *data)
 {
     pfa *a = data;
     const uint32_t ns = part_size(ctx->part, a->client);
-    const uint32_t b = batch_of(ctx->tc, ns, a->step++);
+    const uint32_t b = fl_local_batch(ctx->tc, ns, a->step++);
     const float al = (float)(ctx->p ? ctx->p->perfedavg_alpha : 0);
     for (size_t i = 0; i < n; i++) a->tmp[i] = params[i] - al * grad[i];
     const uint32_t *mine = part_samples(ctx->part, a->client);

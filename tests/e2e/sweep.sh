@@ -68,6 +68,17 @@ expect_error "bad seed" "bad.yaml:$((L + 1)):14: error: seed = -1 is out of rang
     $'sweep:\n  seeds: [1, -1]'
 expect_error "no sweep section" "bad.yaml: error: no 'sweep' section" ''
 
+# a scenario that cannot be read (the reader parse.c shares): the path, why, exit 2, no database
+for f in "$TMP/missing.yaml" "$TMP"; do
+    rm -f "$TMP/bad.db"
+    "$FEDSIM" sweep "$f" --db "$TMP/bad.db" --quiet 2> "$TMP/err.txt"
+    rc=$?
+    what=${f#"$TMP"}
+    check "unreadable ${what:-folder}: exit 2, says why, no database" \
+        sh -c '[ $0 -eq 2 ] && grep -q "^$1: error: cannot read the scenario: " "$2" && [ ! -e "$3" ]' \
+        $rc "$f" "$TMP/err.txt" "$TMP/bad.db"
+done
+
 # --- the documented example expands and validates
 "$FEDSIM" sweep "$ROOT/scenarios/examples/sweep_example.yaml" --dry-run --db "$TMP/ex.db" \
     > "$TMP/ex.txt"

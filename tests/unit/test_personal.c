@@ -280,6 +280,21 @@ static void test_hand_ditto(void **st)
 
 /* APFL (Deng et al. 2020, fixed alpha): on each full batch both steps at the models before it:
  * w <- w - lr grad f(w), v <- v - lr alpha grad f(alpha v + (1 - alpha) w). */
+/* fl_local_batch (APFL's and Per-FedAvg's hooks): the minibatch sizes fl_local_train_post
+ * takes, full batches then the epoch's remainder, or min(n, batch) with train.steps. */
+static void test_local_batch(void **st)
+{
+    (void)st;
+    const fl_train_cfg ep = {2, 0, 4, {.lr = 0.1}}, sp = {0, 3, 4, {.lr = 0.1}};
+    const uint32_t want[] = {4, 4, 2, 4, 4, 2};
+    for (long s = 0; s < 6; s++) assert_int_equal(fl_local_batch(&ep, 10, s), want[s]);
+    for (long s = 0; s < 3; s++) assert_int_equal(fl_local_batch(&ep, 8, s), 4);
+    assert_int_equal(fl_local_batch(&ep, 3, 0), 3);
+    assert_int_equal(fl_local_batch(&ep, 3, 1), 3);
+    assert_int_equal(fl_local_batch(&sp, 10, 2), 4);
+    assert_int_equal(fl_local_batch(&sp, 3, 5), 3);
+}
+
 static void test_hand_apfl(void **st)
 {
     (void)st;
@@ -609,6 +624,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hand_qffl),
         cmocka_unit_test(test_hand_ditto),
+        cmocka_unit_test(test_local_batch),
         cmocka_unit_test(test_hand_apfl),
         cmocka_unit_test(test_hand_perfedavg),
         cmocka_unit_test(test_no_personal_layers_is_fedavg),
