@@ -35,7 +35,6 @@ typedef struct async_job {
     double t_start;
     uint64_t version; /* model version it downloaded */
     int ub;           /* its update buffer, -1 if it will not upload */
-    long samples;
 } async_job;
 
 struct async_state {
@@ -97,8 +96,6 @@ static fs_err async_start(async_state *a, int k, double t)
     j->t_start = t;
     j->version = a->version;
     j->ub = -1;
-    long steps;
-    fl_algo_work(p->algo, p->tc, part_size(p->part, cl), &steps, &j->samples);
     sim_plan_client(p, &j->sc, key, t);
     a->busy[cl] = 1;
     a->started++;

@@ -56,8 +56,8 @@ void sim_plan_client(const sim_pop *p, sched_client *sc, uint32_t round, double 
     dev_profile pr;
     dev_profile_of(p->dev, sc->client, &pr);
     const double model_bytes = (double)p->model->n_params * sizeof(float);
-    long steps, samples;
-    fl_algo_work(p->algo, p->tc, part_size(p->part, sc->client), &steps, &samples);
+    fl_work wk;
+    fl_algo_work(p->algo, p->fp, p->tc, part_size(p->part, sc->client), &wk);
     /* vectors on the wire: the model (+ SCAFFOLD's c) down, the update (+ its Delta c) up */
     sc->bytes_down = model_bytes * (1 + p->algo->bcast);
     /* frozen layers (model.freeze) are not uploaded: their update is exactly zero */
@@ -70,7 +70,8 @@ void sim_plan_client(const sim_pop *p, sched_client *sc, uint32_t round, double 
     sc->lat_down = sc->lat_up = pr.latency_s;
     sc->d_down = dev_transfer_s(sc->bytes_down, pr.down_bps, pr.latency_s);
     sc->d_up = dev_transfer_s(sc->bytes_up, pr.up_bps, pr.latency_s);
-    sc->flops = (double)samples * p->model->flops_train;
+    sc->flops = (double)wk.samples * p->model->flops_train;
+    if (wk.fwd_samples) sc->flops += (double)wk.fwd_samples * p->model->flops_fwd;
     sc->d_comp = sc->flops / pr.flops;
     const double work = sc->d_down + sc->d_comp + sc->d_up;
     /* three ways to drop, the earliest wins: a per-round coin (at a uniform point of the
@@ -111,8 +112,8 @@ fs_err sim_events_client(sim_events *evs, const sim_pop *p, const sched_client *
                          int round, const char *outcome)
 {
     if (!evs->on) return FS_OK;
-    long steps, samples;
-    fl_algo_work(p->algo, p->tc, part_size(p->part, sc->client), &steps, &samples);
+    fl_work wk;
+    fl_algo_work(p->algo, p->fp, p->tc, part_size(p->part, sc->client), &wk);
     const double b[4] = {t0, t0 + sc->d_down, t0 + sc->d_down + sc->d_comp,
                          t0 + sc->d_down + sc->d_comp + sc->d_up};
     static const char *const phase[3] = {"download", "compute", "upload"};
@@ -127,7 +128,7 @@ fs_err sim_events_client(sim_events *evs, const sim_pop *p, const sched_client *
                                b[ph],
                                end,
                                done && ph < 2 ? "completed" : outcome,
-                               ph == 1 ? samples : 0,
+                               ph == 1 ? wk.samples : 0,
                                ph == 0   ? sc->moved_down
                                : ph == 2 ? sc->moved_up
                                          : 0,

@@ -29,6 +29,7 @@ typedef struct sim_pop {
     av_model *av;
     const nn_model *model;
     const fl_algorithm *algo;
+    const fl_params *fp; /* the algorithm.* keys (what the local work depends on) */
     const fl_train_cfg *tc;
     const priv_state *pv; /* secure aggregation changes the upload size; NULL: none */
     const comm_state *cm; /* compression.kind: the exact encoded upload size; NULL: none */

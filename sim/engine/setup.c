@@ -224,8 +224,8 @@ fs_err run_state_setup(run_state *s, const cfg *c, const sim_opts *o)
     if (!e) e = setup_workers(s, c, o);
     if (!e) e = setup_schedule(s, c, o);
     if (e) return e;
-    s->pop =
-        (sim_pop){c, &s->part, &s->dev, &s->av, &s->model, s->algo, &s->tc, s->pv, s->cm, s->perm};
+    s->pop = (sim_pop){c,         &s->part, &s->dev, &s->av, &s->model, s->algo,
+                       &s->srv.p, &s->tc,   s->pv,   s->cm,  s->perm};
     s->evs.on = strcmp(c->output.client_events, "true") == 0;
     e = sim_eval_init(&s->eval, c, &s->ds, &s->part, &s->model);
     if (!e) {

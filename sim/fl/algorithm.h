@@ -120,6 +120,14 @@ typedef struct fl_agg {
 
 typedef struct fl_algorithm fl_algorithm;
 
+/* The local work of one client update, what the device model charges (virtual time, FLOPs:
+ * samples x the model's flops_train + fwd_samples x its flops_fwd). */
+typedef struct fl_work {
+    long steps;       /* minibatch gradient evaluations (a forward and a backward each) */
+    long samples;     /* samples through them */
+    long fwd_samples; /* samples through forward passes alone (q-FFL's F_k(w^t)) */
+} fl_work;
+
 /* Server side of an algorithm: parameters and its state vectors (double, zeroed at init). */
 typedef struct fl_server {
     const fl_algorithm *algo;
@@ -150,13 +158,18 @@ struct fl_algorithm {
     int plain_sync;   /* 1: runs only in synchronous rounds without privacy.*, adversaries or a
                        * robust rule (q-FFL's loss-weighted step, the personalised algorithms) */
     int layer_split;  /* 1: clients keep algorithm.personal_layers to themselves (FedPer, FedRep) */
-    int passes;       /* local training runs per client update charged by fl_algo_work (0: 1;
-                       * Ditto: 2, the global and the personal model) */
+    int passes;       /* runs of the local SGD's minibatches, each a forward and a backward,
+                       * per client update charged by fl_algo_work (0: 1; Ditto: 2, the global
+                       * and the personal model; APFL: 2, the gradients at w and at the mixed
+                       * model; Per-FedAvg: 2, the gradients on D and on D') */
     /* Personalised algorithms (Ditto, FedPer, FedRep; docs/personalization.md), else NULL: the
      * client's personal model into out (n) from the global model and its state (state_new: the
      * client has none yet). */
     void (*personal_model)(const fl_params *p, size_t n, const float *global, const float *state,
                            int state_new, float *out);
+    /* Local work besides the passes of local SGD, added to *w by fl_algo_work for a client with
+     * n samples (FedRep's head epochs, q-FFL's loss at w^t), or NULL. */
+    void (*extra_work)(const fl_params *p, const fl_train_cfg *tc, uint32_t n, fl_work *w);
     /* After the server vectors are zeroed (may be NULL). */
     void (*server_init)(fl_server *s);
     /* Apply a non-empty aggregate to the global model; NULL: w <- w + server_lr * sum / wsum. */
@@ -183,9 +196,10 @@ uint64_t fl_personal_seed(uint64_t seed, uint32_t which);
 void fl_copy_ranges(float *dst, const float *src, const size_t *ranges, int n);
 
 /* The work algorithm a's client does, what the engine charges (time, FLOPs): fl_local_work's
- * local SGD, or one pass over the n samples (one step) when a->one_pass. */
-void fl_algo_work(const fl_algorithm *a, const fl_train_cfg *tc, uint32_t n, long *steps,
-                  long *samples);
+ * local SGD a->passes times, or one pass over the n samples (one step) when a->one_pass, plus
+ * a->extra_work's. p: the algorithm.* keys (NULL: fl_params_default()). */
+void fl_algo_work(const fl_algorithm *a, const fl_params *p, const fl_train_cfg *tc, uint32_t n,
+                  fl_work *w);
 
 /* Called after the gradient of each minibatch and before the SGD step: adds an algorithm's
  * term to grad (n) at the local model params (n). */

@@ -12,8 +12,9 @@
  *   epochs on the personal layers with the body fixed (minibatch order fl_personal_seed 2), then
  *   the local SGD of train.epochs / train.steps on the body with the personal layers fixed. A
  *   fixed part is restored after every SGD step (so weight decay and momentum do not move it).
- * With no personal layers both are FedAvg bit for bit. The personal model (evaluation): the global
- * body with the client's personal layers. */
+ * Both are charged what they compute (fl_algo_work): the local SGD, and FedRep's head epochs
+ * before it. With no personal layers both are FedAvg bit for bit. The personal model (evaluation):
+ * the global body with the client's personal layers. */
 #include "fl/algorithm.h"
 
 #include <stdlib.h>
@@ -92,6 +93,20 @@ static void split_client(const fl_round_ctx *ctx, uint32_t client, nn_worker *w,
     free(start);
 }
 
+/* FedRep's head epochs: head_epochs local epochs (a forward and a full backward per minibatch,
+ * as fl_local_train computes them) before the body's local SGD, when there are personal layers. */
+static void fedrep_work(const fl_params *p, const fl_train_cfg *tc, uint32_t n, fl_work *w)
+{
+    if (p->n_personal <= 0 || p->head_epochs <= 0) return;
+    fl_train_cfg th = *tc;
+    th.epochs = p->head_epochs;
+    th.steps = 0;
+    long steps, samples;
+    fl_local_work(&th, n, &steps, &samples);
+    w->steps += steps;
+    w->samples += samples;
+}
+
 static void fedper_client(const fl_round_ctx *ctx, uint32_t client, nn_worker *w,
                           fl_client_result *out)
 {
@@ -124,4 +139,5 @@ const fl_algorithm fl_fedrep = {
     .client_update = fedrep_client,
     .state_vecs = 1,
     .personal_model = personal_model,
+    .extra_work = fedrep_work,
 };

@@ -20,16 +20,21 @@ void fl_local_work(const fl_train_cfg *tc, uint32_t n, long *steps, long *sample
     }
 }
 
-void fl_algo_work(const fl_algorithm *a, const fl_train_cfg *tc, uint32_t n, long *steps,
-                  long *samples)
+void fl_algo_work(const fl_algorithm *a, const fl_params *p, const fl_train_cfg *tc, uint32_t n,
+                  fl_work *w)
 {
+    w->fwd_samples = 0;
     if (!a->one_pass) {
-        fl_local_work(tc, n, steps, samples);
-        if (a->passes > 1) *steps *= a->passes, *samples *= a->passes;
-        return;
+        fl_local_work(tc, n, &w->steps, &w->samples);
+        if (a->passes > 1) w->steps *= a->passes, w->samples *= a->passes;
+    } else {
+        w->steps = n ? 1 : 0;
+        w->samples = n;
     }
-    *steps = n ? 1 : 0;
-    *samples = n;
+    if (a->extra_work) {
+        const fl_params d = fl_params_default();
+        a->extra_work(p ? p : &d, tc, n, w);
+    }
 }
 
 uint64_t fl_personal_seed(uint64_t seed, uint32_t which)

@@ -7,7 +7,8 @@
  * The server: w^{t+1} = w^t - server_lr * sum_k D_k / sum_k h_k (server_lr 1 is the paper's).
  * In the framework's terms the client uploads u_k = -D_k with weight 1 and scalar h_k, so the
  * aggregate's ssum is sum_k h_k. With q = 0 the step is the uniform mean of the client models
- * (every h_k = L). The reported training loss is the local SGD's, as for FedAvg. */
+ * (every h_k = L). The reported training loss is the local SGD's, as for FedAvg. The device is
+ * charged the local SGD and the forward pass computing F_k(w^t) (fl_algo_work). */
 #include "fl/algorithm.h"
 
 #include <math.h>
@@ -41,6 +42,14 @@ static void qffl_client(const fl_round_ctx *ctx, uint32_t client, nn_worker *w,
     out->scalar = qterm + L * Fq; /* h_k */
 }
 
+/* F_k(w^t): a forward pass over the client's n training samples before its local SGD. */
+static void qffl_work(const fl_params *p, const fl_train_cfg *tc, uint32_t n, fl_work *w)
+{
+    (void)p;
+    (void)tc;
+    w->fwd_samples += n;
+}
+
 static void qffl_server(fl_server *s, float *global, const fl_agg *a)
 {
     if (!(a->ssum > 0)) return; /* every client at zero loss: nothing to move */
@@ -56,4 +65,5 @@ const fl_algorithm fl_qffl = {
     .client_update = qffl_client,
     .unit_weights = 1,
     .server_update = qffl_server,
+    .extra_work = qffl_work,
 };

@@ -5,7 +5,8 @@
 # global model's fairness summaries (rounds.client_acc_*), consistent with its client_eval rows;
 # Ditto's and APFL's global models are FedAvg's bit for bit, FedPer with no personal layers is
 # FedAvg; q-FFL, Ditto, FedPer, FedRep, APFL and Per-FedAvg give the same bits with 1 and 2
-# threads; bad input is refused
+# threads; the device is charged each algorithm's local work (FedRep's head epochs, q-FFL's loss
+# pass; FedAvg's FLOPs unchanged); bad input is refused
 # with file:line:col and exit 2 and nothing written. Ends with "personal: N passed, M failed".
 set -u
 FEDSIM=${1:-build/fedsim}
@@ -74,6 +75,31 @@ check "Per-FedAvg: fine-tuned models judged" test \
 check "q-FFL moves the model away from FedAvg's" test "$(m "$TMP/fedavg.db")" != "$(m "$TMP/qffl-1.db")"
 check "FedRep with every layer personal: the global model never moves" test \
     "$(q "$TMP/fedrep-1.db" 'SELECT count(DISTINCT test_acc) FROM rounds WHERE test_acc IS NOT NULL')" = 1
+
+# the device is charged the local work each algorithm computes (docs/personalization.md): FedAvg's
+# FLOPs as before this accounting (the tiny scenario's value), FedRep's grow with its head epochs
+# (logreg, 2 epochs: (2 + h) / 2 of FedAvg's when every client finishes), q-FFL adds a forward
+# pass (logreg's training FLOPs are 2 x its forward: 1.25 x FedAvg's)
+fl() { q "$1" 'SELECT quote(sum(flops_used)) FROM rounds'; }
+check "FedAvg: flops_used and vtime as before (39206400, 1.0832507146576087)" test \
+    "$(q "$TMP/fedavg.db" 'SELECT sum(flops_used), quote(max(vtime_s)) FROM rounds')" \
+    = "39206400.0|1.08325071465760869315e+00"
+ND=(--set dropout.p=0 --set rounds.overcommit=0 --set availability.mode=always)
+run --db "$TMP/w-avg.db" "${ND[@]}"
+run --db "$TMP/w-qffl.db" "${ND[@]}" --set algorithm.name=qffl --set algorithm.q=2
+for h in 0 1 2; do
+    run --db "$TMP/w-rep$h.db" "${ND[@]}" --set algorithm.name=fedrep \
+        --set algorithm.personal_layers=dense1 --set algorithm.head_epochs=$h
+done
+check "FedRep without head epochs: FedAvg's FLOPs" test "$(fl "$TMP/w-rep0.db")" = "$(fl "$TMP/w-avg.db")"
+for h in 1 2; do
+    check "FedRep: flops_used x (2 + $h) / 2 with algorithm.head_epochs=$h" test "$(q "$TMP/w-avg.db" \
+        "SELECT abs($(fl "$TMP/w-rep$h.db") / sum(flops_used) - (2 + $h) / 2.0) < 1e-12 FROM rounds")" = 1
+done
+check "FedRep: head epochs take virtual time" test "$(q "$TMP/w-rep2.db" \
+    "SELECT max(vtime_s) > $(q "$TMP/w-rep0.db" 'SELECT quote(max(vtime_s)) FROM rounds') FROM rounds")" = 1
+check "q-FFL: the loss pass at w_t charged (1.25 x FedAvg's FLOPs)" test "$(q "$TMP/w-avg.db" \
+    "SELECT abs($(fl "$TMP/w-qffl.db") / sum(flops_used) - 1.25) < 1e-12 FROM rounds")" = 1
 
 # the per-client accuracy CDF of the personalized models (analysis/plot.py --column pers_acc)
 if /usr/bin/python3 -c "import matplotlib" 2> /dev/null; then

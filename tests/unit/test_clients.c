@@ -34,8 +34,8 @@ static void fixture_init(pop_fixture *f, av_mode mode)
     f->av.p = 0.5;
     for (uint32_t i = 0; i < N; i++) f->perm[i] = i;
     f->tc = (fl_train_cfg){1, 0, 10, {0.1, 0, 0, 0, 0}};
-    f->pop = (sim_pop){&f->c,  &f->part, NULL, &f->av, NULL, fl_find("fedavg"),
-                       &f->tc, NULL,     NULL, f->perm};
+    f->pop = (sim_pop){&f->c, &f->part, NULL, &f->av, NULL,   fl_find("fedavg"),
+                       NULL,  &f->tc,   NULL, NULL,   f->perm};
 }
 
 static void fixture_free(pop_fixture *f)

@@ -153,6 +153,55 @@ static void test_local_work(void **st)
     assert_int_equal(samples, 28);
 }
 
+/* fl_algo_work charges what each client_update computes, on a client of 25 samples (batch 10,
+ * 3 epochs: 9 steps of 75 samples; or 7 steps of min(10, n)): local SGD once for FedAvg and the
+ * others, twice for Ditto (the personal model), APFL (the gradient at the mixed model) and
+ * Per-FedAvg (the gradient on D'); FedRep adds its head epochs (with personal layers only),
+ * q-FFL a forward pass over its samples (F_k(w^t)); FedSGD one full batch. */
+static void check_work(const char *name, const fl_params *p, const fl_train_cfg *tc, uint32_t n,
+                       long steps, long samples, long fwd)
+{
+    const fl_algorithm *a = fl_find(name);
+    assert_non_null(a);
+    fl_work w = {-1, -1, -1};
+    fl_algo_work(a, p, tc, n, &w);
+    assert_int_equal(w.steps, steps);
+    assert_int_equal(w.samples, samples);
+    assert_int_equal(w.fwd_samples, fwd);
+}
+
+static void test_algo_work(void **st)
+{
+    (void)st;
+    fl_train_cfg e = {3, 0, 10, {0, 0, 0, 0, 0}}, s = {1, 7, 10, {0, 0, 0, 0, 0}};
+    fl_params p = fl_params_default();
+    static const char *const plain[] = {"fedavg",  "fedprox", "feddyn",  "scaffold",
+                                        "fednova", "fedavgm", "fedadam", "fedper"};
+    for (size_t k = 0; k < sizeof plain / sizeof *plain; k++) {
+        check_work(plain[k], NULL, &e, 25, 9, 75, 0);
+        check_work(plain[k], NULL, &s, 4, 7, 28, 0);
+    }
+    check_work("fedsgd", NULL, &e, 25, 1, 25, 0);
+    static const char *const twice[] = {"ditto", "apfl", "perfedavg"};
+    for (size_t k = 0; k < sizeof twice / sizeof *twice; k++) {
+        check_work(twice[k], NULL, &e, 25, 18, 150, 0);
+        check_work(twice[k], NULL, &s, 4, 14, 56, 0);
+    }
+    check_work("qffl", NULL, &e, 25, 9, 75, 25);
+    check_work("qffl", NULL, &s, 4, 7, 28, 4);
+    check_work("fedrep", NULL, &e, 25, 9, 75, 0); /* no personal layers, no head epochs */
+    p.head_epochs = 2;
+    check_work("fedrep", &p, &e, 25, 9, 75, 0); /* head epochs without personal layers: none */
+    p.n_personal = 1;
+    p.personal[0] = 0;
+    p.personal[1] = 5;
+    check_work("fedrep", &p, &e, 25, 9 + 2 * 3, 75 + 2 * 25, 0);
+    check_work("fedrep", &p, &s, 4, 7 + 2 * 1, 28 + 2 * 4, 0); /* head: epochs, not steps */
+    check_work("fedper", &p, &e, 25, 9, 75, 0);                /* FedPer has no head epochs */
+    p.head_epochs = 0;
+    check_work("fedrep", &p, &e, 25, 9, 75, 0);
+}
+
 /* fl_evaluate_client evaluates a client's samples as the client sees them: equal, bit for bit,
  * to evaluating a copy of the data with the client's feature transform already applied (and,
  * with noise, different from the raw samples); a client at transform level 0 sees raw data. */
@@ -208,8 +257,11 @@ static void test_evaluate_client_transform(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_weighted_mean_exact),       cmocka_unit_test(test_fedavg_round),
-        cmocka_unit_test(test_fedsgd_single_client),      cmocka_unit_test(test_local_work),
+        cmocka_unit_test(test_weighted_mean_exact),
+        cmocka_unit_test(test_fedavg_round),
+        cmocka_unit_test(test_fedsgd_single_client),
+        cmocka_unit_test(test_local_work),
+        cmocka_unit_test(test_algo_work),
         cmocka_unit_test(test_evaluate_client_transform),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
