@@ -24,6 +24,7 @@
 
 #include <cmocka.h>
 
+#define FL_TESTUTIL_FED
 #include "fl_testutil.h"
 
 #include <dirent.h>
@@ -115,63 +116,6 @@ static const double REF_FEDADAM_R2[] = {0.26619741823983856, -0.1661974182398386
                                         0.031469347046112789, -0.031469347046112789};
 
 /* ---- a federation driven like the engine drives it ------------------------------------------ */
-
-typedef struct fed {
-    const fl_algorithm *a;
-    fl_server srv;
-    fl_cstate *cs;
-    fl_agg agg;
-    fl_client_result res[MAXC];
-    float *buf;
-    nn_worker w[2];
-} fed;
-
-static void fed_init(fed *f, const char *algo, const fl_params *p, const nn_model *m, uint32_t N,
-                     size_t mem_cap, int max_batch)
-{
-    memset(f, 0, sizeof *f);
-    f->a = fl_find(algo);
-    assert_non_null(f->a);
-    const size_t np = m->n_params;
-    assert_int_equal(fl_server_init(&f->srv, f->a, p, np, N), FS_OK);
-    assert_int_equal(fl_agg_init(&f->agg, np, f->a->two_uploads), FS_OK);
-    if (f->a->state_vecs) assert_int_equal(fl_cstate_new(&f->cs, np, mem_cap, NULL), FS_OK);
-    f->buf = calloc((size_t)MAXC * 3 * np, sizeof(float));
-    for (int k = 0; k < MAXC; k++) {
-        f->res[k].update = f->buf + (size_t)(3 * k) * np;
-        f->res[k].update2 = f->buf + (size_t)(3 * k + 1) * np;
-        f->res[k].state = f->buf + (size_t)(3 * k + 2) * np;
-    }
-    for (int t = 0; t < 2; t++) assert_int_equal(nn_worker_init(&f->w[t], m, max_batch), FS_OK);
-}
-
-static void fed_free(fed *f)
-{
-    fl_server_free(&f->srv);
-    fl_agg_free(&f->agg);
-    fl_cstate_free(f->cs);
-    free(f->buf);
-    for (int t = 0; t < 2; t++) nn_worker_free(&f->w[t]);
-}
-
-/* One round: clients[0..n) train from global, in chunks of `chunk` (as the engine does). */
-static void fed_round(fed *f, const fl_round_ctx *base, uint32_t round, float *global,
-                      const uint32_t *clients, int n, int threads, int chunk)
-{
-    fl_round_ctx ctx = *base;
-    ctx.global = global;
-    ctx.round = round;
-    ctx.p = &f->srv.p;
-    ctx.bcast = f->srv.bcast;
-    fl_agg_reset(&f->agg);
-    for (int s = 0; s < n; s += chunk) {
-        int c = n - s < chunk ? n - s : chunk;
-        assert_int_equal(fl_train_clients(f->a, &ctx, clients + s, c, f->res, f->w, threads, f->cs,
-                                          NULL, &f->agg),
-                         FS_OK);
-    }
-    fl_server_step(&f->srv, global, &f->agg);
-}
 
 /* ---- the client-state store ----------------------------------------------------------------- */
 
@@ -328,13 +272,6 @@ static void run_small(small *e, const char *algo, const fl_params *p, const fl_t
     for (int r = 1; r <= rounds; r++)
         fed_round(&f, &ctx, (uint32_t)r, out, cl, (int)e->part.n_clients, threads, 3);
     fed_free(&f);
-}
-
-static void assert_same_bits(const float *a, const float *b, size_t n)
-{
-    size_t diff = 0;
-    for (size_t i = 0; i < n; i++) diff += memcmp(&a[i], &b[i], sizeof(float)) != 0;
-    if (diff) fail_msg("%zu of %zu parameters differ", diff, n);
 }
 
 static double max_abs_diff(const float *a, const float *b, size_t n)
