@@ -176,13 +176,35 @@ fs_err fl_train_load(const fl_algorithm *a, const uint32_t *clients, int n, fl_c
     return e;
 }
 
+/* Largest clients first (then by position): the order in which the threads pick clients up.
+ * In position order a large client drawn last kept one thread busy while the other waited at
+ * the chunk's end (logreg, Dirichlet sizes: 2 threads ran 1.38x one). Longest-first is the
+ * classic list-scheduling bound. Only the schedule changes: results stay in their slots. */
+typedef struct by_size {
+    uint32_t size;
+    int k;
+} by_size;
+
+static int by_size_cmp(const void *pa, const void *pb)
+{
+    const by_size *a = pa, *b = pb;
+    if (a->size != b->size) return a->size > b->size ? -1 : 1;
+    return (a->k > b->k) - (a->k < b->k);
+}
+
 void fl_train_run(const fl_algorithm *a, const fl_round_ctx *ctx, fl_client_result *res, int n,
                   nn_worker *workers, int threads, int keep_opt)
 {
+    by_size *order = threads > 1 && n > 1 && ctx->part ? malloc((size_t)n * sizeof *order) : NULL;
+    if (order) {
+        for (int k = 0; k < n; k++) order[k] = (by_size){part_size(ctx->part, res[k].client), k};
+        qsort(order, (size_t)n, sizeof *order, by_size_cmp);
+    }
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
 #endif
-    for (int k = 0; k < n; k++) {
+    for (int j = 0; j < n; j++) {
+        const int k = order ? order[j].k : j;
         int t = 0;
 #ifdef _OPENMP
         t = omp_get_thread_num();
@@ -197,6 +219,7 @@ void fl_train_run(const fl_algorithm *a, const fl_round_ctx *ctx, fl_client_resu
         w->opt = own;
         w->opt_resume = 0;
     }
+    free(order);
 }
 
 fs_err fl_train_store(const fl_algorithm *a, const fl_round_ctx *ctx, fl_client_result *res, int n,
