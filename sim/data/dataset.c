@@ -28,7 +28,7 @@ fs_err ds_split_alloc(const dataset *ds, ds_split *s, size_t n, int with_client)
 {
     memset(s, 0, sizeof *s);
     s->n = n;
-    s->x = FS_ALIGNED(n ? n : 1, ds_x_bytes(ds));
+    s->x = FS_ALIGNED_HUGE(n ? n : 1, ds_x_bytes(ds)); /* rows are read at random */
     s->y = FS_CALLOC(n ? n * (size_t)ds->y_len : 1, sizeof(int32_t));
     if (with_client) s->client = FS_CALLOC(n ? n : 1, sizeof(int32_t));
     if (!s->x || !s->y || (with_client && !s->client)) return FS_ENOMEM;
@@ -117,6 +117,23 @@ void ds_gather(const dataset *ds, const ds_split *s, const uint32_t *idx, size_t
         }
         memcpy(y_out + i * (size_t)yl, s->y + r * (size_t)yl, (size_t)yl * sizeof(int32_t));
     }
+}
+
+void ds_prefetch(const dataset *ds, const ds_split *s, const uint32_t *idx, size_t b)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    if (ds->lazy && s == &ds->train) return;
+    const size_t row = ds_x_bytes(ds), line = 64;
+    const size_t yrow = (size_t)ds->y_len * sizeof(int32_t);
+    for (size_t i = 0; i < b; i++) {
+        const char *x = (const char *)s->x + idx[i] * row;
+        for (size_t o = 0; o < row; o += line) __builtin_prefetch(x + o, 0, 2);
+        __builtin_prefetch(x + row - 1, 0, 2); /* a row that straddles one more line */
+        __builtin_prefetch((const char *)(s->y + idx[i] * (size_t)ds->y_len) + yrow - 1, 0, 2);
+    }
+#else
+    (void)ds, (void)s, (void)idx, (void)b;
+#endif
 }
 
 /* ---- HDF5 helpers: every failure becomes an fs_error naming the file and object ---- */

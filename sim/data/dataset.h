@@ -90,6 +90,12 @@ fs_err ds_split_alloc(const dataset *ds, ds_split *s, size_t n, int with_client)
 void ds_gather(const dataset *ds, const ds_split *s, const uint32_t *idx, size_t b, float *x_out,
                int32_t *y_out);
 
+/* Ask the CPU to bring rows idx[0..b) of split s (x and labels) into cache ahead of their
+ * ds_gather: training calls it for the next batch before computing the current one, so the
+ * rows' cache misses (a client's samples lie anywhere in the split) overlap the kernels. A
+ * hint only (no effect on results; nothing for a lazy split). */
+void ds_prefetch(const dataset *ds, const ds_split *s, const uint32_t *idx, size_t b);
+
 /* A fresh id for a lazy generator. */
 uint64_t ds_lazy_new_id(void);
 /* Free a lazy generator (ds_free calls it). */

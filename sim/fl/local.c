@@ -127,6 +127,9 @@ double fl_local_train_post(const fl_round_ctx *ctx, uint32_t client, nn_worker *
         part_transform(ctx->part, ctx->ds, client, w->order + cursor, b, nn_input(w));
         if (poisoned) ctx->poison->batch(ctx->poison, ctx->ds, nn_input(w), w->y, b);
         cursor += b;
+        if (cursor < n) /* the next batch's rows, while this one trains (a hint only) */
+            ds_prefetch(ctx->ds, &ctx->ds->train, w->order + cursor,
+                        n - cursor < (uint32_t)tc->batch ? n - cursor : (uint32_t)tc->batch);
         nn_forward(w, params, (int)b);
         if (fused) {
             loss_sum += nn_loss_backward_sgd(w, params, w->y, (int)b, 1.0 / b, &tc->sgd, &first);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static _Thread_local char errmsg[1024];
 
@@ -73,6 +74,23 @@ void *fs_aligned_at(size_t n, size_t size, const char *file, int line)
         return NULL;
     }
     memset(p, 0, bytes);
+    return p;
+}
+
+void *fs_aligned_huge_at(size_t n, size_t size, const char *file, int line)
+{
+    const size_t huge = (size_t)2 << 20, bytes = n * size;
+    if (!size || bytes / size != n || bytes < 2 * huge) return fs_aligned_at(n, size, file, line);
+    const size_t cap = (bytes + huge - 1) & ~(huge - 1);
+    void *p = aligned_alloc(huge, cap);
+    if (!p) {
+        fs_error(FS_ENOMEM, "out of memory allocating %zu bytes (%s:%d)", cap, file, line);
+        return NULL;
+    }
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, cap, MADV_HUGEPAGE); /* a hint: refused or unsupported changes nothing */
+#endif
+    memset(p, 0, cap);
     return p;
 }
 

@@ -40,6 +40,12 @@ void *fs_calloc_at(size_t n, size_t size, const char *file, int line);
 #define FS_ALIGNED(n, size) fs_aligned_at((n), (size), __FILE__, __LINE__)
 void *fs_aligned_at(size_t n, size_t size, const char *file, int line);
 
+/* FS_ALIGNED for large arrays read at random (a dataset's samples): from 4 MiB on, aligned to
+ * 2 MiB and marked for transparent huge pages (madvise; Debian's default THP mode), so that
+ * random rows miss the TLB less; below that, FS_ALIGNED. Freed with free(). */
+#define FS_ALIGNED_HUGE(n, size) fs_aligned_huge_at((n), (size), __FILE__, __LINE__)
+void *fs_aligned_huge_at(size_t n, size_t size, const char *file, int line);
+
 /* Always-on invariant check (not compiled out by NDEBUG). */
 #define FS_CHECK(cond)                                                                             \
     do {                                                                                           \
