@@ -110,6 +110,7 @@ static fs_err train_round(run_state *s, uint32_t round, double *loss_out, double
         int n = s->sr.n_completed - start < s->chunk ? s->sr.n_completed - start : s->chunk;
         for (int k = 0; k < n; k++) s->chunk_cl[k] = s->sr.c[s->sr.arrival[start + k]].client;
         fl_agg *to = s->pv || s->rb || s->cm ? &trained : &s->agg;
+        to->eager = to == &s->agg; /* nothing but the sum reads the updates (fl_agg.eager) */
         e = s->dist ? dist_train_chunk(&s->denv, round, s->chunk_cl, n, s->res, s->cs, s->ocs, to)
                     : fl_train_clients(s->algo, &ctx, s->chunk_cl, n, s->res, s->workers,
                                        s->threads, s->cs, s->ocs, to);

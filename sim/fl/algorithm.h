@@ -116,6 +116,11 @@ typedef struct fl_agg {
     long count;     /* results added */
     int threads;    /* fl_agg_add's threads over element blocks (0, 1: serial; any count gives
                      * the same bits); fl_train_clients sets its own */
+    int eager;      /* set by a caller that reads no update vector after fl_train_clients (only
+                     * this sum): each result is added as soon as every one before it is, while
+                     * its update is in cache, and the slots' update buffers are recycled among
+                     * themselves (res[k].update may point at another slot's buffer after);
+                     * same bits. Used for algorithms without client or optimiser state only */
 } fl_agg;
 
 typedef struct fl_algorithm fl_algorithm;

@@ -108,6 +108,7 @@ static fs_err bench_init(bench *b, const fl_bench_opts *o, const dataset *ds)
         if ((e = nn_worker_init(&b->workers[t], &b->m, o->batch))) return e;
     for (size_t k = 0; k < K; k++) b->res[k].update = b->upd + k * n;
     if ((e = fl_agg_init(&b->agg, n, 0))) return e;
+    b->agg.eager = 1; /* as the engine's plain FedAvg rounds */
     if ((e = fl_server_init(&b->srv, b->algo, NULL, n, o->clients))) return e;
     rng_t r;
     rng_init(&r, o->seed, RNG_INIT, 0, 0);

@@ -222,6 +222,14 @@ void fl_train_run(const fl_algorithm *a, const fl_round_ctx *ctx, fl_client_resu
     free(order);
 }
 
+static fs_err diverged(const fl_round_ctx *ctx, const fl_client_result *r)
+{
+    return fs_error(FS_EINTERNAL,
+                    "round %u: client %u's training loss is %g: training diverged (lower "
+                    "train.lr or algorithm.server_lr)",
+                    ctx->round, r->client, r->train_loss);
+}
+
 fs_err fl_train_store(const fl_algorithm *a, const fl_round_ctx *ctx, fl_client_result *res, int n,
                       fl_cstate *cs, fl_cstate *opt_cs, fl_agg *agg)
 {
@@ -229,11 +237,7 @@ fs_err fl_train_store(const fl_algorithm *a, const fl_round_ctx *ctx, fl_client_
     /* a signal cuts local training short (fl_local_train_post): drop the chunk, store nothing */
     if ((e = fs_stopped())) return e;
     for (int k = 0; k < n; k++)
-        if (!isfinite(res[k].train_loss))
-            return fs_error(FS_EINTERNAL,
-                            "round %u: client %u's training loss is %g: training diverged (lower "
-                            "train.lr or algorithm.server_lr)",
-                            ctx->round, res[k].client, res[k].train_loss);
+        if (!isfinite(res[k].train_loss)) return diverged(ctx, &res[k]);
     for (int k = 0; k < n && !e; k++)
         if (a->state_vecs) e = fl_cstate_put(cs, res[k].client, res[k].state);
     for (int k = 0; k < n && !e; k++) /* no step taken: the buffer stays fresh */
@@ -244,12 +248,75 @@ fs_err fl_train_store(const fl_algorithm *a, const fl_round_ctx *ctx, fl_client_
     return FS_OK;
 }
 
+/* fl_train_clients when only agg reads the updates (agg->eager; no client or optimiser state).
+ * The per-client passes over the parameter vector (copy in, w_k - w, the weighted sum) were
+ * the mlp's largest cost outside the layers, because after a chunk of 50 clients the first
+ * updates had long left the cache (50 x 0.8 MB): here client k is added once clients 0..k are
+ * done (in position order, as fl_agg_add would: the same bits), and a finished slot's buffer,
+ * still in cache, is handed to the next client to start. One thread trains every client in
+ * one buffer. Clients are picked in position order, so the sums keep up. */
+static fs_err train_eager(const fl_algorithm *a, const fl_round_ctx *ctx, fl_client_result *res,
+                          int n, nn_worker *workers, int threads, fl_agg *agg)
+{
+    unsigned char *done = calloc((size_t)n, 1);
+    int *freed = malloc((size_t)n * sizeof *freed);
+    if (!done || !freed) {
+        free(done);
+        free(freed);
+        return FS_ENOMEM;
+    }
+    int next = 0, n_freed = 0, bad = -1;
+    const int agg_threads = agg->threads;
+    agg->threads = 1; /* one result at a time, inside the workers' region */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+#endif
+    for (int k = 0; k < n; k++) {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+#ifdef _OPENMP
+#pragma omp critical(fl_train_eager)
+#endif
+        if (n_freed > 0) { /* the most recently added slot's buffer: still in cache */
+            const int j = freed[--n_freed];
+            float *u = res[j].update;
+            res[j].update = res[k].update;
+            res[k].update = u;
+        }
+        a->client_update(ctx, res[k].client, &workers[t], &res[k]);
+#ifdef _OPENMP
+#pragma omp critical(fl_train_eager)
+#endif
+        {
+            done[k] = 1;
+            for (; next < n && done[next] && bad < 0; next++) {
+                if (!isfinite(res[next].train_loss)) {
+                    bad = next; /* reported below, as fl_train_store would */
+                    break;
+                }
+                fl_agg_add(agg, &res[next], 1);
+                freed[n_freed++] = next;
+            }
+        }
+    }
+    agg->threads = agg_threads;
+    free(done);
+    free(freed);
+    fs_err e = fs_stopped(); /* the caller drops the round's sum */
+    if (!e && bad >= 0) e = diverged(ctx, &res[bad]);
+    return e;
+}
+
 fs_err fl_train_clients(const fl_algorithm *a, const fl_round_ctx *ctx, const uint32_t *clients,
                         int n, fl_client_result *res, nn_worker *workers, int threads,
                         fl_cstate *cs, fl_cstate *opt_cs, fl_agg *agg)
 {
     fs_err e = fl_train_load(a, clients, n, res, cs, opt_cs);
     if (e) return e;
+    if (agg->eager && !a->state_vecs && !opt_cs && agg->sum)
+        return train_eager(a, ctx, res, n, workers, threads, agg);
     fl_train_run(a, ctx, res, n, workers, threads, opt_cs != NULL);
     agg->threads = threads; /* the sum's element blocks over the same threads */
     return fl_train_store(a, ctx, res, n, cs, opt_cs, agg);

@@ -415,6 +415,78 @@ static void test_threads_and_spill_invariance(void **st)
     small_free(&e);
 }
 
+/* fl_agg.eager (each result added once all before it are, buffers recycled among the slots)
+ * gives the aggregate of the plain path bit for bit, at 1 and 2 threads, for every stateless
+ * algorithm; the slots' buffers stay a permutation of the caller's; a diverged client is
+ * reported as before. */
+static void eager_chunk(small *e, const char *algo, const fl_train_cfg *tc, int eager, int threads,
+                        int chunk, fl_agg *out, fs_err *err)
+{
+    fed f;
+    fl_params p = fl_params_default();
+    fed_init(&f, algo, &p, &e->m, e->part.n_clients, 0, tc->batch);
+    fl_round_ctx ctx = {&e->m, &e->ds, &e->part, e->g0, tc, 11, 3, &f.srv.p, f.srv.bcast, NULL};
+    uint32_t cl[MAXC];
+    const int n = (int)e->part.n_clients;
+    for (int c = 0; c < n; c++) cl[c] = (uint32_t)((c * 5 + 2) % n); /* not in id order */
+    float *bufs[FED_MAXC];
+    for (int k = 0; k < FED_MAXC; k++) bufs[k] = f.res[k].update;
+    f.agg.eager = eager;
+    *err = FS_OK;
+    for (int s = 0; s < n && !*err; s += chunk) {
+        const int c = n - s < chunk ? n - s : chunk;
+        *err = fl_train_clients(f.a, &ctx, cl + s, c, f.res, f.w, threads, NULL, NULL, &f.agg);
+    }
+    for (int k = 0; k < FED_MAXC; k++) { /* still each buffer once */
+        int seen = 0;
+        for (int j = 0; j < FED_MAXC; j++) seen += f.res[j].update == bufs[k];
+        assert_int_equal(seen, 1);
+    }
+    fl_agg_free(out);
+    assert_int_equal(fl_agg_init(out, e->m.n_params, 0), FS_OK);
+    memcpy(out->sum, f.agg.sum, e->m.n_params * sizeof(double));
+    out->wsum = f.agg.wsum, out->ssum = f.agg.ssum, out->loss = f.agg.loss;
+    out->samples = f.agg.samples, out->count = f.agg.count;
+    fed_free(&f);
+}
+
+static void test_eager_sum_same_bits(void **st)
+{
+    (void)st;
+    const uint32_t sizes[7] = {9, 30, 4, 11, 16, 7, 22};
+    small e;
+    small_init(&e, sizes, 7);
+    const size_t np = e.m.n_params;
+    const fl_train_cfg tc = {2, 0, 4, SGD(0.05, 0.5, 1e-3)};
+    const char *algos[3] = {"fedavg", "fedprox", "fednova"};
+    fl_agg ref = {0}, got = {0};
+    fs_err err;
+    for (int i = 0; i < 3; i++) {
+        eager_chunk(&e, algos[i], &tc, 0, 1, 7, &ref, &err);
+        assert_int_equal(err, FS_OK);
+        for (int threads = 1; threads <= 2; threads++)
+            for (int chunk = 3; chunk <= 7; chunk += 4) {
+                eager_chunk(&e, algos[i], &tc, 1, threads, chunk, &got, &err);
+                assert_int_equal(err, FS_OK);
+                assert_memory_equal(got.sum, ref.sum, np * sizeof(double));
+                assert_memory_equal(&got.wsum, &ref.wsum, sizeof(double));
+                assert_memory_equal(&got.ssum, &ref.ssum, sizeof(double));
+                assert_memory_equal(&got.loss, &ref.loss, sizeof(double));
+                assert_memory_equal(&got.samples, &ref.samples, sizeof(double));
+                assert_int_equal(got.count, 7);
+            }
+    }
+    fl_train_cfg bad = tc;
+    bad.sgd.lr = 1e30; /* every client diverges: the same error either way */
+    eager_chunk(&e, "fedavg", &bad, 0, 2, 7, &ref, &err);
+    assert_int_equal(err, FS_EINTERNAL);
+    eager_chunk(&e, "fedavg", &bad, 1, 2, 7, &got, &err);
+    assert_int_equal(err, FS_EINTERNAL);
+    fl_agg_free(&ref);
+    fl_agg_free(&got);
+    small_free(&e);
+}
+
 /* ---- two hand-checked rounds (REF) ---------------------------------------------------------- */
 
 typedef struct hand {
@@ -787,6 +859,7 @@ int main(void)
         cmocka_unit_test(test_identity_fednova_equal_steps),
         cmocka_unit_test(test_identity_scaffold_first_round),
         cmocka_unit_test(test_threads_and_spill_invariance),
+        cmocka_unit_test(test_eager_sum_same_bits),
         cmocka_unit_test(test_hand_fedavg_fedprox),
         cmocka_unit_test(test_hand_feddyn),
         cmocka_unit_test(test_hand_scaffold),
