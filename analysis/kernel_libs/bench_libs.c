@@ -144,6 +144,30 @@ static void compare(const char *what, const float *ref, const float *x, size_t n
     a->max_rel = fmax(a->max_rel, amax > 0 ? dmax / amax : dmax);
 }
 
+/* ---- set-up costs (JIT and primitive creation, once per shape and process) ------------ */
+
+typedef struct setup {
+    char what[64];
+    double us[2]; /* batch 10, 32 */
+} setup;
+
+static setup setups[32];
+static int n_setup;
+
+static void note_setup(const char *layer, const char *lib, int B, double us)
+{
+    char what[64];
+    snprintf(what, sizeof what, "%s: %s", layer, lib);
+    setup *x = NULL;
+    for (int i = 0; i < n_setup; i++)
+        if (strcmp(setups[i].what, what) == 0) x = &setups[i];
+    if (!x) {
+        x = &setups[n_setup++];
+        snprintf(x->what, sizeof x->what, "%s", what);
+    }
+    x->us[B == 32] = us;
+}
+
 /* ---- oneDNN helpers ----------------------------------------------------------------- */
 
 typedef struct prim {
@@ -330,12 +354,17 @@ static void bench_dense(const dense_case *dc, int N, rng_t *r)
     float *ref = falloc(nw > nin ? nw : nin);
     fill(d.in, nin, r), fill(d.w, nw, r), fill(d.dout, nout, r);
     /* column-major views of the row-major products (see the file comment) */
+    char layer[48];
+    snprintf(layer, sizeof layer, "%s %d→%d", dc->layer, K, M);
+    double t0 = now_s();
     d.xfwd = xsmm_jit(M, N, K, M, K, M, 0.0f, LIBXSMM_GEMM_FLAG_NONE);
     d.xdw = xsmm_jit(K, M, N, K, M, K, 1.0f, LIBXSMM_GEMM_FLAG_TRANS_B);
     d.xdin = xsmm_jit(K, N, M, K, M, K, 1.0f, LIBXSMM_GEMM_FLAG_NONE);
+    note_setup(layer, "LIBXSMM JIT, 3 kernels", N, 1e6 * (now_s() - t0));
 
     /* oneDNN inner product on the plain layouts */
     const dnnl_dims_t src_dims = {N, K}, w_dims = {M, K}, dst_dims = {N, M};
+    t0 = now_s();
     dnnl_memory_desc_t src_md, w_md, dst_md;
     CHK(dnnl_memory_desc_init_by_tag(&src_md, 2, src_dims, dnnl_f32, dnnl_nc));
     CHK(dnnl_memory_desc_init_by_tag(&w_md, 2, w_dims, dnnl_f32, dnnl_oi));
@@ -355,6 +384,7 @@ static void bench_dense(const dense_case *dc, int N, rng_t *r)
     dnnl_memory_t m_din = mem_plain(2, src_dims, dnnl_nc, d.din);
     prim ipf = {.p = prim_create(fpd)}, ipd = {.p = prim_create(bdpd)};
     prim ipw = {.p = prim_create(bwpd)};
+    note_setup(layer, "oneDNN inner product, 3 primitives", N, 1e6 * (now_s() - t0));
     prim_arg(&ipf, DNNL_ARG_SRC, m_in), prim_arg(&ipf, DNNL_ARG_WEIGHTS, m_w);
     prim_arg(&ipf, DNNL_ARG_DST, m_out);
     prim_arg(&ipd, DNNL_ARG_DIFF_DST, m_dout), prim_arg(&ipd, DNNL_ARG_WEIGHTS, m_w);
@@ -455,6 +485,7 @@ typedef struct dconv {
     dnnl_memory_t own[12]; /* memories in oneDNN's layouts (blocked) or wrapping fedsim's */
     int n_own;
     double reorder[3]; /* µs of the reorders each pass would need from and to plain */
+    double create_us;  /* creating the three primitives (descriptors and JIT) */
 } dconv;
 
 enum { P_SRC, P_W, P_B, P_DST, P_DSRC, P_DW, P_DB, P_DDST, N_PLAIN };
@@ -487,11 +518,13 @@ static void dconv_init(dconv *c, conv *v, int blocked, dnnl_memory_t plain[N_PLA
                                                  strides, pad, pad));
     CHK(dnnl_convolution_backward_weights_desc_init(&bwd, dnnl_convolution_direct, &smd, &wmd, &bmd,
                                                     &dmd, strides, pad, pad));
+    const double t0 = now_s();
     c->pd[0] = pd_create(&fd, NULL);
     c->pd[1] = pd_create(&bdd, c->pd[0]);
     c->pd[2] = pd_create(&bwd, c->pd[0]);
     for (int i = 0; i < 3; i++) c->pr[i] = (prim){.p = prim_create(c->pd[i])};
-        /* each argument in the layout its primitive chose; plain ones wrap fedsim's buffers */
+    c->create_us = 1e6 * (now_s() - t0);
+    /* each argument in the layout its primitive chose; plain ones wrap fedsim's buffers */
 #define ARG_MEM(pass, query, arg, pl)                                                              \
     do {                                                                                           \
         const dnnl_memory_desc_t *md_ = dnnl_primitive_desc_query_md(c->pd[pass], query, 0);       \
@@ -602,6 +635,8 @@ static void bench_conv(const conv_case *cc, int B, rng_t *r)
                dc[1].reorder[p], t_fs / fmin(t_pl, t_bl + dc[1].reorder[p]));
         fflush(stdout);
     }
+    note_setup(cc->layer, "oneDNN conv plain, 3 primitives", B, dc[0].create_us);
+    note_setup(cc->layer, "oneDNN conv blocked, 3 primitives", B, dc[1].create_us);
     if (B == 32)
         for (int k = 0; k < 2; k++)
             fprintf(stderr, "oneDNN %s %s: fwd %s, bwd-data %s, bwd-w %s\n", cc->layer,
@@ -689,6 +724,11 @@ int main(void)
     for (int i = 0; i < n_agree; i++)
         printf("| %s | %ld of %ld | %.1e |\n", agreements[i].what, agreements[i].same_cases,
                agreements[i].cases, agreements[i].max_rel);
+    printf("\nSet-up before the first call (µs; once per shape and process: LIBXSMM's JIT, "
+           "oneDNN's primitive creation with its JIT; a second creation of the same oneDNN "
+           "primitive hits its cache)\n\n| layer: what | B = 10 | B = 32 |\n|---|---:|---:|\n");
+    for (int i = 0; i < n_setup; i++)
+        printf("| %s | %.0f | %.0f |\n", setups[i].what, setups[i].us[0], setups[i].us[1]);
     dnnl_stream_destroy(strm);
     dnnl_engine_destroy(eng);
     libxsmm_finalize();
