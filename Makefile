@@ -85,7 +85,7 @@ MAIN_OBJ  := $(BUILD)/obj/sim/main.o
 TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: FORCE all deps run test unit e2e bench bench-fl asan clean format format-check valgrind docs-check fuzz fuzz-cov
+.PHONY: FORCE all deps run test unit e2e bench bench-fl bench-libs asan clean format format-check valgrind docs-check fuzz fuzz-cov
 
 all: $(BUILD)/fedsim $(BUILD)/libfedsim.a
 
@@ -179,6 +179,22 @@ bench: deps
 # per model and batch (analysis/bench_fl.sh; SECONDS_PER_RUN, THREADS, ROWS). Minutes; quiet machine.
 bench-fl: all
 	bash analysis/bench_fl.sh $(BUILD)/fedsim
+
+# Issue 17: oneDNN and LIBXSMM against fedsim's kernels on the FedAvg shapes
+# (analysis/kernel_libs/bench_libs.c; docs/performance.md). Neither library is a fedsim
+# dependency: this target installs nothing and stops when their -dev packages are missing.
+# One thread; under a minute; quiet machine.
+BENCH_LIBS := $(BUILD)/bench_libs
+$(BENCH_LIBS): analysis/kernel_libs/bench_libs.c $(BUILD)/libfedsim.a
+	@for p in libdnnl-dev libxsmm-dev; do dpkg -s $$p >/dev/null 2>&1 || { \
+	  echo "bench-libs: needs libdnnl-dev and libxsmm-dev (not fedsim dependencies):" \
+	       "apt-get install libdnnl-dev libxsmm-dev"; exit 1; }; done
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $$(pkg-config --cflags libxsmm) $(LDFLAGS) -o $@ $< \
+	  $(BUILD)/libfedsim.a -ldnnl $$(pkg-config --libs libxsmm) $(LDLIBS)
+
+bench-libs: all
+	@$(MAKE) --no-print-directory $(BENCH_LIBS)
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BENCH_LIBS)
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan SANITIZER=address unit
