@@ -7,6 +7,7 @@
 #include "fl/algorithm.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -254,18 +255,55 @@ fs_err fl_train_store(const fl_algorithm *a, const fl_round_ctx *ctx, fl_client_
  * updates had long left the cache (50 x 0.8 MB): here client k is added once clients 0..k are
  * done (in position order, as fl_agg_add would: the same bits), and a finished slot's buffer,
  * still in cache, is handed to the next client to start. One thread trains every client in
- * one buffer. Clients are picked in position order, so the sums keep up. */
+ * one buffer. Clients are picked in position order, so the sums keep up. Whoever finishes a
+ * client adds what can be added, unless another thread is adding (then that one picks it
+ * up): nobody waits for the sums. */
+typedef struct eager {
+    fl_agg *agg;
+    fl_client_result *res;
+    int n;
+    _Atomic unsigned char *done; /* client k trained */
+    atomic_int busy;             /* a thread is adding */
+    int next;                    /* the first client not added (only the adding thread) */
+    int bad;                     /* the first client with a non-finite loss, or -1 */
+    int *freed, n_freed;         /* added slots, their buffers free (under fl_eager_free) */
+} eager;
+
+static void eager_add(eager *e)
+{
+    for (;;) {
+        if (atomic_exchange(&e->busy, 1)) return; /* the adding thread will see our done[] */
+        int k = e->next;
+        for (; k < e->n && e->bad < 0 && atomic_load(&e->done[k]); k++) {
+            if (!isfinite(e->res[k].train_loss)) {
+                e->bad = k; /* reported as fl_train_store would */
+                break;
+            }
+            fl_agg_add(e->agg, &e->res[k], 1);
+#ifdef _OPENMP
+#pragma omp critical(fl_eager_free)
+#endif
+            e->freed[e->n_freed++] = k;
+        }
+        e->next = k;
+        atomic_store(&e->busy, 0);
+        /* a client finished after our last look, while we held busy: add it too */
+        if (!(k < e->n && e->bad < 0 && atomic_load(&e->done[k]))) return;
+    }
+}
+
 static fs_err train_eager(const fl_algorithm *a, const fl_round_ctx *ctx, fl_client_result *res,
                           int n, nn_worker *workers, int threads, fl_agg *agg)
 {
-    unsigned char *done = calloc((size_t)n, 1);
-    int *freed = malloc((size_t)n * sizeof *freed);
-    if (!done || !freed) {
-        free(done);
-        free(freed);
+    eager e = {.agg = agg, .res = res, .n = n, .bad = -1};
+    atomic_init(&e.busy, 0);
+    e.done = calloc((size_t)n, sizeof *e.done);
+    e.freed = malloc((size_t)n * sizeof *e.freed);
+    if (!e.done || !e.freed) {
+        free((void *)e.done);
+        free(e.freed);
         return FS_ENOMEM;
     }
-    int next = 0, n_freed = 0, bad = -1;
     const int agg_threads = agg->threads;
     agg->threads = 1; /* one result at a time, inside the workers' region */
 #ifdef _OPENMP
@@ -277,36 +315,25 @@ static fs_err train_eager(const fl_algorithm *a, const fl_round_ctx *ctx, fl_cli
         t = omp_get_thread_num();
 #endif
 #ifdef _OPENMP
-#pragma omp critical(fl_train_eager)
+#pragma omp critical(fl_eager_free)
 #endif
-        if (n_freed > 0) { /* the most recently added slot's buffer: still in cache */
-            const int j = freed[--n_freed];
+        if (e.n_freed > 0) { /* the most recently added slot's buffer: still in cache */
+            const int j = e.freed[--e.n_freed];
             float *u = res[j].update;
             res[j].update = res[k].update;
             res[k].update = u;
         }
         a->client_update(ctx, res[k].client, &workers[t], &res[k]);
-#ifdef _OPENMP
-#pragma omp critical(fl_train_eager)
-#endif
-        {
-            done[k] = 1;
-            for (; next < n && done[next] && bad < 0; next++) {
-                if (!isfinite(res[next].train_loss)) {
-                    bad = next; /* reported below, as fl_train_store would */
-                    break;
-                }
-                fl_agg_add(agg, &res[next], 1);
-                freed[n_freed++] = next;
-            }
-        }
+        atomic_store(&e.done[k], 1);
+        eager_add(&e);
     }
+    eager_add(&e); /* nothing left to add but after a non-finite loss */
     agg->threads = agg_threads;
-    free(done);
-    free(freed);
-    fs_err e = fs_stopped(); /* the caller drops the round's sum */
-    if (!e && bad >= 0) e = diverged(ctx, &res[bad]);
-    return e;
+    free((void *)e.done);
+    free(e.freed);
+    fs_err err = fs_stopped(); /* the caller drops the round's sum */
+    if (!err && e.bad >= 0) err = diverged(ctx, &res[e.bad]);
+    return err;
 }
 
 fs_err fl_train_clients(const fl_algorithm *a, const fl_round_ctx *ctx, const uint32_t *clients,
