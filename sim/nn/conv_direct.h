@@ -42,8 +42,8 @@ void nn_conv2d_direct_backward(float *din, float *dw, const float *dout, const f
 /* The AVX-512 kernels (conv_direct512.c; x86-64 only), for conv_direct.c: forward of one
  * image; dw's 8-lane partial sums over images [0, nb) (the AVX2 path's layout); din of one
  * image. */
-void nn_conv2d_direct512_forward_image(float *out, const float *in, const float *w,
-                                       const float *b, const nn_conv2d_dims *d);
+void nn_conv2d_direct512_forward_image(float *out, const float *in, const float *w, const float *b,
+                                       const nn_conv2d_dims *d);
 void nn_conv2d_direct512_dw_images(float *part, const float *g, const float *x,
                                    const nn_conv2d_dims *d, int nb);
 void nn_conv2d_direct512_din_image(float *dx, const float *g, const float *w,
