@@ -72,7 +72,8 @@ int nn_conv2d_direct_applies(const nn_conv2d_dims *d)
 size_t nn_conv2d_direct_workspace(const nn_conv2d_dims *d)
 {
     if (!nn_conv2d_direct_shape(d)) return 0;
-    return 8 * (size_t)d->OC * d->IC * d->KH * d->KW; /* dw's 8-lane partial sums */
+    /* dw's 8-lane partial sums, then the AVX-512 din's repacked weights */
+    return 9 * (size_t)d->OC * d->IC * d->KH * d->KW;
 }
 
 #if CD_X86
@@ -359,20 +360,18 @@ CD_TGT static void cd_reduce(float *dw, const float *part, size_t taps)
 #endif /* CD_X86 */
 
 void nn_conv2d_direct_forward(float *out, const float *in, const float *w, const float *b,
-                              const nn_conv2d_dims *d)
+                              const nn_conv2d_dims *d, float *ws)
 {
 #if CD_X86
+    if (nn_conv2d_direct_avx512()) {
+        nn_conv2d_direct512_forward(out, in, w, b, d, ws);
+        return;
+    }
     const size_t in_img = (size_t)d->IC * d->H * d->W;
     const size_t out_img = (size_t)d->OC * (d->H - d->KH + 1) * (d->W - d->KW + 1);
-    const int wide = nn_conv2d_direct_avx512();
-    for (int n = 0; n < d->B; n++) {
-        if (wide)
-            nn_conv2d_direct512_forward_image(out + n * out_img, in + n * in_img, w, b, d);
-        else
-            fwd_image(out + n * out_img, in + n * in_img, w, b, d);
-    }
+    for (int n = 0; n < d->B; n++) fwd_image(out + n * out_img, in + n * in_img, w, b, d);
 #else
-    (void)out, (void)in, (void)w, (void)b, (void)d;
+    (void)out, (void)in, (void)w, (void)b, (void)d, (void)ws;
 #endif
 }
 
@@ -399,13 +398,12 @@ void nn_conv2d_direct_backward(float *din, float *dw, const float *dout, const f
         }
         cd_reduce(dw, ws, taps);
     }
-    if (din)
-        for (int n = 0; n < d->B; n++) {
-            if (wide)
-                nn_conv2d_direct512_din_image(din + n * in_img, dout + n * out_img, w, d);
-            else
-                din_image(din + n * in_img, dout + n * out_img, w, d);
-        }
+    if (din) {
+        if (wide)
+            nn_conv2d_direct512_din(din, dout, w, d, ws + 8 * taps);
+        else
+            for (int n = 0; n < d->B; n++) din_image(din + n * in_img, dout + n * out_img, w, d);
+    }
 #else
     (void)din, (void)dw, (void)dout, (void)in, (void)w, (void)d, (void)ws;
 #endif

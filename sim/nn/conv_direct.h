@@ -32,21 +32,22 @@ int nn_conv2d_direct_applies(const nn_conv2d_dims *d);
 /* Floats of workspace the direct backward needs (0 when the shape does not qualify). */
 size_t nn_conv2d_direct_workspace(const nn_conv2d_dims *d);
 
-/* Only when nn_conv2d_direct_applies(d). Forward writes out; backward accumulates into dw
+/* Only when nn_conv2d_direct_applies(d); ws has nn_conv2d_direct_workspace(d) floats. Forward
+ * writes out; backward accumulates into dw
  * and din (either may be NULL) and leaves the bias gradient to the caller. */
 void nn_conv2d_direct_forward(float *out, const float *in, const float *w, const float *b,
-                              const nn_conv2d_dims *d);
+                              const nn_conv2d_dims *d, float *ws);
 void nn_conv2d_direct_backward(float *din, float *dw, const float *dout, const float *in,
                                const float *w, const nn_conv2d_dims *d, float *ws);
 
-/* The AVX-512 kernels (conv_direct512.c; x86-64 only), for conv_direct.c: forward of one
- * image; dw's 8-lane partial sums over images [0, nb) (the AVX2 path's layout); din of one
- * image. */
-void nn_conv2d_direct512_forward_image(float *out, const float *in, const float *w, const float *b,
-                                       const nn_conv2d_dims *d);
+/* The AVX-512 kernels (conv_direct512.c; x86-64 only), for conv_direct.c: forward (ws: the
+ * weights repacked, OC*IC*KH*KW floats); dw's 8-lane partial sums over images [0, nb) (the
+ * AVX2 path's layout); din (ws as the forward's). */
+void nn_conv2d_direct512_forward(float *out, const float *in, const float *w, const float *b,
+                                 const nn_conv2d_dims *d, float *ws);
 void nn_conv2d_direct512_dw_images(float *part, const float *g, const float *x,
                                    const nn_conv2d_dims *d, int nb);
-void nn_conv2d_direct512_din_image(float *dx, const float *g, const float *w,
-                                   const nn_conv2d_dims *d);
+void nn_conv2d_direct512_din(float *din, const float *dout, const float *w, const nn_conv2d_dims *d,
+                             float *ws);
 
 #endif

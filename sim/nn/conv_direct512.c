@@ -13,10 +13,14 @@
  * Two of the AVX2 path's 8-pixel vectors (consecutive in the output, so adjacent there; in the
  * input and its gradient adjacent too unless the pair straddles a row) share a zmm: the low
  * half is a ymm load, the high half a masked load, and an odd last vector leaves the high half
- * masked off. 32 registers allow tiles of up to 24 accumulators:
+ * masked off (only a tile's last pair can be half, so the other masks are constants). 32
+ * registers allow tiles of up to 24 accumulators:
  *   forward  up to 6 output channels x 4 pixel pairs;
  *   dw       up to 4 channel pairs x 5 kernel columns, for one (ic, kh);
  *   din      up to 6 taps (input channels at one kh, kw) x 4 pixel pairs.
+ * The forward and din first copy the weights (OC*IC*KH*KW floats, into the workspace) in the
+ * order their tiles broadcast them, so that a tile reads them through one moving pointer: with
+ * a pointer per channel the tiles ran out of general registers and spilled in the inner loop.
  * Compiled for AVX-512 by function attributes only; on other targets this file is empty. */
 #include "nn/conv_direct.h"
 
@@ -70,13 +74,14 @@ C5_TGT static C5_INL void c5_store2(float *lo, float *hi8, __mmask16 hm, __m512 
 
 /* ---- forward: one image ---- */
 
-C5_TGT static C5_INL void fwd_tile(float *out, const float *in, const float *w, const float *b,
+C5_TGT static C5_INL void fwd_tile(float *out, const float *in, const float *wp, const float *b,
                                    const nn_conv2d_dims *d, int oc0, const c5_pair *px,
                                    const int OCB, const int P)
 {
     const int W = d->W, H = d->H, KH = d->KH, KW = d->KW;
     const size_t N = (size_t)(H - KH + 1) * (W - KW + 1);
-    const size_t wstride = (size_t)d->IC * KH * KW;
+    /* only a tile's last pair may be half */
+    const __mmask16 hl = px[P - 1].hm;
     __m512 acc[6][4];
 #pragma GCC unroll 6
     for (int o = 0; o < OCB; o++) {
@@ -84,18 +89,21 @@ C5_TGT static C5_INL void fwd_tile(float *out, const float *in, const float *w, 
 #pragma GCC unroll 4
         for (int p = 0; p < P; p++) acc[o][p] = bias;
     }
+    const float *xl[4], *xh[4];
+#pragma GCC unroll 4
+    for (int p = 0; p < P; p++) xl[p] = in + px[p].lo, xh[p] = in + px[p].hi8;
     for (int ic = 0; ic < d->IC; ic++) {
         for (int kh = 0; kh < KH; kh++) {
-            const float *xr = in + ((size_t)ic * H + kh) * W;
-            const float *wr = w + (size_t)oc0 * wstride + ((size_t)ic * KH + kh) * KW;
-            for (int kw = 0; kw < KW; kw++) {
+            const size_t row = ((size_t)ic * H + kh) * W;
+            for (int kw = 0; kw < KW; kw++, wp += OCB) {
                 __m512 x[4];
 #pragma GCC unroll 4
                 for (int p = 0; p < P; p++)
-                    x[p] = c5_load2(xr + px[p].lo + kw, xr + px[p].hi8 + kw, px[p].hm);
+                    x[p] = c5_load2(xl[p] + row + kw, xh[p] + row + kw,
+                                    p == P - 1 ? hl : (__mmask16)0xFF00);
 #pragma GCC unroll 6
                 for (int o = 0; o < OCB; o++) {
-                    const __m512 wv = _mm512_set1_ps(wr[o * wstride + kw]);
+                    const __m512 wv = _mm512_set1_ps(wp[o]);
 #pragma GCC unroll 4
                     for (int p = 0; p < P; p++) acc[o][p] = _mm512_fmadd_ps(wv, x[p], acc[o][p]);
                 }
@@ -112,32 +120,53 @@ C5_TGT static C5_INL void fwd_tile(float *out, const float *in, const float *w, 
 
 #define C5_R4(F, a) F(a, 1) F(a, 2) F(a, 3) F(a, 4)
 
-C5_TGT void nn_conv2d_direct512_forward_image(float *out, const float *in, const float *w,
-                                              const float *b, const nn_conv2d_dims *d)
+/* The weights of output-channel blocks of at most 6 as (block, IC, KH, KW, channel in block):
+ * a tile reads its broadcasts from one moving pointer. */
+static void c5_pack_fwd(float *wp, const float *w, const nn_conv2d_dims *d)
+{
+    const size_t taps = (size_t)d->IC * d->KH * d->KW;
+    for (int oc0 = 0, ocb; oc0 < d->OC; oc0 += ocb) {
+        ocb = c5_block(d->OC, oc0, 6);
+        for (size_t t = 0; t < taps; t++)
+            for (int o = 0; o < ocb; o++) *wp++ = w[(size_t)(oc0 + o) * taps + t];
+    }
+}
+
+C5_TGT void nn_conv2d_direct512_forward(float *out, const float *in, const float *w, const float *b,
+                                        const nn_conv2d_dims *d, float *ws)
 {
     const int OW = d->W - d->KW + 1, OH = d->H - d->KH + 1;
     const int V = OW / 8, T = OH * V, Z = (T + 1) / 2;
-    for (int oc0 = 0, ocb; oc0 < d->OC; oc0 += ocb) {
-        ocb = c5_block(d->OC, oc0, 6);
-        for (int z0 = 0; z0 < Z; z0 += 4) {
-            const int np = Z - z0 < 4 ? Z - z0 : 4;
-            c5_pair px[4];
-            c5_pairs(z0, np, T, V, d->W, px);
+    const size_t taps = (size_t)d->IC * d->KH * d->KW;
+    const size_t in_img = (size_t)d->IC * d->H * d->W;
+    const size_t out_img = (size_t)d->OC * OH * OW;
+    c5_pack_fwd(ws, w, d);
+    for (int n = 0; n < d->B; n++) {
+        const float *x = in + n * in_img;
+        float *y = out + n * out_img;
+        for (int oc0 = 0, ocb; oc0 < d->OC; oc0 += ocb) {
+            ocb = c5_block(d->OC, oc0, 6);
+            const float *wp = ws + (size_t)oc0 * taps;
+            for (int z0 = 0; z0 < Z; z0 += 4) {
+                const int np = Z - z0 < 4 ? Z - z0 : 4;
+                c5_pair px[4];
+                c5_pairs(z0, np, T, V, d->W, px);
 #define C5_FWD(o, p)                                                                               \
     case (o)*8 + (p):                                                                              \
-        fwd_tile(out, in, w, b, d, oc0, px, o, p);                                                 \
+        fwd_tile(y, x, wp, b, d, oc0, px, o, p);                                                   \
         break;
-            switch (ocb * 8 + np) {
-                C5_R4(C5_FWD, 1)
-                C5_R4(C5_FWD, 2)
-                C5_R4(C5_FWD, 3)
-                C5_R4(C5_FWD, 4)
-                C5_R4(C5_FWD, 5)
-                C5_R4(C5_FWD, 6)
-            default:
-                break;
-            }
+                switch (ocb * 8 + np) {
+                    C5_R4(C5_FWD, 1)
+                    C5_R4(C5_FWD, 2)
+                    C5_R4(C5_FWD, 3)
+                    C5_R4(C5_FWD, 4)
+                    C5_R4(C5_FWD, 5)
+                    C5_R4(C5_FWD, 6)
+                default:
+                    break;
+                }
 #undef C5_FWD
+            }
         }
     }
 }
@@ -160,6 +189,8 @@ C5_TGT static C5_INL void dw_tile(float *part, const float *g, const float *x,
     float *pa[4], *pb8[4];
     size_t gb8[4]; /* the second channel's dout row minus 8, from the first pair's row */
     __mmask16 hm[4];
+    /* only the last pair may be half (odd OC) */
+    const __mmask16 hl = oc0 + 2 * PB - 1 < d->OC ? 0xFF00 : 0;
 #pragma GCC unroll 4
     for (int p = 0; p < PB; p++) {
         const int oc = oc0 + 2 * p, two = oc + 1 < d->OC;
@@ -180,7 +211,8 @@ C5_TGT static C5_INL void dw_tile(float *part, const float *g, const float *x,
                 __m512 gv[4];
 #pragma GCC unroll 4
                 for (int p = 0; p < PB; p++)
-                    gv[p] = c5_load2(g0 + 2 * (size_t)p * N + go, g0 + gb8[p] + go, hm[p]);
+                    gv[p] = c5_load2(g0 + 2 * (size_t)p * N + go, g0 + gb8[p] + go,
+                                     p == PB - 1 ? hl : (__mmask16)0xFF00);
 #pragma GCC unroll 5
                 for (int k = 0; k < KWB; k++) {
                     const __m512 xv = _mm512_broadcast_f32x8(_mm256_loadu_ps(xr + k));
@@ -227,27 +259,27 @@ C5_TGT void nn_conv2d_direct512_dw_images(float *part, const float *g, const flo
 
 /* ---- din: dx (IC, H, W) += the scatter of dout through every tap, one image ---- */
 
-C5_TGT static C5_INL void din_tile(float *dx, const float *g, const float *w,
-                                   const nn_conv2d_dims *d, const size_t *woff, const size_t *toff,
-                                   const c5_pair *px, const int TB, const int R)
+C5_TGT static C5_INL void din_tile(float *dx, const float *g, const float *wq,
+                                   const nn_conv2d_dims *d, const size_t *toff, const c5_pair *px,
+                                   const int TB, const int R)
 {
     const size_t N = (size_t)(d->H - d->KH + 1) * (d->W - d->KW + 1);
-    const size_t taps = (size_t)d->IC * d->KH * d->KW;
+    const __mmask16 hl = px[R - 1].hm; /* only the last pair may be half */
     __m512 acc[6][4];
 #pragma GCC unroll 6
     for (int i = 0; i < TB; i++)
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) acc[i][r] = _mm512_setzero_ps();
-    for (int oc = 0; oc < d->OC; oc++) {
-        const float *gr = g + (size_t)oc * N;
-        const float *wr = w + (size_t)oc * taps;
+    const float *gr = g + px[0].out; /* the pairs are 16 floats apart in dout */
+    for (int oc = 0; oc < d->OC; oc++, gr += N, wq += TB) {
         __m512 gv[4];
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++)
-            gv[r] = _mm512_maskz_loadu_ps((__mmask16)(px[r].hm | 0xFF), gr + px[r].out);
+            gv[r] = r == R - 1 ? _mm512_maskz_loadu_ps((__mmask16)(hl | 0xFF), gr + 16 * r)
+                               : _mm512_loadu_ps(gr + 16 * r);
 #pragma GCC unroll 6
         for (int i = 0; i < TB; i++) {
-            const __m512 wv = _mm512_set1_ps(wr[woff[i]]);
+            const __m512 wv = _mm512_set1_ps(wq[i]);
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) acc[i][r] = _mm512_fmadd_ps(wv, gv[r], acc[i][r]);
         }
@@ -261,44 +293,63 @@ C5_TGT static C5_INL void din_tile(float *dx, const float *g, const float *w,
         }
 }
 
-C5_TGT void nn_conv2d_direct512_din_image(float *dx, const float *g, const float *w,
-                                          const nn_conv2d_dims *d)
+/* w transposed for din: per (kh, kw), per block of at most 6 input channels, (OC, channel in
+ * block); a tile reads its broadcasts from one moving pointer. */
+static void c5_pack_din(float *wt, const float *w, const nn_conv2d_dims *d)
 {
-    const int KH = d->KH, KW = d->KW, W = d->W, OW = W - KW + 1, V = OW / 8;
-    const int T = (d->H - KH + 1) * V, Z = (T + 1) / 2;
-    /* (kh, kw) outermost: every input-gradient element receives its taps in the AVX2 path's
-     * order; within one (kh, kw) the tiles touch disjoint elements (and, as there, a tile's
-     * rows never partially overlap) */
+    const int KH = d->KH, KW = d->KW;
     for (int kh = 0; kh < KH; kh++)
         for (int kw = 0; kw < KW; kw++)
             for (int ic0 = 0, tb; ic0 < d->IC; ic0 += tb) {
                 tb = c5_block(d->IC, ic0, 6);
-                size_t woff[6], toff[6]; /* the tap in w's (IC, KH, KW); its dx origin */
-                for (int i = 0; i < tb; i++) {
-                    woff[i] = ((size_t)(ic0 + i) * KH + kh) * KW + kw;
-                    toff[i] = ((size_t)(ic0 + i) * d->H + kh) * W + kw;
-                }
-                for (int z0 = 0; z0 < Z; z0 += 4) {
-                    const int rb = Z - z0 < 4 ? Z - z0 : 4;
-                    c5_pair px[4];
-                    c5_pairs(z0, rb, T, V, W, px);
+                for (int oc = 0; oc < d->OC; oc++)
+                    for (int i = 0; i < tb; i++)
+                        *wt++ = w[(((size_t)oc * d->IC + ic0 + i) * KH + kh) * KW + kw];
+            }
+}
+
+C5_TGT void nn_conv2d_direct512_din(float *din, const float *dout, const float *w,
+                                    const nn_conv2d_dims *d, float *ws)
+{
+    const int KH = d->KH, KW = d->KW, W = d->W, OW = W - KW + 1, V = OW / 8;
+    const int T = (d->H - KH + 1) * V, Z = (T + 1) / 2;
+    const size_t in_img = (size_t)d->IC * d->H * W, out_img = (size_t)d->OC * T * 8;
+    c5_pack_din(ws, w, d);
+    for (int n = 0; n < d->B; n++) {
+        float *dx = din + n * in_img;
+        const float *g = dout + n * out_img;
+        const float *wq = ws;
+        /* (kh, kw) outermost: every input-gradient element receives its taps in the AVX2
+         * path's order; within one (kh, kw) the tiles touch disjoint elements (and, as there,
+         * a tile's rows never partially overlap) */
+        for (int kh = 0; kh < KH; kh++)
+            for (int kw = 0; kw < KW; kw++)
+                for (int ic0 = 0, tb; ic0 < d->IC; ic0 += tb, wq += (size_t)tb * d->OC) {
+                    tb = c5_block(d->IC, ic0, 6);
+                    size_t toff[6]; /* the tap's origin in dx */
+                    for (int i = 0; i < tb; i++) toff[i] = ((size_t)(ic0 + i) * d->H + kh) * W + kw;
+                    for (int z0 = 0; z0 < Z; z0 += 4) {
+                        const int rb = Z - z0 < 4 ? Z - z0 : 4;
+                        c5_pair px[4];
+                        c5_pairs(z0, rb, T, V, W, px);
 #define C5_DIN(i, r)                                                                               \
     case (i)*8 + (r):                                                                              \
-        din_tile(dx, g, w, d, woff, toff, px, i, r);                                               \
+        din_tile(dx, g, wq, d, toff, px, i, r);                                                    \
         break;
-                    switch (tb * 8 + rb) {
-                        C5_R4(C5_DIN, 1)
-                        C5_R4(C5_DIN, 2)
-                        C5_R4(C5_DIN, 3)
-                        C5_R4(C5_DIN, 4)
-                        C5_R4(C5_DIN, 5)
-                        C5_R4(C5_DIN, 6)
-                    default:
-                        break;
-                    }
+                        switch (tb * 8 + rb) {
+                            C5_R4(C5_DIN, 1)
+                            C5_R4(C5_DIN, 2)
+                            C5_R4(C5_DIN, 3)
+                            C5_R4(C5_DIN, 4)
+                            C5_R4(C5_DIN, 5)
+                            C5_R4(C5_DIN, 6)
+                        default:
+                            break;
+                        }
 #undef C5_DIN
+                    }
                 }
-            }
+    }
 }
 
 #endif
