@@ -42,13 +42,15 @@ typedef struct c5_pair {
 
 static void c5_pairs(int z0, int n, int T, int V, int W, c5_pair *px)
 {
-    for (int r = 0; r < n; r++) {
-        const int t = 2 * (z0 + r);
-        const size_t lo = (size_t)(t / V) * W + 8 * (size_t)(t % V);
+    int t = 2 * z0, oh = t / V, v = t % V; /* vector t is (row oh, columns 8v ..) */
+    for (int r = 0; r < n; r++, t += 2) {
+        const size_t lo = (size_t)oh * W + 8 * (size_t)v;
+        if (++v == V) v = 0, oh++;
         px[r].lo = lo;
         px[r].out = 8 * (size_t)t;
         px[r].hm = t + 1 < T ? 0xFF00 : 0;
-        px[r].hi8 = t + 1 < T ? (size_t)((t + 1) / V) * W + 8 * (size_t)((t + 1) % V) - 8 : lo;
+        px[r].hi8 = t + 1 < T ? (size_t)oh * W + 8 * (size_t)v - 8 : lo;
+        if (++v == V) v = 0, oh++;
     }
 }
 
@@ -114,9 +116,13 @@ C5_TGT static C5_INL void fwd_tile(float *out, const float *in, const float *wp,
 #pragma GCC unroll 6
     for (int o = 0; o < OCB; o++)
 #pragma GCC unroll 4
-        for (int p = 0; p < P; p++)
-            _mm512_mask_storeu_ps(out + (oc0 + o) * N + px[p].out, (__mmask16)(px[p].hm | 0xFF),
-                                  acc[o][p]);
+        for (int p = 0; p < P; p++) {
+            float *y = out + (oc0 + o) * N + px[p].out; /* a pair is contiguous in out */
+            if (px[p].hm)
+                _mm512_storeu_ps(y, acc[o][p]);
+            else
+                _mm256_storeu_ps(y, _mm512_castps512_ps256(acc[o][p]));
+        }
 }
 
 #define C5_R4(F, a) F(a, 1) F(a, 2) F(a, 3) F(a, 4)
