@@ -29,12 +29,14 @@ int nn_conv2d_direct_cpu(void);
 int nn_conv2d_direct_avx512(void);
 /* Shape, CPU and the process-wide switch all allow the direct path. */
 int nn_conv2d_direct_applies(const nn_conv2d_dims *d);
-/* Floats of workspace the direct backward needs (0 when the shape does not qualify). */
+/* Floats of workspace the direct kernels need (0 when the shape does not qualify): dw's 8-lane
+ * partial sums, 8 per weight, then a repacked copy of the weights for the AVX-512 din (the
+ * AVX-512 forward repacks them at the start). */
 size_t nn_conv2d_direct_workspace(const nn_conv2d_dims *d);
 
-/* Only when nn_conv2d_direct_applies(d); ws has nn_conv2d_direct_workspace(d) floats. Forward
- * writes out; backward accumulates into dw
- * and din (either may be NULL) and leaves the bias gradient to the caller. */
+/* Only when nn_conv2d_direct_applies(d); ws has nn_conv2d_direct_workspace(d) floats of
+ * scratch. Forward writes out; backward accumulates into dw and din (either may be NULL) and
+ * leaves the bias gradient to the caller. */
 void nn_conv2d_direct_forward(float *out, const float *in, const float *w, const float *b,
                               const nn_conv2d_dims *d, float *ws);
 void nn_conv2d_direct_backward(float *din, float *dw, const float *dout, const float *in,
