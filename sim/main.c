@@ -65,7 +65,8 @@ static const struct {
      "                       sample text from a char_lstm checkpoint\n"},
     {"bench", cmd_bench,
      "  bench kernels|engine|secagg|he|fl|all [--seconds S]\n"
-     "        kernels: [--models a,b] [--batches 10,32] [--profile]\n"
+     "        kernels: [--models a,b] [--batches 10,32] [--profile] [--conv direct|im2col]\n"
+     "                 [--simd base|avx2|avx512]\n"
      "        fl: [--model M] [--batch B] [--threads T] [--clients N] [--per-round K]\n"
      "            [--rounds R] [--simd base|avx2|avx512] [--no-kernels]\n"
      "                       benchmarks (docs/performance.md); numbers only\n"},

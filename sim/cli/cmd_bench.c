@@ -3,7 +3,7 @@
  * and never assert a time; docs/performance.md keeps the tables with the date and machine.
  *
  * bench kernels [--seconds S] [--models a,b,...] [--batches 10,32,64] [--profile]
- *               [--conv direct|im2col]
+ *               [--conv direct|im2col] [--simd base|avx2|avx512]
  *   For each zoo model on its usual input (28x28x1 images, 10 classes; char_lstm on LEAF's
  *   80-character windows over an 80-symbol vocabulary): parameters, training MFLOP per
  *   sample (forward + the backward actually computed, the figure the engine's compute-time
@@ -13,7 +13,9 @@
  *   (best of 1024^3 and 2048^3 products).
  *   --profile adds, per model at batch 32 (else the first batch listed), the share of time of every
  * layer's forward and backward. --conv im2col switches the direct few-channel convolution off
- * (sim/nn/ conv_direct.h), to compare it with the im2col + sgemm path it replaces.
+ * (sim/nn/ conv_direct.h), to compare it with the im2col + sgemm path it replaces. --simd caps
+ * the vector width of the dispatched loops and of the direct convolution's kernels (AVX-512 or
+ * AVX2; same bits), to compare the paths.
  *
  * bench he [--seconds S] [--bits 2048,3072] [--keygens K] [--psi-ids N]
  *   Paillier and PSI on one thread (sim/crypto/bench.c; docs/performance.md).
@@ -24,7 +26,8 @@
  *   The end-to-end FedAvg client loop (sim/fl/bench_fl.h) on Fashion-MNIST (PATH, default
  *   datasets/fashion-mnist.h5, else imported in memory from Debian's dataset-fashion-mnist),
  *   then the `bench kernels` loop of the same model and batch for comparison. --simd caps the
- *   vector width of the dispatched element-wise loops (util/simd.h), to compare the paths. */
+ *   vector width of the dispatched element-wise loops (util/simd.h) and of the direct
+ *   convolution, to compare the paths. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,9 +228,10 @@ static int bench_kernels_run(const kernel_opts *k)
     char load[64];
     load_average(load, sizeof load);
     const double peak = sgemm_peak(k->seconds);
-    const char *conv = !k->direct               ? "im2col + sgemm (--conv im2col)"
-                       : nn_conv2d_direct_cpu() ? "direct AVX2+FMA for few channels, else im2col"
-                                                : "im2col + sgemm (no AVX2+FMA on this CPU)";
+    const char *conv = !k->direct                  ? "im2col + sgemm (--conv im2col)"
+                       : nn_conv2d_direct_avx512() ? "direct AVX-512 for few channels, else im2col"
+                       : nn_conv2d_direct_cpu()    ? "direct AVX2+FMA for few channels, else im2col"
+                                                   : "im2col + sgemm (no AVX2+FMA on this CPU)";
     nn_conv2d_set_direct(k->direct);
     printf("fedsim bench kernels, %s; one thread, times in thread CPU seconds; load average "
            "%s; sgemm peak %.1f GFLOP/s (measured); convolutions: %s\n\n",
@@ -288,6 +292,21 @@ static int parse_batches(const char *v, kernel_opts *k)
     return k->n_batches ? 0 : cli_usage_error("--batches takes sizes like 10,32,64");
 }
 
+/* --simd base|avx2|avx512: cap the vector width (util/simd.h) */
+static int parse_simd(const char *cmd, const char *v)
+{
+    static const char *const simd_opt[] = {"base", "avx2", "avx512"};
+    int lv = FS_SIMD_BASE;
+    while (lv <= FS_SIMD_AVX512 && strcmp(v, simd_opt[lv])) lv++;
+    if (lv > FS_SIMD_AVX512) {
+        char msg[100];
+        snprintf(msg, sizeof msg, "bench %s: --simd takes base, avx2 or avx512", cmd);
+        return cli_usage_error(msg);
+    }
+    fs_simd_set_max(lv);
+    return 0;
+}
+
 static int bench_kernels(int argc, char **argv)
 {
     kernel_opts k = {.seconds = 1.0, .batches = {10, 32, 64}, .n_batches = 3, .direct = 1};
@@ -297,13 +316,14 @@ static int bench_kernels(int argc, char **argv)
             k.profile = 1;
             continue;
         }
-        if (i + 1 >= argc || (strcmp(s, "--seconds") && strcmp(s, "--models") &&
-                              strcmp(s, "--batches") && strcmp(s, "--conv"))) {
+        if (i + 1 >= argc ||
+            (strcmp(s, "--seconds") && strcmp(s, "--models") && strcmp(s, "--batches") &&
+             strcmp(s, "--conv") && strcmp(s, "--simd"))) {
             char msg[300];
             snprintf(msg, sizeof msg,
                      "bench kernels: unknown option or missing value '%s' "
                      "(--seconds S --models a,b --batches 10,32,64 --profile "
-                     "--conv direct|im2col)",
+                     "--conv direct|im2col --simd base|avx2|avx512)",
                      s);
             return cli_usage_error(msg);
         }
@@ -319,6 +339,9 @@ static int bench_kernels(int argc, char **argv)
             if (strcmp(v, "direct") && strcmp(v, "im2col"))
                 return cli_usage_error("--conv takes direct or im2col");
             k.direct = strcmp(v, "direct") == 0;
+        } else if (strcmp(s, "--simd") == 0) {
+            int rc = parse_simd("kernels", v);
+            if (rc) return rc;
         } else {
             int rc = parse_batches(v, &k);
             if (rc) return rc;
@@ -400,7 +423,6 @@ static int parse_num(const char *opt, const char *v, double lo, double hi, doubl
 /* bench fl: see the comment at the top and sim/fl/bench_fl.h. */
 static int bench_fl_cmd(int argc, char **argv)
 {
-    static const char *const simd_opt[] = {"base", "avx2", "avx512"};
     fl_bench_opts o = fl_bench_defaults();
     const char *data = NULL;
     int kernels = 1;
@@ -438,12 +460,9 @@ static int bench_fl_cmd(int argc, char **argv)
             data = v;
             continue;
         }
-        if (strcmp(s, "--simd") == 0) { /* cap the element-wise loops' width: compare paths */
-            int lv = FS_SIMD_BASE;
-            while (lv <= FS_SIMD_AVX512 && strcmp(v, simd_opt[lv])) lv++;
-            if (lv > FS_SIMD_AVX512)
-                return cli_usage_error("bench fl: --simd takes base, avx2 or avx512");
-            fs_simd_set_max(lv);
+        if (strcmp(s, "--simd") == 0) { /* cap the vector width: compare paths */
+            int rc = parse_simd("fl", v);
+            if (rc) return rc;
             continue;
         }
         double x = 0;

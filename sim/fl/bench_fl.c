@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "fl/algorithm.h"
+#include "nn/conv_direct.h"
 #include "nn/model.h"
 #include "nn/zoo.h"
 #include "util/rng.h"
@@ -273,10 +274,14 @@ fs_err fl_bench_run(const fl_bench_opts *o, const dataset *ds, FILE *out, double
     fprintf(out,
             "fedsim bench fl, %s: %s (%zu parameters), batch %d, %d epoch%s, %d of %u clients per "
             "round (Dirichlet %g over %zu training samples), FedAvg, %d thread%s; %s (%s), "
-            "element-wise loops at %s; load average %s\n\n",
+            "element-wise loops at %s, direct convolutions at %s; load average %s\n\n",
             date, o->model, b.m.n_params, o->batch, o->epochs, o->epochs == 1 ? "" : "s",
             o->per_round, o->clients, o->alpha, ds->train.n, o->threads, o->threads == 1 ? "" : "s",
-            cpu, fs_simd_name(fs_simd_cpu()), fs_simd_name(fs_simd_level()), load);
+            cpu, fs_simd_name(fs_simd_cpu()), fs_simd_name(fs_simd_level()),
+            !nn_conv2d_direct_cpu()     ? "none (no AVX2+FMA)"
+            : nn_conv2d_direct_avx512() ? "AVX-512"
+                                        : "AVX2",
+            load);
     uint32_t round = 0;
     pass warm, plain, prof;
     double *lt = FS_CALLOC(2 * (size_t)b.m.n_layers * (size_t)o->threads, sizeof(double));

@@ -170,7 +170,7 @@ void nn_conv2d_forward(float *out, const float *in, const float *w, const float 
     const int N = OH * OW, K = d->IC * d->KH * d->KW, G = conv_group(d);
     const size_t in_img = (size_t)d->IC * d->H * d->W, out_img = (size_t)d->OC * N;
     if (nn_conv2d_direct_applies(d)) {
-        nn_conv2d_direct_forward(out, in, w, b, d);
+        nn_conv2d_direct_forward(out, in, w, b, d, ws);
         return;
     }
     for (int n0 = 0; n0 < d->B; n0 += G) {

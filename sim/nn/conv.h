@@ -8,9 +8,10 @@
  * Zero padding of pad_h rows above and below, pad_w columns left and right.
  * Backward ACCUMULATES (+=) into dw, db and din; any of them may be NULL to skip it.
  * Few-channel valid convolutions (stride 1, no padding, output width a multiple of 8, as
- * LeNet's) run direct AVX2 + FMA loops when the CPU has them (conv_direct.h). Everything else
- * is im2col + sgemm (darknet's convolutional_layer.c): forward one sgemm per group of images
- * (one image when OH*OW >= 64), backward two per image, with col2im. The naive loop versions
+ * LeNet's) run direct AVX2 + FMA loops when the CPU has them, at AVX-512 where it has that
+ * too (same bits; conv_direct.h). Everything else is im2col + sgemm (darknet's
+ * convolutional_layer.c): forward one sgemm per group of images (one image when
+ * OH*OW >= 64), backward two per image, with col2im. The naive loop versions
  * stay compiled as the test oracle of both. */
 #ifndef FEDSIM_NN_CONV_H
 #define FEDSIM_NN_CONV_H

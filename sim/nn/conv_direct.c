@@ -1,7 +1,9 @@
 /* Direct convolution for few channels (see conv_direct.h): register-blocked AVX2 + FMA loops
  * over the output pixels, eight output columns per vector. Compiled for AVX2 + FMA through
  * function attributes only, so the rest of fedsim stays portable, and used only when the CPU
- * reports both (checked at every call; the check is a read of a libgcc flag).
+ * reports both (checked at every call; the check is a read of a libgcc flag). At
+ * FS_SIMD_AVX512 the kernels of conv_direct512.c run instead, with this file's dw chunks and
+ * final reduction, and give these kernels' bits (their header says how).
  *
  * Blocking (16 ymm registers; at most 12 accumulators, the rest for operands):
  *   forward  out(oc, pixel-vector) tiles of up to 4 output channels x 3-4 vectors; per
@@ -27,6 +29,8 @@
 
 #include <string.h>
 
+#include "util/simd.h"
+
 static int cd_enabled = 1;
 
 void nn_conv2d_set_direct(int enabled)
@@ -38,6 +42,16 @@ int nn_conv2d_direct_cpu(void)
 {
 #if CD_X86
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+int nn_conv2d_direct_avx512(void)
+{
+#if CD_X86
+    return fs_simd_level() == FS_SIMD_AVX512 && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512dq");
 #else
     return 0;
 #endif
@@ -58,7 +72,8 @@ int nn_conv2d_direct_applies(const nn_conv2d_dims *d)
 size_t nn_conv2d_direct_workspace(const nn_conv2d_dims *d)
 {
     if (!nn_conv2d_direct_shape(d)) return 0;
-    return 8 * (size_t)d->OC * d->IC * d->KH * d->KW; /* dw's 8-lane partial sums */
+    /* dw's 8-lane partial sums, then the AVX-512 din's repacked weights */
+    return 9 * (size_t)d->OC * d->IC * d->KH * d->KW;
 }
 
 #if CD_X86
@@ -345,14 +360,18 @@ CD_TGT static void cd_reduce(float *dw, const float *part, size_t taps)
 #endif /* CD_X86 */
 
 void nn_conv2d_direct_forward(float *out, const float *in, const float *w, const float *b,
-                              const nn_conv2d_dims *d)
+                              const nn_conv2d_dims *d, float *ws)
 {
 #if CD_X86
+    if (nn_conv2d_direct_avx512()) {
+        nn_conv2d_direct512_forward(out, in, w, b, d, ws);
+        return;
+    }
     const size_t in_img = (size_t)d->IC * d->H * d->W;
     const size_t out_img = (size_t)d->OC * (d->H - d->KH + 1) * (d->W - d->KW + 1);
     for (int n = 0; n < d->B; n++) fwd_image(out + n * out_img, in + n * in_img, w, b, d);
 #else
-    (void)out, (void)in, (void)w, (void)b, (void)d;
+    (void)out, (void)in, (void)w, (void)b, (void)d, (void)ws;
 #endif
 }
 
@@ -363,6 +382,7 @@ void nn_conv2d_direct_backward(float *din, float *dw, const float *dout, const f
     const int OH = d->H - d->KH + 1, OW = d->W - d->KW + 1;
     const size_t in_img = (size_t)d->IC * d->H * d->W, out_img = (size_t)d->OC * OH * OW;
     const size_t taps = (size_t)d->OC * d->IC * d->KH * d->KW;
+    const int wide = nn_conv2d_direct_avx512();
     if (dw) {
         /* images per pass over the taps: about 64 KiB of dout and input, so a chunk stays in
          * L2 while every tap tile sweeps it */
@@ -371,12 +391,19 @@ void nn_conv2d_direct_backward(float *din, float *dw, const float *dout, const f
         memset(ws, 0, sizeof(float) * 8 * taps);
         for (int n0 = 0; n0 < d->B; n0 += (int)chunk) {
             const int nb = d->B - n0 < (int)chunk ? d->B - n0 : (int)chunk;
-            dw_images(ws, dout + n0 * out_img, in + n0 * in_img, d, nb);
+            if (wide)
+                nn_conv2d_direct512_dw_images(ws, dout + n0 * out_img, in + n0 * in_img, d, nb);
+            else
+                dw_images(ws, dout + n0 * out_img, in + n0 * in_img, d, nb);
         }
         cd_reduce(dw, ws, taps);
     }
-    if (din)
-        for (int n = 0; n < d->B; n++) din_image(din + n * in_img, dout + n * out_img, w, d);
+    if (din) {
+        if (wide)
+            nn_conv2d_direct512_din(din, dout, w, d, ws + 8 * taps);
+        else
+            for (int n = 0; n < d->B; n++) din_image(din + n * in_img, dout + n * out_img, w, d);
+    }
 #else
     (void)din, (void)dw, (void)dout, (void)in, (void)w, (void)d, (void)ws;
 #endif

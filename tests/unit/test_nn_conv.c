@@ -1,5 +1,7 @@
 /* Tests for sim/nn/conv.c: finite-difference gradients of the fast path, the im2col path
- * against the naive oracle on random shapes, PyTorch fixtures, FLOPs and dims checks. */
+ * against the naive oracle on random shapes, the direct path's AVX-512 kernels against its AVX2
+ * ones bit for bit (and the direct tests again at each width), PyTorch fixtures, FLOPs and
+ * dims checks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +11,7 @@
 #include "nn/conv.h"
 #include "nn/conv_direct.h"
 #include "nn_testutil.h"
+#include "util/simd.h"
 
 typedef struct conv_case {
     nn_conv2d_dims d;
@@ -271,6 +274,109 @@ static void test_gradcheck_direct(void **state)
     gradcheck_dims(&(nn_conv2d_dims){2, 3, 10, 12, 5, 3, 5, 1, 1, 0, 0}, 5);
 }
 
+/* One direct forward and backward (dx and dw accumulating onto dx0 and dw0) at the width cap
+ * level; with dx_alone also dw alone (a first layer). */
+static void direct_at(int level, conv_case *c, float *out, float *dx, float *dw, float *dw1,
+                      const float *dx0, const float *dw0)
+{
+    fs_simd_set_max(level);
+    assert_true(nn_conv2d_direct_applies(&c->d));
+    assert_int_equal(nn_conv2d_direct_avx512(), level == FS_SIMD_AVX512);
+    for (size_t i = 0; i < nn_conv2d_workspace_size(&c->d); i++) c->ws[i] = NAN;
+    memcpy(dx, dx0, c->nx * sizeof(float));
+    memcpy(dw, dw0, c->nw * sizeof(float));
+    memcpy(dw1, dw0, c->nw * sizeof(float));
+    nn_conv2d_forward(out, c->x, c->w, c->b, &c->d, c->ws);
+    nn_conv2d_backward(dx, dw, NULL, c->r, c->x, c->w, &c->d, c->ws);
+    nn_conv2d_backward(NULL, dw1, NULL, c->r, c->x, c->w, &c->d, c->ws);
+    fs_simd_set_max(FS_SIMD_AVX512);
+}
+
+/* The AVX-512 kernels give the AVX2 kernels' bits: forward, dx and dw (with and without dx). */
+static void check_512_bits(const nn_conv2d_dims *d, rng_t *rng)
+{
+    conv_case c;
+    cc_init(&c, d, rng);
+    float *dx0 = nn_tu_alloc(c.nx), *dw0 = nn_tu_alloc(c.nw);
+    nn_tu_fill_normal(dx0, c.nx, 1.0f, rng);
+    nn_tu_fill_normal(dw0, c.nw, 1.0f, rng);
+    float *o[2], *dx[2], *dw[2], *dw1[2];
+    for (int k = 0; k < 2; k++) {
+        o[k] = nn_tu_alloc(c.nout);
+        dx[k] = nn_tu_alloc(c.nx);
+        dw[k] = nn_tu_alloc(c.nw);
+        dw1[k] = nn_tu_alloc(c.nw);
+        direct_at(k ? FS_SIMD_AVX512 : FS_SIMD_AVX2, &c, o[k], dx[k], dw[k], dw1[k], dx0, dw0);
+    }
+    assert_memory_equal(o[0], o[1], c.nout * sizeof(float));
+    assert_memory_equal(dx[0], dx[1], c.nx * sizeof(float));
+    assert_memory_equal(dw[0], dw[1], c.nw * sizeof(float));
+    assert_memory_equal(dw1[0], dw1[1], c.nw * sizeof(float));
+    assert_memory_equal(dw[1], dw1[1], c.nw * sizeof(float));
+    for (int k = 0; k < 2; k++) {
+        free(o[k]);
+        free(dx[k]);
+        free(dw[k]);
+        free(dw1[k]);
+    }
+    free(dx0);
+    free(dw0);
+    cc_free(&c);
+}
+
+/* The direct path's AVX-512 kernels against its AVX2 ones, bit for bit, and against the naive
+ * oracle: LeNet's layers at batch 1, 10 and 32, shapes that leave every tile remainder (1..24
+ * output channels, 1..8 input channels, kernels 2x2..5x5, output widths 8..48 with odd and
+ * even numbers of 8-pixel vectors), dw chunks. Skipped, with a message, on a CPU without
+ * AVX-512F + DQ. */
+static void test_direct512_same_bits(void **state)
+{
+    (void)state;
+    if (!nn_conv2d_direct_cpu() || !nn_conv2d_direct_avx512()) {
+        print_message("no AVX-512F + DQ on this CPU: the AVX-512 direct kernels are not tested "
+                      "here\n");
+        return;
+    }
+    rng_t rng;
+    rng_init(&rng, 13, RNG_TEST, 100, 0);
+    const int batches[3] = {1, 10, 32};
+    for (int i = 0; i < 3; i++) {
+        check_512_bits(&(nn_conv2d_dims){batches[i], 1, 28, 28, 6, 5, 5, 1, 1, 0, 0}, &rng);
+        check_512_bits(&(nn_conv2d_dims){batches[i], 6, 12, 12, 16, 5, 5, 1, 1, 0, 0}, &rng);
+    }
+    check_512_bits(&(nn_conv2d_dims){5, 3, 36, 36, 4, 5, 5, 1, 1, 0, 0}, &rng); /* dw chunks */
+    for (int it = 0; it < 60; it++) {
+        const int KH = 2 + (int)rng_below(&rng, 4), KW = 2 + (int)rng_below(&rng, 4);
+        const int OW = 8 * (1 + (int)rng_below(&rng, 6)), OH = 1 + (int)rng_below(&rng, 9);
+        /* the first 24 iterations: every output channel count */
+        const int OC = it < 24 ? it + 1 : 1 + (int)rng_below(&rng, NN_CONV_DIRECT_MAX_OC);
+        nn_conv2d_dims d = {1 + (int)rng_below(&rng, 3),
+                            1 + (int)rng_below(&rng, 8),
+                            OH + KH - 1,
+                            OW + KW - 1,
+                            OC,
+                            KH,
+                            KW,
+                            1,
+                            1,
+                            0,
+                            0};
+        check_512_bits(&d, &rng);
+        if (it % 3 == 0) check_vs_naive(&d, &rng); /* at the default cap: AVX-512 */
+    }
+}
+
+/* The direct path's tests again with the width capped at AVX2 (the default cap runs them at
+ * AVX-512 where the CPU has it). */
+static void test_direct_at_avx2(void **state)
+{
+    fs_simd_set_max(FS_SIMD_AVX2);
+    assert_false(nn_conv2d_direct_avx512());
+    test_direct_matches_naive(state);
+    test_gradcheck_direct(state);
+    fs_simd_set_max(FS_SIMD_AVX512);
+}
+
 /* A 1x1 input, 1x1 kernel by hand: out = w*x + b, dw = r*x, dx = r*w, db = r. And NULL
  * gradient pointers are skipped; a second backward doubles the gradients. */
 static void test_hand_values_and_accumulation(void **state)
@@ -375,6 +481,8 @@ int main(void)
         cmocka_unit_test(test_fast_matches_naive),
         cmocka_unit_test(test_direct_matches_naive),
         cmocka_unit_test(test_gradcheck_direct),
+        cmocka_unit_test(test_direct512_same_bits),
+        cmocka_unit_test(test_direct_at_avx2),
         cmocka_unit_test(test_hand_values_and_accumulation),
         cmocka_unit_test(test_torch_conv_stride2_pad1),
         cmocka_unit_test(test_torch_conv_asymmetric),

@@ -4,7 +4,9 @@
  * double axpy and the batch gather's image scaling, at odd lengths and offsets. A level the CPU
  * lacks is skipped with a message. Then the SGD step fused into the backward (nn_loss_backward_sgd)
  * against memset + backward + step, bit for bit, on the zoo models (direct and im2col convolutions)
- * and a model with a frozen layer, over several steps with momentum, at every level. */
+ * and a model with a frozen layer, over several steps with momentum, at every level. And LeNet
+ * trained at the AVX2 and the AVX-512 cap, bit for bit (its direct convolutions have kernels
+ * at both widths). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -205,12 +207,38 @@ static void test_fused_backward_sgd(void **state)
     fs_simd_set_max(FS_SIMD_AVX512);
 }
 
+/* LeNet's training steps give the same bits with the direct convolutions' AVX-512 kernels as
+ * with their AVX2 ones, at batch 10 and 32. */
+static void test_lenet_widths(void **state)
+{
+    (void)state;
+    fs_simd_set_max(FS_SIMD_AVX512);
+    if (!nn_conv2d_direct_cpu() || !nn_conv2d_direct_avx512()) {
+        printf("skipped: no AVX-512F + DQ on this CPU (the direct convolutions run at AVX2)\n");
+        return;
+    }
+    const int in[3] = {1, 28, 28};
+    nn_model m;
+    assert_int_equal(nn_zoo_build(&m, "lenet", NULL, 0, in, 10), FS_OK);
+    const int batches[2] = {10, 32};
+    for (int i = 0; i < 2; i++) {
+        fs_simd_set_max(FS_SIMD_AVX2);
+        float *a = train_steps(&m, &sgd_cases[3], 1, 3, batches[i]);
+        fs_simd_set_max(FS_SIMD_AVX512);
+        float *b = train_steps(&m, &sgd_cases[3], 1, 3, batches[i]);
+        assert_memory_equal(a, b, m.n_params * sizeof(float));
+        free(a);
+        free(b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_elementwise_levels),
         cmocka_unit_test(test_fused_backward_sgd),
         cmocka_unit_test(test_agg_threads),
+        cmocka_unit_test(test_lenet_widths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
