@@ -82,6 +82,12 @@ double fl_local_train_post(const fl_round_ctx *ctx, uint32_t client, nn_worker *
     const nn_model *m = ctx->m;
     const uint32_t n = part_size(ctx->part, client);
     const uint32_t *mine = part_samples(ctx->part, client);
+    { /* the client's rows (up to 512 KiB of them) on their way while the model is copied and the
+       * order shuffled: its first batch has no earlier batch to overlap with (logreg, batch 32:
+       * +17-20 %) */
+        const size_t row = ds_x_bytes(ctx->ds), cap = row ? ((size_t)512 << 10) / row : 0;
+        ds_prefetch(ctx->ds, &ctx->ds->train, mine, n < cap ? n : (cap ? cap : 1));
+    }
     memcpy(params, ctx->global, m->n_params * sizeof(float));
     long steps = 0;
     double loss_sum = 0;
