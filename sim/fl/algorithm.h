@@ -243,6 +243,9 @@ void fl_update_delta(float *u, const float *global, size_t n);
 /* sum += wk * u (n), in double (fl_agg_add's loop, at the machine's vector width: the bits of
  * the scalar loop, util/simd.h). */
 void fl_axpy_f64(double *sum, double wk, const float *u, size_t n);
+/* global += lr * (sum / wsum) (n), each element in double (fl_server_step's mean step, at the
+ * machine's vector width: the bits of the scalar loop). */
+void fl_server_mean_step(float *global, const double *sum, size_t n, double lr, double wsum);
 
 /* Add sum_k w_k u_k (in the given order, in double) to sum (n) and sum_k w_k to *wsum.
  * The weighted mean is sum / wsum; accumulating chunk by chunk in a fixed order gives the same

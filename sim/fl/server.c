@@ -137,16 +137,26 @@ void fl_server_free(fl_server *s)
     memset(s, 0, sizeof *s);
 }
 
+/* global += lr * (sum / wsum), element-wise in double (division and all: the same bits at
+ * every width); serial after every round, 0.9 % of an mlp round as a scalar loop. */
+FS_SIMD_INLINE void fl_server_mean_step_body(float *restrict global, const double *restrict sum,
+                                             size_t n, double lr, double wsum)
+{
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) global[i] = (float)((double)global[i] + lr * (sum[i] / wsum));
+}
+
+FS_SIMD_DISPATCH(fl_server_mean_step,
+                 (float *global, const double *sum, size_t n, double lr, double wsum),
+                 (global, sum, n, lr, wsum))
+
 void fl_server_step(fl_server *s, float *global, const fl_agg *a)
 {
     if (a->count == 0 || !(a->wsum > 0)) return;
-    if (s->algo->server_update) {
+    if (s->algo->server_update)
         s->algo->server_update(s, global, a);
-    } else {
-        const double lr = s->p.server_lr, wsum = a->wsum;
-        for (size_t i = 0; i < s->n; i++)
-            global[i] = (float)((double)global[i] + lr * (a->sum[i] / wsum));
-    }
+    else
+        fl_server_mean_step(global, a->sum, s->n, s->p.server_lr, a->wsum);
     s->t++;
     refresh_bcast(s);
 }

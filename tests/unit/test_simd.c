@@ -105,6 +105,11 @@ static void test_elementwise_levels(void **state)
             fl_axpy_f64(s + 3, 17.0 / 3, w, n > 3 ? n - 3 : 0);
             for (size_t i = 0; i + 3 < n; i++) s2[i + 3] += 17.0 / 3 * (double)w[i];
             assert_memory_equal(s, s2, sizeof s);
+            memcpy(w2, w, sizeof w); /* the server's mean step, division included */
+            fl_server_mean_step(w + 2, s + 1, m, 0.7, 3.0 + (double)n);
+            for (size_t i = 0; i < m; i++)
+                w2[i + 2] = (float)((double)w2[i + 2] + 0.7 * (s[i + 1] / (3.0 + (double)n)));
+            assert_memory_equal(w, w2, sizeof w);
         }
     }
     fs_simd_set_max(FS_SIMD_AVX512);
