@@ -188,9 +188,10 @@ fs_err fl_train_load(const fl_algorithm *a, const uint32_t *clients, int n, fl_c
 }
 
 /* Largest clients first (then by position): the order in which the threads pick clients up.
- * In position order a large client drawn last kept one thread busy while the other waited at
- * the chunk's end (logreg, Dirichlet sizes: 2 threads ran 1.38x one). Longest-first is the
- * classic list-scheduling bound. Only the schedule changes: results stay in their slots. */
+ * In position order a large client drawn last keeps one thread busy alone at the chunk's end
+ * (client sizes under a Dirichlet split vary tenfold); longest-first (Graham's LPT rule) bounds
+ * that tail. Only the schedule changes: results stay in their slots. The eager path below
+ * picks in position order instead, so that its sums keep up. */
 typedef struct by_size {
     uint32_t size;
     int k;
