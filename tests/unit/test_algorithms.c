@@ -453,28 +453,32 @@ static void eager_chunk(small *e, const char *algo, const fl_train_cfg *tc, int 
 static void test_eager_sum_same_bits(void **st)
 {
     (void)st;
-    const uint32_t sizes[7] = {9, 30, 4, 11, 16, 7, 22};
+    enum { NCL = 24 };
+    uint32_t sizes[NCL];
+    for (int c = 0; c < NCL; c++) sizes[c] = (uint32_t)(1 + (c * 17) % 40); /* 1 .. 40 */
     small e;
-    small_init(&e, sizes, 7);
+    small_init(&e, sizes, NCL);
     const size_t np = e.m.n_params;
     const fl_train_cfg tc = {2, 0, 4, SGD(0.05, 0.5, 1e-3)};
     const char *algos[3] = {"fedavg", "fedprox", "fednova"};
+    const int chunks[3] = {3, 7, NCL};
     fl_agg ref = {0}, got = {0};
     fs_err err;
     for (int i = 0; i < 3; i++) {
-        eager_chunk(&e, algos[i], &tc, 0, 1, 7, &ref, &err);
+        eager_chunk(&e, algos[i], &tc, 0, 1, NCL, &ref, &err);
         assert_int_equal(err, FS_OK);
         for (int threads = 1; threads <= 2; threads++)
-            for (int chunk = 3; chunk <= 7; chunk += 4) {
-                eager_chunk(&e, algos[i], &tc, 1, threads, chunk, &got, &err);
-                assert_int_equal(err, FS_OK);
-                assert_memory_equal(got.sum, ref.sum, np * sizeof(double));
-                assert_memory_equal(&got.wsum, &ref.wsum, sizeof(double));
-                assert_memory_equal(&got.ssum, &ref.ssum, sizeof(double));
-                assert_memory_equal(&got.loss, &ref.loss, sizeof(double));
-                assert_memory_equal(&got.samples, &ref.samples, sizeof(double));
-                assert_int_equal(got.count, 7);
-            }
+            for (int c = 0; c < 3; c++)
+                for (int rep = 0; rep < (threads > 1 ? 3 : 1); rep++) { /* shake the timing */
+                    eager_chunk(&e, algos[i], &tc, 1, threads, chunks[c], &got, &err);
+                    assert_int_equal(err, FS_OK);
+                    assert_memory_equal(got.sum, ref.sum, np * sizeof(double));
+                    assert_memory_equal(&got.wsum, &ref.wsum, sizeof(double));
+                    assert_memory_equal(&got.ssum, &ref.ssum, sizeof(double));
+                    assert_memory_equal(&got.loss, &ref.loss, sizeof(double));
+                    assert_memory_equal(&got.samples, &ref.samples, sizeof(double));
+                    assert_int_equal(got.count, NCL);
+                }
     }
     fl_train_cfg bad = tc;
     bad.sgd.lr = 1e30; /* every client diverges: the same error either way */
