@@ -2,12 +2,14 @@
  * Wire format of one chunk, all on MPI_COMM_WORLD:
  *   broadcast  int[4] {DIST_CHUNK, round, n, new round}; on a new round the global model (np
  *              floats) and the server broadcast (np floats, SCAFFOLD); the n client ids;
- *   0 -> r     per client of r's share, in order: its state (np floats) when the algorithm has
- *              one; with per-client momentum, each client's resume flag (int), then each
- *              client's momentum buffer (np floats);
+ *   0 -> r     per client of r's share, in order: its state (fl_state_dim floats: np, or
+ *              FedPer's and FedRep's packed personal layers) when the algorithm has one;
+ *              with per-client momentum, each client's resume flag (int), then each client's
+ *              momentum buffer (np floats);
  *   r -> 0     per client of r's share, in order: double[6] {n_samples, weight, weight2,
  *              train_loss, steps, scalar}, the update, the second upload (SCAFFOLD), the new
- *              state, the momentum buffer (np floats each, when the algorithm has them).
+ *              state (fl_state_dim floats), the momentum buffer (np floats, when the algorithm
+ *              has them).
  * The end of a run is the broadcast {DIST_STOP, 0, 0, 0}. */
 #include "engine/mpi_dist.h"
 
@@ -154,6 +156,7 @@ fs_err dist_train_chunk(const dist_env *env, uint32_t round, const uint32_t *cli
 {
     const fl_algorithm *a = env->a;
     const int np = (int)env->np, R = g_size;
+    const int sd = (int)fl_state_dim(a, env->ctx.p, env->np); /* a state: packed, maybe */
     FS_CHECK(g_rank == 0 && !g_stopped && (size_t)np == env->np);
     FS_CHECK(env->keep_opt == (opt_cs != NULL));
     fl_round_ctx ctx = env->ctx;
@@ -178,14 +181,14 @@ fs_err dist_train_chunk(const dist_env *env, uint32_t round, const uint32_t *cli
         int lo, hi;
         dist_share(n, R, r, &lo, &hi);
         for (int k = lo; k < hi && a->state_vecs; k++)
-            TIMED(MPI_Send(res[k].state, np, MPI_FLOAT, r, TAG_TASK, MPI_COMM_WORLD));
+            TIMED(MPI_Send(res[k].state, sd, MPI_FLOAT, r, TAG_TASK, MPI_COMM_WORLD));
         if (env->keep_opt && hi > lo) {
             for (int k = lo; k < hi; k++)
                 TIMED(MPI_Send(&res[k].opt_resume, 1, MPI_INT, r, TAG_TASK, MPI_COMM_WORLD));
             for (int k = lo; k < hi; k++)
                 TIMED(MPI_Send(res[k].opt, np, MPI_FLOAT, r, TAG_TASK, MPI_COMM_WORLD));
         }
-        g_st.bytes_sent += (double)(hi - lo) * np * sizeof(float) * (a->state_vecs + env->keep_opt);
+        g_st.bytes_sent += (double)(hi - lo) * sizeof(float) * (sd + (double)np * env->keep_opt);
     }
     int lo0, hi0;
     dist_share(n, R, 0, &lo0, &hi0);
@@ -203,7 +206,7 @@ fs_err dist_train_chunk(const dist_env *env, uint32_t round, const uint32_t *cli
                 TIMED(MPI_Recv(res[k].update2, np, MPI_FLOAT, r, TAG_RES, MPI_COMM_WORLD,
                                MPI_STATUS_IGNORE));
             if (a->state_vecs)
-                TIMED(MPI_Recv(res[k].state, np, MPI_FLOAT, r, TAG_RES, MPI_COMM_WORLD,
+                TIMED(MPI_Recv(res[k].state, sd, MPI_FLOAT, r, TAG_RES, MPI_COMM_WORLD,
                                MPI_STATUS_IGNORE));
             if (env->keep_opt)
                 TIMED(MPI_Recv(res[k].opt, np, MPI_FLOAT, r, TAG_RES, MPI_COMM_WORLD,
@@ -212,7 +215,7 @@ fs_err dist_train_chunk(const dist_env *env, uint32_t round, const uint32_t *cli
         g_st.bytes_recv +=
             (double)(hi - lo) *
             (6 * sizeof(double) +
-             (double)np * sizeof(float) * (1 + a->two_uploads + a->state_vecs + env->keep_opt));
+             sizeof(float) * ((double)np * (1 + a->two_uploads + env->keep_opt) + sd));
     }
     if (e) return e;
     return fl_train_store(a, &ctx, res, n, cs, opt_cs, agg);
@@ -222,29 +225,30 @@ fs_err dist_train_chunk(const dist_env *env, uint32_t round, const uint32_t *cli
 typedef struct slots {
     fl_client_result *res;
     float *buf;
-    int cap, per; /* slots, vectors per slot */
+    int cap, per; /* slots, vectors of np per slot (and a state of fl_state_dim) */
 } slots;
 
 static fs_err slots_grow(slots *s, int m, const dist_env *env)
 {
     if (m <= s->cap) return FS_OK;
     const fl_algorithm *a = env->a;
-    const size_t np = env->np;
-    const int per = 1 + a->two_uploads + a->state_vecs + env->keep_opt;
+    const size_t np = env->np, sd = fl_state_dim(a, env->ctx.p, np);
+    const int per = 1 + a->two_uploads + env->keep_opt; /* vectors of np, and the state */
+    const size_t slot = per * np + sd;
     free(s->res);
     free(s->buf);
     s->res = FS_CALLOC((size_t)m, sizeof *s->res);
-    s->buf = FS_ALIGNED((size_t)m * per * np, sizeof(float));
+    s->buf = FS_ALIGNED((size_t)m * slot, sizeof(float));
     if (!s->res || !s->buf) return FS_ENOMEM;
     s->cap = m;
     s->per = per;
     for (int k = 0; k < m; k++) {
-        float *v = s->buf + (size_t)k * per * np;
+        float *v = s->buf + (size_t)k * slot;
         s->res[k].update = v;
         v += np;
         if (a->two_uploads) s->res[k].update2 = v, v += np;
-        if (a->state_vecs) s->res[k].state = v, v += np;
-        if (env->keep_opt) s->res[k].opt = v;
+        if (env->keep_opt) s->res[k].opt = v, v += np;
+        if (a->state_vecs) s->res[k].state = v;
     }
     return FS_OK;
 }
@@ -253,6 +257,7 @@ fs_err dist_serve(const dist_env *env)
 {
     const fl_algorithm *a = env->a;
     const int np = (int)env->np, R = g_size, me = g_rank;
+    const int sd = (int)fl_state_dim(a, env->ctx.p, env->np);
     FS_CHECK(g_started && me != 0 && (size_t)np == env->np);
     slots sl = {0};
     uint32_t *clients = NULL;
@@ -286,7 +291,7 @@ fs_err dist_serve(const dist_env *env)
             res[k].scalar = 0;
             res[k].opt_resume = 0;
             if (a->state_vecs)
-                MPI_Recv(res[k].state, np, MPI_FLOAT, 0, TAG_TASK, MPI_COMM_WORLD,
+                MPI_Recv(res[k].state, sd, MPI_FLOAT, 0, TAG_TASK, MPI_COMM_WORLD,
                          MPI_STATUS_IGNORE);
         }
         if (env->keep_opt) {
@@ -308,7 +313,7 @@ fs_err dist_serve(const dist_env *env)
             MPI_Send(h, 6, MPI_DOUBLE, 0, TAG_RES, MPI_COMM_WORLD);
             MPI_Send(res[k].update, np, MPI_FLOAT, 0, TAG_RES, MPI_COMM_WORLD);
             if (a->two_uploads) MPI_Send(res[k].update2, np, MPI_FLOAT, 0, TAG_RES, MPI_COMM_WORLD);
-            if (a->state_vecs) MPI_Send(res[k].state, np, MPI_FLOAT, 0, TAG_RES, MPI_COMM_WORLD);
+            if (a->state_vecs) MPI_Send(res[k].state, sd, MPI_FLOAT, 0, TAG_RES, MPI_COMM_WORLD);
             if (env->keep_opt) MPI_Send(res[k].opt, np, MPI_FLOAT, 0, TAG_RES, MPI_COMM_WORLD);
         }
     }

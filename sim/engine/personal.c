@@ -286,11 +286,13 @@ fs_err pers_eval(pers_state *ps, int round, const float *global, const met_clien
     for (int start = 0; start < n && !e; start += v->chunk) {
         const int c = n - start < v->chunk ? n - start : v->chunk;
         for (int k = 0; k < c && !e; k++) { /* serially: the store is not thread-safe */
-            float *b = ps->base + (size_t)k * np;
-            if (ps->personal && cs) {
+            float *b = ps->base + (size_t)k * np, *o = ps->out + (size_t)k * np;
+            if (ps->personal && cs) { /* the stored state (packed: FedPer, FedRep) in b, its
+                                       * n_params layout in o, the personal model in b */
                 int existed = 0;
-                e = fl_cstate_get(cs, ps->cl[start + k], ps->out + (size_t)k * np, &existed);
-                v->algo->personal_model(v->p, np, global, ps->out + (size_t)k * np, !existed, b);
+                e = fl_cstate_get(cs, ps->cl[start + k], b, &existed);
+                fl_state_unpack(v->algo, v->p, np, b, o);
+                v->algo->personal_model(v->p, np, global, o, !existed, b);
             } else {
                 memcpy(b, global, np * sizeof(float));
             }

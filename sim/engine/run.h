@@ -44,7 +44,7 @@ typedef struct run_state {
     fl_server srv;          /* the algorithm's server state */
     fl_cstate *cs;          /* per-client state (SCAFFOLD, FedDyn), else NULL */
     float *res_buf2;        /* (chunk, np) second uploads (SCAFFOLD) */
-    float *res_state;       /* (chunk, np) client states of the chunk being trained */
+    float *res_state;       /* (chunk, fl_state_dim) client states of the chunk being trained */
     fl_cstate *ocs;         /* per-client SGD momentum (train.optimizer_state: per_client) */
     float *res_opt;         /* (chunk, np) their momentum buffers while the chunk trains */
     uint32_t *chunk_cl;     /* (chunk) clients of the chunk being trained */

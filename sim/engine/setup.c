@@ -110,7 +110,9 @@ static fs_err setup_model_state(run_state *s, const cfg *c, const sim_opts *o)
         char dir[CFG_STR + 16];
         state_dir(c, o, dir, sizeof dir);
         const size_t cap = (size_t)(c->algorithm.state_memory_mb * 1048576.0);
-        if (s->algo->state_vecs && (e = fl_cstate_new(&s->cs, np, cap, dir))) return e;
+        if (s->algo->state_vecs &&
+            (e = fl_cstate_new(&s->cs, fl_state_dim(s->algo, &fpp, np), cap, dir)))
+            return e;
         if (keep_opt && (e = fl_cstate_new(&s->ocs, np, cap, dir))) return e;
     }
     rng_t r;
@@ -151,9 +153,10 @@ static fs_err setup_workers(run_state *s, const cfg *c, const sim_opts *o)
         return e;
     /* clients trained between two ordered summations: larger chunks balance the threads
      * better (client sizes vary), at chunk x model-size of memory (sim_chunk_clients) */
+    const size_t sd = fl_state_dim(s->algo, &s->srv.p, np); /* packed for FedPer, FedRep */
     const double per_client =
-        (double)np * sizeof(float) *
-        (1 + s->algo->two_uploads + (s->algo->state_vecs ? 1 : 0) + (s->ocs ? 1 : 0));
+        (double)np * sizeof(float) * (1 + s->algo->two_uploads + (s->ocs ? 1 : 0)) +
+        (double)sd * sizeof(float);
     s->chunk = sim_chunk_clients(s->threads, per_client, c->rounds.clients_per_round);
     s->res = FS_CALLOC((size_t)s->chunk, sizeof *s->res);
     s->res_buf = FS_ALIGNED((size_t)s->chunk * np, sizeof(float));
@@ -165,8 +168,8 @@ static fs_err setup_workers(run_state *s, const cfg *c, const sim_opts *o)
         for (int k = 0; k < s->chunk; k++) s->res[k].update2 = s->res_buf2 + (size_t)k * np;
     }
     if (s->algo->state_vecs) {
-        if (!(s->res_state = FS_ALIGNED((size_t)s->chunk * np, sizeof(float)))) return FS_ENOMEM;
-        for (int k = 0; k < s->chunk; k++) s->res[k].state = s->res_state + (size_t)k * np;
+        if (!(s->res_state = FS_ALIGNED((size_t)s->chunk * sd, sizeof(float)))) return FS_ENOMEM;
+        for (int k = 0; k < s->chunk; k++) s->res[k].state = s->res_state + (size_t)k * sd;
     }
     if (s->ocs) {
         if (!(s->res_opt = FS_ALIGNED((size_t)s->chunk * np, sizeof(float)))) return FS_ENOMEM;

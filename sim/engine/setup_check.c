@@ -94,6 +94,14 @@ double sim_mem_limit(char *src, size_t cap)
     return lim;
 }
 
+/* A store of n_clients vectors of vb bytes under the cap capb (0: none): fl_cstate_new keeps
+ * at least one vector in memory. */
+static double store_bytes(uint32_t n_clients, double vb, double capb)
+{
+    const double all = (double)n_clients * vb;
+    return capb > 0 && capb < all ? (capb > vb ? capb : vb) : all;
+}
+
 void sim_estimate_memory(const cfg *c, const dataset *ds, size_t n_train, size_t n_test,
                          uint32_t n_clients, const nn_model *m, int threads, sim_estimate *est)
 {
@@ -114,13 +122,19 @@ void sim_estimate_memory(const cfg *c, const dataset *ds, size_t n_train, size_t
     if (a && a->one_pass && max_batch < 256) max_batch = 256; /* as setup.c sizes it */
     est->workers = threads * nn_worker_bytes(m, max_batch) +
                    nn_worker_bytes(m, m->seq_len ? 32 : SIM_EVAL_BATCH);
-    const double per_client = np * f * (1 + two + sv + keep_opt);
+    /* a client state vector: FedPer's and FedRep's hold only the personal layers (packed) */
+    double sd = sv ? np : 0;
+    if (sv && a->packed_state) {
+        fl_params p = fl_params_default();
+        if (pers_layers(c, m, &p) == FS_OK) sd = (double)fl_state_dim(a, &p, m->n_params);
+    }
+    const double per_client = np * f * (1 + two + keep_opt) + sd * f;
     const int chunk = sim_chunk_clients(threads, per_client, c->rounds.clients_per_round);
     est->chunk = chunk * per_client;
     /* client state stores: all participants' vectors up to algorithm.state_memory_mb each */
-    const double all = (double)n_clients * np * f, capb = c->algorithm.state_memory_mb * MIB;
-    const double one = capb > 0 && capb < all ? (capb > np * f ? capb : np * f) : all;
-    est->state = one * (sv + keep_opt);
+    const double capb = c->algorithm.state_memory_mb * MIB;
+    est->state =
+        store_bytes(n_clients, sd * f, capb) + keep_opt * store_bytes(n_clients, np * f, capb);
     /* compression (setup_schedule: comm_new) and personalized evaluation (pers_new) */
     comm_estimate_bytes(c, m, chunk, threads, (size_t)capb, n_clients, &est->comm, &est->residuals);
     est->pers = pers_estimate_bytes(c, a, m->n_params, n_clients, chunk, threads);

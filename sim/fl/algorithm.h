@@ -96,7 +96,9 @@ typedef struct fl_client_result {
     long steps;        /* minibatch steps taken */
     float *update;     /* (n_params) out */
     float *update2;    /* (n_params) out when the algorithm uploads two vectors, else unused */
-    float *state;      /* (n_params) in/out client state when the algorithm has one, else unused */
+    float *state;      /* in/out client state when the algorithm has one, else unused: n_params
+                        * floats as client_update sees it; in the stores and between
+                        * fl_train_load and fl_train_store, fl_state_dim floats (packed) */
     double scalar;     /* out: FedNova's ||a_k||_1 (aggregated as sum_k weight_k scalar_k) */
     float *opt;        /* (n_params) in/out SGD momentum buffer when the optimiser state is kept
                         * per client (train.optimizer_state: per_client), else NULL */
@@ -149,7 +151,7 @@ struct fl_algorithm {
     const char *cite;
     void (*client_update)(const fl_round_ctx *ctx, uint32_t client, nn_worker *w,
                           fl_client_result *out);
-    int state_vecs;   /* per-client state vectors of n_params (0: stateless, else 1) */
+    int state_vecs;   /* per-client state vectors (0: stateless, else 1) of n_params, or packed */
     int two_uploads;  /* 1: the client also fills update2 */
     int bcast;        /* 1: the server broadcasts one vector besides the model */
     int server_vecs;  /* server state vectors (0..3) */
@@ -163,6 +165,11 @@ struct fl_algorithm {
     int plain_sync;   /* 1: runs only in synchronous rounds without privacy.*, adversaries or a
                        * robust rule (q-FFL's loss-weighted step, the personalised algorithms) */
     int layer_split;  /* 1: clients keep algorithm.personal_layers to themselves (FedPer, FedRep) */
+    int packed_state; /* 1: only the ranges p->personal of the state vector mean anything (FedPer,
+                       * FedRep): the stores, their spill files, the chunk's state buffers and MPI
+                       * keep those ranges concatenated (fl_state_dim floats, not n_params);
+                       * client_update and personal_model still see the n_params layout, which
+                       * fl_train_run and the personalized evaluation unpack (zeros elsewhere) */
     int passes;       /* runs of the local SGD's minibatches, each a forward and a backward,
                        * per client update charged by fl_algo_work (0: 1; Ditto: 2, the global
                        * and the personal model; APFL: 2, the gradients at w and at the mixed
@@ -199,6 +206,25 @@ void fl_local_work(const fl_train_cfg *tc, uint32_t n, long *steps, long *sample
 uint64_t fl_personal_seed(uint64_t seed, uint32_t which);
 /* dst[lo, hi) = src[lo, hi) for the n ranges (pairs of offsets). */
 void fl_copy_ranges(float *dst, const float *src, const size_t *ranges, int n);
+/* Floats in the n ranges. */
+size_t fl_ranges_len(const size_t *ranges, int n);
+/* The n ranges of src, in order, concatenated into dst (fl_ranges_len floats). */
+void fl_pack_ranges(float *dst, const float *src, const size_t *ranges, int n);
+/* The inverse: dst[lo, hi) of each range from the packed src; the rest of dst is left alone. */
+void fl_unpack_ranges(float *dst, const float *src, const size_t *ranges, int n);
+
+/* Floats of one client state vector of algorithm a in the stores and chunk buffers for a model
+ * of n parameters: 0 without state, n, or with a->packed_state the personal ranges' length (at
+ * least 1: a store holds no empty vectors). p: the algorithm.* keys (NULL: fl_params_default()). */
+size_t fl_state_dim(const fl_algorithm *a, const fl_params *p, size_t n);
+/* A stored state (fl_state_dim floats) into client_update's layout (n floats): a copy, or with
+ * a->packed_state the personal ranges unpacked and zeros elsewhere (what the unpacked store gave
+ * before its first write). */
+void fl_state_unpack(const fl_algorithm *a, const fl_params *p, size_t n, const float *packed,
+                     float *full);
+/* The inverse: full (n) into its stored form (fl_state_dim floats). */
+void fl_state_pack(const fl_algorithm *a, const fl_params *p, size_t n, const float *full,
+                   float *packed);
 
 /* The work algorithm a's client does, what the engine charges (time, FLOPs): fl_local_work's
  * local SGD a->passes times, or one pass over the n samples (one step) when a->one_pass, plus

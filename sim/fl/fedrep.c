@@ -1,9 +1,10 @@
 /* Personal layers: FedPer and FedRep. The model's parameters are split into a shared body and
  * the personal layers of algorithm.personal_layers (fl_params.personal: their ranges of the
- * parameter buffer). Client k keeps its personal layers in its client state (a vector of n_params
- * floats of which only the personal ranges are used; before its first participation they are the
- * global model's), trains from the global body with its own personal layers, keeps the personal
- * layers it ends with and uploads w_k - w^t on the body only (zero on the personal ranges), with
+ * parameter buffer). Client k keeps its personal layers in its client state (before its first
+ * participation they are the global model's: client_update and personal_model see a vector of
+ * n_params floats of which only the personal ranges are used, and the stores keep just those
+ * ranges, packed: .packed_state), trains from the global body with its own personal layers, keeps
+ * the personal layers it ends with and uploads w_k - w^t on the body only (zero on the personal ranges), with
  * weight n_k; the server averages as FedAvg, so the global model's personal layers never move.
  *   FedPer (Arivazhagan et al., Federated Learning with Personalization Layers, arXiv:1912.00818,
  *   2019): the local SGD trains body and personal layers together.
@@ -127,6 +128,7 @@ const fl_algorithm fl_fedper = {
             "arXiv:1912.00818, 2019",
     .client_update = fedper_client,
     .state_vecs = 1,
+    .packed_state = 1,
     .personal_model = personal_model,
 };
 
@@ -138,6 +140,7 @@ const fl_algorithm fl_fedrep = {
             "Learning, ICML 2021",
     .client_update = fedrep_client,
     .state_vecs = 1,
+    .packed_state = 1,
     .personal_model = personal_model,
     .extra_work = fedrep_work,
 };

@@ -51,6 +51,68 @@ void fl_copy_ranges(float *dst, const float *src, const size_t *ranges, int n)
                (ranges[2 * k + 1] - ranges[2 * k]) * sizeof(float));
 }
 
+size_t fl_ranges_len(const size_t *ranges, int n)
+{
+    size_t len = 0;
+    for (int k = 0; k < n; k++) len += ranges[2 * k + 1] - ranges[2 * k];
+    return len;
+}
+
+void fl_pack_ranges(float *dst, const float *src, const size_t *ranges, int n)
+{
+    for (int k = 0; k < n; k++) {
+        const size_t len = ranges[2 * k + 1] - ranges[2 * k];
+        memcpy(dst, src + ranges[2 * k], len * sizeof(float));
+        dst += len;
+    }
+}
+
+void fl_unpack_ranges(float *dst, const float *src, const size_t *ranges, int n)
+{
+    for (int k = 0; k < n; k++) {
+        const size_t len = ranges[2 * k + 1] - ranges[2 * k];
+        memcpy(dst + ranges[2 * k], src, len * sizeof(float));
+        src += len;
+    }
+}
+
+size_t fl_state_dim(const fl_algorithm *a, const fl_params *p, size_t n)
+{
+    if (!a->state_vecs) return 0;
+    if (!a->packed_state) return n;
+    const fl_params d = fl_params_default();
+    if (!p) p = &d;
+    const size_t len = fl_ranges_len(p->personal, p->n_personal);
+    FS_CHECK(len <= n);
+    return len ? len : 1;
+}
+
+void fl_state_unpack(const fl_algorithm *a, const fl_params *p, size_t n, const float *packed,
+                     float *full)
+{
+    if (!a->packed_state) {
+        memcpy(full, packed, n * sizeof(float));
+        return;
+    }
+    const fl_params d = fl_params_default();
+    if (!p) p = &d;
+    memset(full, 0, n * sizeof(float));
+    fl_unpack_ranges(full, packed, p->personal, p->n_personal);
+}
+
+void fl_state_pack(const fl_algorithm *a, const fl_params *p, size_t n, const float *full,
+                   float *packed)
+{
+    if (!a->packed_state) {
+        memcpy(packed, full, n * sizeof(float));
+        return;
+    }
+    const fl_params d = fl_params_default();
+    if (!p) p = &d;
+    if (!p->n_personal) packed[0] = 0; /* fl_state_dim's one float */
+    fl_pack_ranges(packed, full, p->personal, p->n_personal);
+}
+
 static int ensure_order(nn_worker *w, uint32_t n)
 {
     if (w->order_cap >= n) return 0;

@@ -227,7 +227,20 @@ void fl_train_run(const fl_algorithm *a, const fl_round_ctx *ctx, fl_client_resu
             w->opt = res[k].opt;
             w->opt_resume = res[k].opt_resume;
         }
+        float *packed = res[k].state, *full = NULL;
+        if (a->state_vecs && a->packed_state) { /* the client sees its state in full layout */
+            const size_t np = ctx->m->n_params;
+            full = FS_ALIGNED(np, sizeof(float));
+            FS_CHECK(full);
+            fl_state_unpack(a, ctx->p, np, packed, full);
+            res[k].state = full;
+        }
         a->client_update(ctx, res[k].client, w, &res[k]);
+        if (full) {
+            fl_state_pack(a, ctx->p, ctx->m->n_params, full, packed);
+            res[k].state = packed;
+            free(full);
+        }
         w->opt = own;
         w->opt_resume = 0;
     }
