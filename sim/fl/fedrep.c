@@ -1,11 +1,12 @@
 /* Personal layers: FedPer and FedRep. The model's parameters are split into a shared body and
  * the personal layers of algorithm.personal_layers (fl_params.personal: their ranges of the
  * parameter buffer). Client k keeps its personal layers in its client state (before its first
- * participation they are the global model's: client_update and personal_model see a vector of
+ * participation they are the global model's; client_update and personal_model see a vector of
  * n_params floats of which only the personal ranges are used, and the stores keep just those
- * ranges, packed: .packed_state), trains from the global body with its own personal layers, keeps
- * the personal layers it ends with and uploads w_k - w^t on the body only (zero on the personal ranges), with
- * weight n_k; the server averages as FedAvg, so the global model's personal layers never move.
+ * ranges, packed: .packed_state), trains from the global body with its own personal layers,
+ * keeps the personal layers it ends with and uploads w_k - w^t on the body only (zero on the
+ * personal ranges), with weight n_k; the server averages as FedAvg, so the global model's
+ * personal layers never move.
  *   FedPer (Arivazhagan et al., Federated Learning with Personalization Layers, arXiv:1912.00818,
  *   2019): the local SGD trains body and personal layers together.
  *   FedRep (Collins, Hassani, Mokhtari and Shakkottai, Exploiting Shared Representations for
