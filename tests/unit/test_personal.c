@@ -10,6 +10,9 @@
  *   - FedPer and FedRep on a small MLP against the same steps built from fl_local_train and
  *     frozen layers (the head epochs with the body frozen, then the body with the head frozen);
  *   - the same bits with 1 and 2 threads and with a state memory cap of one vector;
+ *   - FedPer's and FedRep's packed client states: the store holds the personal ranges only
+ *     (fl_state_dim floats), in memory and through the spill file, with slots of exactly that
+ *     size, and keeps the values the full-layout store keeps, bit for bit;
  *   - personal layer names, the evaluation sample and the fairness summaries. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -491,6 +494,125 @@ static void test_threads_and_cap(void **st)
     small_free(&e);
 }
 
+/* The pack helpers and fl_state_dim on two personal ranges of the small MLP. */
+static void test_state_pack(void **st)
+{
+    (void)st;
+    const uint32_t sizes[2] = {5, 5};
+    small e;
+    small_init(&e, sizes, 2);
+    const size_t np = e.m.n_params;
+    fl_params p = fl_params_default();
+    p.n_personal = 2;
+    p.personal[0] = 3, p.personal[1] = 10, p.personal[2] = np - 21, p.personal[3] = np;
+    const size_t sd = 7 + 21;
+    assert_int_equal(fl_ranges_len(p.personal, p.n_personal), sd);
+    assert_int_equal(fl_state_dim(fl_find("fedrep"), &p, np), sd);
+    assert_int_equal(fl_state_dim(fl_find("fedper"), &p, np), sd);
+    assert_int_equal(fl_state_dim(fl_find("ditto"), &p, np), np);
+    assert_int_equal(fl_state_dim(fl_find("scaffold"), &p, np), np);
+    assert_int_equal(fl_state_dim(fl_find("fedavg"), &p, np), 0);
+    assert_int_equal(fl_state_dim(fl_find("fedrep"), NULL, np), 1); /* no layers: one float */
+    float *x = malloc(np * sizeof(float)), *full = malloc(np * sizeof(float));
+    float *pk = malloc(sd * sizeof(float)), *pk2 = malloc(sd * sizeof(float));
+    for (size_t i = 0; i < np; i++) x[i] = 0.5f + (float)i;
+    fl_state_pack(fl_find("fedrep"), &p, np, x, pk);
+    assert_same_bits(pk, x + 3, 7); /* the ranges in order, concatenated */
+    assert_same_bits(pk + 7, x + np - 21, 21);
+    for (size_t i = 0; i < np; i++) full[i] = -1.0f;
+    fl_state_unpack(fl_find("fedrep"), &p, np, pk, full);
+    for (size_t i = 0; i < np; i++) {
+        const int in = (i >= 3 && i < 10) || i >= np - 21;
+        assert_true(full[i] == (in ? x[i] : 0.0f)); /* zeros between the ranges */
+    }
+    fl_state_pack(fl_find("fedper"), &p, np, full, pk2);
+    assert_same_bits(pk, pk2, sd);
+    fl_state_pack(fl_find("ditto"), &p, np, x, full); /* unpacked algorithms: copies */
+    assert_same_bits(full, x, np);
+    free(x);
+    free(full);
+    free(pk);
+    free(pk2);
+    small_free(&e);
+}
+
+/* FedPer and FedRep over a store of packed vectors (slots of exactly fl_state_dim floats, as
+ * setup.c allocates them; one vector in memory, the rest through the spill file) against the
+ * full-layout store of run_small: the same global model and, packed, the same client states. */
+static void test_packed_store(void **st)
+{
+    (void)st;
+    const uint32_t sizes[6] = {9, 14, 20, 11, 16, 7};
+    small e;
+    small_init(&e, sizes, 6);
+    const size_t np = e.m.n_params;
+    fl_train_cfg tc = {1, 0, 4, {.lr = 0.05, .momentum = 0.5, .weight_decay = 1e-3}};
+    fl_params p = fl_params_default();
+    p.head_epochs = 2;
+    p.n_personal = 2; /* part of the first layer's weights and the whole output layer */
+    p.personal[0] = 5, p.personal[1] = 40, p.personal[2] = np - 3 * 6 - 3, p.personal[3] = np;
+    const size_t sd = 35 + 21;
+    float *want = malloc(np * sizeof(float)), *got = malloc(np * sizeof(float));
+    float *sw = malloc(6 * np * sizeof(float)), *pk = malloc(sd * sizeof(float));
+    float *sp = malloc(6 * sd * sizeof(float));
+    for (int rep = 0; rep < 2; rep++) {
+        const char *algo = rep ? "fedrep" : "fedper";
+        run_small(&e, algo, &p, &tc, 4, want, sw, 2, 0);
+        fed f;
+        fed_init(&f, algo, &p, &e.m, 6, 0, tc.batch);
+        assert_int_equal(fl_state_dim(f.a, &f.srv.p, np), sd);
+        fl_cstate_free(f.cs); /* the engine's store: packed vectors, one kept in memory */
+        assert_int_equal(fl_cstate_new(&f.cs, sd, sd * sizeof(float), NULL), FS_OK);
+        float *slot[2];
+        for (int k = 0; k < 2; k++) /* exact sizes: an overrun shows under ASan */
+            f.res[k].state = slot[k] = malloc(sd * sizeof(float));
+        memcpy(got, e.g0, np * sizeof(float));
+        fl_round_ctx ctx = {&e.m, &e.ds, &e.part, got, &tc, 11, 1, NULL, NULL, NULL};
+        uint32_t cl[MAXC];
+        for (int r = 1; r <= 4; r++) { /* run_small's rounds */
+            int n = 0;
+            for (uint32_t c = 0; c < 6; c++)
+                if ((c + (uint32_t)r) % 2) cl[n++] = c;
+            fed_round(&f, &ctx, (uint32_t)r, got, cl, n, 2, 2);
+        }
+        assert_same_bits(want, got, np);
+        for (uint32_t c = 0; c < 6; c++) {
+            /* run_small's store of n_params floats holds the packed vector at its front */
+            assert_int_equal(fl_cstate_get(f.cs, c, sp + c * sd, NULL), FS_OK);
+            assert_same_bits(sp + c * sd, sw + (size_t)c * np, sd);
+            for (size_t i = sd; i < np; i++) assert_true(sw[(size_t)c * np + i] == 0.0f);
+            /* the personal model: the global body, the client's own trained ranges */
+            float *b = malloc(np * sizeof(float)), *a = malloc(np * sizeof(float));
+            fl_state_unpack(f.a, &f.srv.p, np, sp + c * sd, b);
+            f.a->personal_model(&f.srv.p, np, got, b, 0, a);
+            fl_state_pack(f.a, &f.srv.p, np, a, pk);
+            assert_same_bits(pk, sp + c * sd, sd);
+            assert_same_bits(a + 40, got + 40, np - 21 - 40);
+            assert_true(a[5] != got[5] && a[np - 1] != got[np - 1]); /* trained, not global */
+            free(a);
+            free(b);
+        }
+        fl_cstate_stats cs;
+        fl_cstate_stats_get(f.cs, &cs);
+        assert_int_equal(cs.clients, 6);
+        assert_int_equal(cs.in_memory, 1);
+        assert_true(cs.spills > 0 && cs.loads > 0);
+        assert_true(cs.disk_bytes > 0 && cs.disk_bytes % (sd * sizeof(float)) == 0);
+        assert_true(cs.disk_bytes <= 64 * sd * sizeof(float)); /* the file's first rows */
+        for (int k = 0; k < 2; k++) {
+            free(slot[k]);
+            f.res[k].state = NULL;
+        }
+        fed_free(&f);
+    }
+    free(want);
+    free(got);
+    free(sw);
+    free(pk);
+    free(sp);
+    small_free(&e);
+}
+
 static void test_personal_layers(void **st)
 {
     (void)st;
@@ -568,6 +690,8 @@ int main(void)
         cmocka_unit_test(test_no_personal_layers_is_fedavg),
         cmocka_unit_test(test_fedrep_fedper_steps),
         cmocka_unit_test(test_threads_and_cap),
+        cmocka_unit_test(test_state_pack),
+        cmocka_unit_test(test_packed_store),
         cmocka_unit_test(test_personal_layers),
         cmocka_unit_test(test_fairness),
         cmocka_unit_test(test_eval_sample),

@@ -69,6 +69,47 @@ static void test_estimate_state(void **state)
     assert_true(b.total > a.total);
 }
 
+/* FedRep and FedPer keep only their personal layers per client (packed): the stores and the
+ * chunk's state buffers count those floats, Ditto's a whole model; FedRep without personal
+ * layers keeps one float per client */
+static void test_estimate_packed_state(void **state)
+{
+    (void)state;
+    cfg r, p, d, n;
+    parse(SYNTH "model: {name: mlp, hidden: [1000]}\n"
+                "algorithm: {name: fedrep, personal_layers: dense2}\n",
+          &r);
+    parse(SYNTH "model: {name: mlp, hidden: [1000]}\n"
+                "algorithm: {name: fedper, personal_layers: dense2}\n",
+          &p);
+    parse(SYNTH "model: {name: mlp, hidden: [1000]}\nalgorithm: {name: ditto}\n", &d);
+    parse(SYNTH "model: {name: mlp, hidden: [1000]}\nalgorithm: {name: fedrep}\n", &n);
+    cfg_diag dg;
+    sim_estimate er, ep, ed, en;
+    assert_int_equal(sim_check_setup(&r, 1, "/tmp/x.db", "s.yaml", &dg, &er), FS_OK);
+    assert_int_equal(sim_check_setup(&p, 1, "/tmp/x.db", "s.yaml", &dg, &ep), FS_OK);
+    assert_int_equal(sim_check_setup(&d, 1, "/tmp/x.db", "s.yaml", &dg, &ed), FS_OK);
+    assert_int_equal(sim_check_setup(&n, 1, "/tmp/x.db", "s.yaml", &dg, &en), FS_OK);
+    const double np = 60 * 1000 + 1000 + 1000 * 10 + 10, head = 1000 * 10 + 10;
+    assert_true(ed.state == 30 * np * 4); /* 30 clients, under the default cap */
+    assert_true(er.state == 30 * head * 4);
+    assert_true(ep.state == er.state);
+    assert_true(en.state == 30 * 4);
+    const double per = np * 4 + head * 4; /* the update and the packed state */
+    assert_true(er.chunk == sim_chunk_clients(1, per, r.rounds.clients_per_round) * per);
+    assert_true(ed.chunk ==
+                sim_chunk_clients(1, np * 4 * 2, d.rounds.clients_per_round) * np * 4 * 2);
+    assert_true(er.total < ed.total);
+    /* under a cap the store keeps what fits: the cap, not n_clients vectors */
+    cfg rc;
+    parse(SYNTH "model: {name: mlp, hidden: [1000]}\n"
+                "algorithm: {name: fedrep, personal_layers: dense2, state_memory_mb: 0.5}\n",
+          &rc);
+    sim_estimate erc;
+    assert_int_equal(sim_check_setup(&rc, 1, "/tmp/x.db", "s.yaml", &dg, &erc), FS_OK);
+    assert_true(erc.state == 0.5 * 1048576.0);
+}
+
 #define LOGREG SYNTH "model: {name: logreg}\ntrain: {batch_size: 10}\n"
 
 /* top-k with error feedback: comm.c's chunk buffers, the encodings, top-k's |x| copy per
@@ -234,15 +275,11 @@ static void test_chunk(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_estimate_small),
-        cmocka_unit_test(test_estimate_state),
-        cmocka_unit_test(test_too_large),
-        cmocka_unit_test(test_errors_at_keys),
-        cmocka_unit_test(test_chunk),
-        cmocka_unit_test(test_estimate_compression),
-        cmocka_unit_test(test_estimate_powersgd),
-        cmocka_unit_test(test_estimate_personal),
-        cmocka_unit_test(test_too_large_compressed),
+        cmocka_unit_test(test_estimate_small),        cmocka_unit_test(test_estimate_state),
+        cmocka_unit_test(test_estimate_packed_state), cmocka_unit_test(test_too_large),
+        cmocka_unit_test(test_errors_at_keys),        cmocka_unit_test(test_chunk),
+        cmocka_unit_test(test_estimate_compression),  cmocka_unit_test(test_estimate_powersgd),
+        cmocka_unit_test(test_estimate_personal),     cmocka_unit_test(test_too_large_compressed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
