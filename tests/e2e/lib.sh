@@ -30,7 +30,7 @@ est_rss() {
     RSS=$(awk '/Maximum resident set size/ { printf "%d", $NF * 1024 / 1e6 }' "$TMP/time.txt")
 }
 # What the estimate leaves out of the peak: the code, libraries and the OpenMP and OpenBLAS
-# runtimes (the plain runs of these checks peak 20-31 MB above their estimates).
+# runtimes (the plain runs of these checks peak 21-33 MB above their estimates).
 MEM_MARGIN=40
 # mem_check NAME EST0 RSS0 EST RSS: a run with a feature (EST, RSS) against the same run without
 # it (EST0, RSS0): the estimate is not below the peak by more than MEM_MARGIN, and the part the
