@@ -98,8 +98,8 @@ double sa_round_bytes(int n_clients, int neighbours, size_t dim, int threads, in
                (n * d + 1) * (CT_BYTES + 1.0) + (double)dim * sizeof(uint32_t) +
                n * (d + 1) * (8.0 * SECRET_ELEMS + 1) + n * sizeof(sa_cost) +
                (complete ? 0 : 2 * n * sizeof(int));
-    /* the messages and scratch of rounds 1-3, counted together though they never coexist:
-     * they are small beside the pairwise arrays */
+    /* round 2's masked inputs alive at once, and the small scratch of rounds 1 and 3 (counted
+     * with them although the three never coexist) */
     b += (double)live_inputs * (sizeof(sa_masked_input) + (double)dim * sizeof(uint32_t));
     return b + sa__share_bytes((int)d, threads) + sa__unmask_bytes(n_clients, (int)d);
 }
