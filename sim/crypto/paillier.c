@@ -712,6 +712,25 @@ size_t he_enc_table_bytes(const he_enc *e)
     return s;
 }
 
+/* n^2 of a bits-bit n has 2 bits - 1 or 2 bits: the same limb count, bits being even */
+static size_t n2_limbs(int bits)
+{
+    return (2 * (size_t)bits + GMP_NUMB_BITS - 1) / GMP_NUMB_BITS;
+}
+
+size_t he_enc_table_bytes_for(int bits)
+{
+    fb_table fb;
+    memset(&fb, 0, sizeof fb);
+    fb_shape(&fb, (size_t)bits + HE_STAT_BITS, n2_limbs(bits), PUB_TABLE_BUDGET); /* he_enc_new */
+    return fb.bytes;
+}
+
+size_t he_ct_mem_bytes(int bits)
+{
+    return sizeof(he_ct) + n2_limbs(bits) * sizeof(mp_limb_t); /* mpz_tdiv_r by n^2 sizes it */
+}
+
 /* The random material of one encryption, drawn serially (see noise_value for its meaning). */
 typedef struct noise {
     mpz_t a, b;

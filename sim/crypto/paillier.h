@@ -132,6 +132,12 @@ void he_enc_free(he_enc *e);
 const he_pub *he_enc_pub(const he_enc *e);
 he_method he_enc_method(const he_enc *e);
 size_t he_enc_table_bytes(const he_enc *e);
+/* The same for the encryptor he_enc_new builds from a public key of `bits` bits with h (every
+ * he_keygen key), without building it: for memory estimates. */
+size_t he_enc_table_bytes_for(int bits);
+/* Memory of one ciphertext of a bits-bit key once written (its struct and the limbs of a value
+ * mod n^2, as the operations leave it; GMP's allocator overhead aside). */
+size_t he_ct_mem_bytes(int bits);
 
 /* Encrypt the signed integer m in [-half, half] (FS_EINPUT outside). */
 fs_err he_encrypt(const he_enc *e, cr_src *rnd, const mpz_t m, he_ct *c);

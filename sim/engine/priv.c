@@ -107,6 +107,43 @@ int priv_wanted(const cfg *c)
     return strcmp(c->privacy.mode, "none") != 0 || strcmp(c->privacy.secagg, "none") != 0;
 }
 
+/* The scenario's privacy.mode, privacy.secagg and adaptive clipping, as the run reads them. */
+static int mode_of(const cfg *c)
+{
+    const char *m = c->privacy.mode;
+    return strcmp(m, "central") == 0 ? MODE_CENTRAL
+           : strcmp(m, "local") == 0 ? MODE_LOCAL
+                                     : MODE_NONE;
+}
+
+static int secagg_of(const cfg *c)
+{
+    return strcmp(c->privacy.secagg, "secagg") == 0        ? SA_SECAGG
+           : strcmp(c->privacy.secagg, "secagg_plus") == 0 ? SA_PLUS
+           : strcmp(c->privacy.secagg, "paillier") == 0    ? SA_PAILLIER
+                                                           : SA_NONE;
+}
+
+static int adaptive_of(const cfg *c, int mode)
+{
+    return strcmp(c->privacy.adaptive_clip, "true") == 0 && mode == MODE_CENTRAL;
+}
+
+/* Length of the encoded vector [u | u2 | weight | unclipped] (encode()). */
+static size_t sa_dim_of(size_t np, int two, int adaptive)
+{
+    return np * (size_t)(1 + two) + 1 + (size_t)adaptive;
+}
+
+/* SecAgg+'s degree k for a round of n selected clients; 0: the complete graph (SecAgg). */
+static int sa_neighbours_of(const cfg *c, int secagg, int n)
+{
+    if (secagg != SA_PLUS) return 0;
+    int k = c->privacy.secagg_neighbours > 0 ? c->privacy.secagg_neighbours : sa_plus_degree(n);
+    k += k & 1;
+    return k >= n - 1 ? 0 : k;
+}
+
 static int unit_weights(const fl_algorithm *a, const cfg *c)
 {
     /* SCAFFOLD (with algorithm.weighting uniform) and FedDyn weigh every client 1 (their
@@ -120,19 +157,13 @@ static void read_options(priv_state *p, const cfg *c, const partition *part, siz
                          const fl_algorithm *a, int chunk, int threads)
 {
     p->c = c;
-    const char *m = c->privacy.mode;
-    p->mode = strcmp(m, "central") == 0 ? MODE_CENTRAL
-              : strcmp(m, "local") == 0 ? MODE_LOCAL
-                                        : MODE_NONE;
+    p->mode = mode_of(c);
     p->uniform = strcmp(c->privacy.weighting, "uniform") == 0;
-    p->adaptive = strcmp(c->privacy.adaptive_clip, "true") == 0 && p->mode == MODE_CENTRAL;
+    p->adaptive = adaptive_of(c, p->mode);
     const char *smp = c->privacy.sampling;
     p->poisson =
         strcmp(smp, "poisson") == 0 || (strcmp(smp, "auto") == 0 && p->mode == MODE_CENTRAL);
-    p->secagg = strcmp(c->privacy.secagg, "secagg") == 0        ? SA_SECAGG
-                : strcmp(c->privacy.secagg, "secagg_plus") == 0 ? SA_PLUS
-                : strcmp(c->privacy.secagg, "paillier") == 0    ? SA_PAILLIER
-                                                                : SA_NONE;
+    p->secagg = secagg_of(c);
     p->np = n_params;
     p->two = a->two_uploads;
     p->chunk = chunk;
@@ -201,7 +232,7 @@ static fs_err dp_setup(priv_state *p, const cfg *c, uint32_t N)
 /* Secure aggregation: the encoded inputs and the masked sum of one chunk of clients. */
 static fs_err sa_setup(priv_state *p, int chunk)
 {
-    p->dim = p->np * (size_t)(1 + p->two) + 1 + (size_t)p->adaptive;
+    p->dim = sa_dim_of(p->np, p->two, p->adaptive);
     p->x = FS_ALIGNED((size_t)chunk * p->dim, sizeof *p->x);
     p->masked = FS_CALLOC((size_t)chunk, sizeof *p->masked);
     p->nclip = FS_CALLOC((size_t)chunk, sizeof *p->nclip);
@@ -279,6 +310,49 @@ fs_err priv_new(const cfg *c, const partition *part, size_t n_params, const fl_a
     describe(p, c);
     *out = p;
     return FS_OK;
+}
+
+double priv_estimate_bytes(const cfg *c, const fl_algorithm *a, size_t n_params, uint32_t n_clients,
+                           int max_selected, int chunk, int threads)
+{
+    if (!priv_wanted(c)) return 0;
+    const int mode = mode_of(c), sa = secagg_of(c);
+    double b = chunk * (double)sizeof(double); /* the chunk's norms */
+    if (mode != MODE_NONE) {
+        int n_orders;
+        dp_default_orders(&n_orders);
+        b += 3.0 * n_orders * sizeof(double);                              /* dp_accountant_init */
+        if (mode == MODE_LOCAL) b += (double)n_clients * sizeof(uint32_t); /* part_count */
+    }
+    if (sa == SA_NONE) return b;
+    const size_t dim = sa_dim_of(n_params, a ? a->two_uploads : 0, adaptive_of(c, mode));
+    /* sa_setup: the chunk's encoded inputs, their masked handles and clip counts; the sum */
+    b += chunk * ((double)dim * sizeof(float) + sizeof(sa_masked_input *) + sizeof(long)) +
+         (double)dim * sizeof(uint32_t);
+    if (sa == SA_PAILLIER) { /* he_setup, and priv_he_encrypt's slot values per thread */
+        const int bits = c->privacy.paillier_bits;
+        he_pub pk = {.bits = bits}; /* the layout depends on the key's size only */
+        he_pack L;
+        if (priv_he_layout(&pk, n_clients, &L)) {
+            fs_error_clear();
+            return b;
+        }
+        const double nct = (double)priv_he_cts(&L, dim);
+        return b + (double)he_enc_table_bytes_for(bits) +
+               (chunk + 1.0) * nct * (double)he_ct_mem_bytes(bits) + /* hct, hsum */
+               (double)dim * sizeof(int64_t) + n_clients +           /* hval, he_seen */
+               (threads > 0 ? threads : 1) * (double)L.slots * sizeof(int64_t);
+    }
+    /* a round of the selected clients: its protocol state and our two cost snapshots; the
+     * chunk's masked inputs are alive at once (priv_round_add); sa_round_setup's parallel
+     * region runs on OpenMP's default thread count */
+    int omp = 1;
+#ifdef _OPENMP
+    omp = omp_get_max_threads();
+#endif
+    const int n = max_selected > 0 ? max_selected : 1;
+    return b + 2.0 * n * sizeof(sa_cost) +
+           sa_round_bytes(n, sa_neighbours_of(c, sa, n), dim, omp, chunk);
 }
 
 static void sa_round_drop(priv_state *p)
@@ -474,13 +548,7 @@ fs_err priv_round_begin(priv_state *p, uint32_t round, const sched_round *sr)
     choose_rf(p, n);
     sp.clip = p->R;
     sp.scale_bits = p->sa_f;
-    int k = 0;
-    if (p->secagg == 2) {
-        k = p->c->privacy.secagg_neighbours > 0 ? p->c->privacy.secagg_neighbours
-                                                : sa_plus_degree(n);
-        k += k & 1;
-        if (k >= n - 1) k = 0;
-    }
+    const int k = sa_neighbours_of(p->c, p->secagg, n);
     sp.neighbours = k;
     sp.threshold = p->c->privacy.secagg_threshold;
     if (sp.threshold == 0) /* Bonawitz et al.: 2/3; SecAgg+: a strict majority of k+1 holders */

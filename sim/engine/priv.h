@@ -98,6 +98,14 @@ int priv_wanted(const cfg *c);
 fs_err priv_new(const cfg *c, const partition *part, size_t n_params, const fl_algorithm *a,
                 int chunk, int threads, priv_state **out);
 void priv_free(priv_state *p);
+/* What priv_new and a round (priv_round_begin .. priv_round_end) allocate at most, by their
+ * formulas, for the memory estimate (engine/setup_check.c): the chunk's norms, the accountant,
+ * local DP's counts; with secure aggregation the chunk's encoded inputs and masked vectors and
+ * the protocol's round for max_selected clients (O(n x degree) keys, share ciphertexts and
+ * unmasking shares: sa_round_bytes); with paillier the encryptor's fixed-base table, the chunk's
+ * ciphertexts and their running product. 0 when priv_wanted is not. */
+double priv_estimate_bytes(const cfg *c, const fl_algorithm *a, size_t n_params, uint32_t n_clients,
+                           int max_selected, int chunk, int threads);
 
 /* One line for the log: mode, sampling, q, z, clip, secure aggregation. */
 const char *priv_describe(const priv_state *p);

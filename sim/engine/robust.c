@@ -72,6 +72,58 @@ static void poison_step(const fl_poison *p, const float *global, float *params, 
     atk_project(&r->atk, global, params, n);
 }
 
+/* The rule's parameters from the scenario (f before the rule clamps it to a round's size). */
+static fl_robust_params params_of(const cfg *c, int threads)
+{
+    return (fl_robust_params){.f = cfg_robust_f(c),
+                              .m = c->aggregation.m,
+                              .iters = c->aggregation.iters,
+                              .clip = c->aggregation.clip,
+                              .noise = c->aggregation.noise,
+                              .seed = c->seed,
+                              .threads = threads};
+}
+
+/* FLTrust's root dataset: aggregation.root_samples of the n_train training samples at most. */
+static size_t root_size(const cfg *c, size_t n_train)
+{
+    return (size_t)c->aggregation.root_samples < n_train ? (size_t)c->aggregation.root_samples
+                                                         : n_train;
+}
+
+double robust_estimate_bytes(const cfg *c, size_t n_params, uint32_t n_clients, size_t n_train,
+                             size_t n_test, int max_updates, int threads)
+{
+    const fl_robust_rule *rule = fl_robust_find(c->aggregation.rule);
+    const int k = atk_parse(c->adversary.attack);
+    if (!cfg_robust_wanted(c) || !rule || k < 0) return 0;
+    const double np = (double)n_params, cap = max_updates;
+    /* setup: the malicious bitmap; the round's updates with their weight, client, flag, kept
+     * share and sort slot; the centre; FLTrust's server update and root sample; the backdoor's
+     * test samples (at most all of them) */
+    double b = n_clients / 8 + 1.0 +
+               cap * (np * sizeof(float) + 2 * sizeof(double) + sizeof(uint32_t) + 1 +
+                      sizeof(robust_byc)) +
+               np * sizeof(double);
+    if (rule->needs_ref) {
+        const size_t n = root_size(c, n_train);
+        b += np * sizeof(float) + (n ? n : 1) * sizeof(uint32_t) + 2 * sizeof(uint32_t);
+    }
+    if (k == ATK_BACKDOOR) b += (n_test ? n_test : 1) * (double)sizeof(uint32_t);
+    /* robust_round_end: the omniscient attack's buffers (attack_updates), freed before the
+     * rule runs with its buckets on the round's updates (f clamped as there) */
+    const double atk = atk_omniscient((atk_kind)k)
+                           ? cap + np * sizeof(float) + atk_craft_bytes((atk_kind)k, n_params)
+                           : 0;
+    const int bucket = c->aggregation.bucket;
+    const int nb = bucket > 1 ? (max_updates + bucket - 1) / bucket : max_updates;
+    fl_robust_params p = params_of(c, threads);
+    p.f = fl_robust_f(rule, p.f, nb);
+    const fl_robust_in in = {max_updates, n_params, NULL, NULL, NULL, NULL, &p};
+    const double agg = fl_robust_bucketed_bytes(rule, &in, bucket);
+    return b + (atk > agg ? atk : agg);
+}
+
 void robust_free(robust_state *r)
 {
     if (!r) return;
@@ -135,13 +187,7 @@ static fs_err setup(robust_state *r, const cfg *c, const dataset *ds, const part
     if (r->atk.kind == ATK_BACKDOOR && c->adversary.target >= ds->n_classes)
         return fs_error(FS_EINPUT, "adversary.target = %d is not a class of dataset '%s' (0 .. %d)",
                         c->adversary.target, ds->name, ds->n_classes - 1);
-    r->rp = (fl_robust_params){.f = cfg_robust_f(c),
-                               .m = c->aggregation.m,
-                               .iters = c->aggregation.iters,
-                               .clip = c->aggregation.clip,
-                               .noise = c->aggregation.noise,
-                               .seed = c->seed,
-                               .threads = threads};
+    r->rp = params_of(c, threads);
     r->bucket = c->aggregation.bucket;
     /* the malicious clients: a prefix of a permutation of the population */
     const long want = c->adversary.count > 0    ? c->adversary.count
@@ -185,9 +231,7 @@ static fs_err setup(robust_state *r, const cfg *c, const dataset *ds, const part
     if (!r->U || !r->w || !r->cl || !r->is_mal || !r->kept || !r->byc || !r->center)
         return FS_ENOMEM;
     if (r->rule->needs_ref) { /* FLTrust's root dataset: a uniform sample of the training set */
-        const size_t n = (size_t)c->aggregation.root_samples < ds->train.n
-                             ? (size_t)c->aggregation.root_samples
-                             : ds->train.n;
+        const size_t n = root_size(c, ds->train.n);
         r->ref = FS_ALIGNED(r->np, sizeof(float));
         r->root.n_clients = 1;
         r->root.n_samples = n;

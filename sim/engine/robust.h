@@ -37,6 +37,14 @@ typedef struct robust_state robust_state;
 fs_err robust_new(const cfg *c, const dataset *ds, const partition *part, const nn_model *m,
                   int max_updates, int threads, robust_state **out);
 void robust_free(robust_state *r);
+/* What robust_new and a round (robust_round_add .. robust_round_end) allocate at most, by their
+ * formulas, for the memory estimate (engine/setup_check.c): the round's max_updates kept updates
+ * (n x n_params floats) with their per-update arrays, the centre, FLTrust's server update and
+ * root sample (of n_train), the backdoor's test set (n_test), and the larger of the omniscient
+ * attack's buffers and the rule's scratch after bucketing (Krum's and Bulyan's n x n distances,
+ * the coordinate-wise rules' columns per thread, ...). 0 when cfg_robust_wanted is not. */
+double robust_estimate_bytes(const cfg *c, size_t n_params, uint32_t n_clients, size_t n_train,
+                             size_t n_test, int max_updates, int threads);
 /* One line for the log. */
 const char *robust_describe(const robust_state *r);
 /* The data attack's hook, or NULL when the attack does not touch data. */

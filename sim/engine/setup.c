@@ -186,8 +186,7 @@ static fs_err setup_schedule(run_state *s, const cfg *c, const sim_opts *o)
     s->perm = FS_CALLOC(N, sizeof *s->perm);
     if (!s->perm) return FS_ENOMEM;
     for (uint32_t i = 0; i < N; i++) s->perm[i] = i;
-    int m = (int)ceil(c->rounds.clients_per_round * (1.0 + c->rounds.overcommit));
-    if ((uint32_t)m > N) m = (int)N;
+    const int m = sim_selection_cap(c, N);
     s->sr.c = FS_CALLOC((size_t)m, sizeof *s->sr.c);
     s->chunk_cl_sel = FS_CALLOC((size_t)m, sizeof *s->chunk_cl_sel);
     if (!s->chunk_cl_sel) return FS_ENOMEM;

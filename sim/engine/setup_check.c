@@ -4,10 +4,13 @@
  * files), the model's shapes and frozen layers, the peak memory
  * estimate against the machine's limit, and model.init_from. Each failure names the scenario key
  * it comes from (file:line:col). The estimate counts what set-up (setup.c) allocates, by the same
- * formulas (sim_chunk_clients, nn_worker_bytes, comm_estimate_bytes, pers_estimate_bytes). */
+ * formulas (sim_chunk_clients, nn_worker_bytes, comm_estimate_bytes, pers_estimate_bytes,
+ * priv_estimate_bytes, robust_estimate_bytes). */
 #include "engine/setup_check.h"
 #include "engine/comm.h"
 #include "engine/personal.h"
+#include "engine/priv.h"
+#include "engine/robust.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -40,6 +43,13 @@ int sim_chunk_clients(int threads, double per_client, int clients_per_round)
     while (chunk < 64 && (chunk * 2) * per_client <= 256.0 * MIB && chunk < clients_per_round)
         chunk *= 2;
     return chunk;
+}
+
+int sim_selection_cap(const cfg *c, uint32_t n_clients)
+{
+    int m = (int)ceil(c->rounds.clients_per_round * (1.0 + c->rounds.overcommit));
+    if ((uint32_t)m > n_clients) m = (int)n_clients;
+    return m;
 }
 
 int sim_thread_count(const cfg *c, int override)
@@ -138,8 +148,13 @@ void sim_estimate_memory(const cfg *c, const dataset *ds, size_t n_train, size_t
     /* compression (setup_schedule: comm_new) and personalized evaluation (pers_new) */
     comm_estimate_bytes(c, m, chunk, threads, (size_t)capb, n_clients, &est->comm, &est->residuals);
     est->pers = pers_estimate_bytes(c, a, m->n_params, n_clients, chunk, threads);
+    /* privacy (priv_new, a secure-aggregation round) and robustness (robust_new, a round) */
+    est->priv = priv_estimate_bytes(c, a, m->n_params, n_clients, sim_selection_cap(c, n_clients),
+                                    chunk, threads);
+    est->robust = robust_estimate_bytes(c, m->n_params, n_clients, n_train, n_test,
+                                        c->rounds.clients_per_round, threads);
     est->total = est->data + est->partition + est->model + est->workers + est->chunk + est->state +
-                 est->comm + est->residuals + est->pers;
+                 est->comm + est->residuals + est->pers + est->priv + est->robust;
 }
 
 static void fmt_bytes(double b, char *buf, size_t cap)
@@ -357,6 +372,11 @@ static fs_err check_memory(const cfg *c, const char *file, cfg_diag *d, const da
                                                                       : "eval.personalize_epochs"
                                       : "eval.clients",
              "the personalized evaluation's models"},
+            {est.priv, strcmp(c->privacy.secagg, "none") != 0 ? "privacy.secagg" : "privacy.mode",
+             "the privacy buffers (secure aggregation's keys, shares and masked vectors)"},
+            {est.robust,
+             strcmp(c->aggregation.rule, "mean") != 0 ? "aggregation.rule" : "adversary.attack",
+             "the robust aggregation's kept updates and scratch"},
         };
         int big = 0;
         for (int i = 1; i < (int)(sizeof parts / sizeof *parts); i++)
@@ -374,8 +394,8 @@ static fs_err check_memory(const cfg *c, const char *file, cfg_diag *d, const da
                             "(%s); the largest part is %s: %s",
                             tot, lim, est.limit_src, parts[big].what, part);
         at(d, c, file, key, e,
-           "a smaller model, batch, population, thread count or algorithm.state_memory_mb "
-           "(README.md, 'What validate checks')");
+           "a smaller model, batch, population, clients per round, thread count or "
+           "algorithm.state_memory_mb (README.md, 'What validate checks')");
         return e;
     }
     return FS_OK;

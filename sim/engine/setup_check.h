@@ -23,6 +23,8 @@ typedef struct sim_estimate {
     double comm;      /* compression's chunk buffers and encoder scratch (comm_estimate_bytes) */
     double residuals; /* error-feedback residual store, up to algorithm.state_memory_mb */
     double pers;      /* personalized evaluation's models and sample (pers_estimate_bytes) */
+    double priv;      /* DP's and secure aggregation's buffers and round (priv_estimate_bytes) */
+    double robust;    /* kept updates, rule and attack scratch (robust_estimate_bytes) */
     double total;
     double limit;       /* bytes available (INFINITY: none known) */
     char limit_src[64]; /* where limit comes from */
@@ -53,6 +55,10 @@ double sim_mem_limit(char *src, size_t cap);
 /* Clients trained between two ordered summations: 4 x threads (at least 8), doubled up to 64 while
  * they fit in 256 MB of per_client bytes and below clients_per_round. */
 int sim_chunk_clients(int threads, double per_client, int clients_per_round);
+
+/* Clients a round selects at most: clients_per_round x (1 + rounds.overcommit), rounded up, at
+ * most n_clients (the schedule's arrays; secure aggregation's round). */
+int sim_selection_cap(const cfg *c, uint32_t n_clients);
 
 /* Training threads: -j, else the scenario's threads, else all cores (1 without OpenMP). */
 int sim_thread_count(const cfg *c, int override);

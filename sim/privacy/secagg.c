@@ -81,6 +81,29 @@ const sa_cost *sa_server_cost(const sa_round *r)
 
 /* ---- round object ------------------------------------------------------------------------- */
 
+/* The graph of n clients asked for `neighbours` (odd: one more): *complete, and the degree. */
+static int graph_degree(int neighbours, int n, int *complete)
+{
+    const int k = neighbours + (neighbours & 1);
+    *complete = k == 0 || k >= n - 1;
+    return *complete ? n - 1 : k;
+}
+
+double sa_round_bytes(int n_clients, int neighbours, size_t dim, int threads, int live_inputs)
+{
+    int complete;
+    const double n = n_clients, d = graph_degree(neighbours, n_clients, &complete);
+    /* sa_round_new's arrays: secrets, receive keys, the board, the server state */
+    double b = n * sizeof(struct sa_client) + (n * d + 1) * KEY + 2 * n * KEY + 4 * n +
+               (n * d + 1) * (CT_BYTES + 1.0) + (double)dim * sizeof(uint32_t) +
+               n * (d + 1) * (8.0 * SECRET_ELEMS + 1) + n * sizeof(sa_cost) +
+               (complete ? 0 : 2 * n * sizeof(int));
+    /* round 2's masked inputs alive at once, and the small scratch of rounds 1 and 3 (counted
+     * with them although the three never coexist) */
+    b += (double)live_inputs * (sizeof(sa_masked_input) + (double)dim * sizeof(uint32_t));
+    return b + sa__share_bytes((int)d, threads) + sa__unmask_bytes(n_clients, (int)d);
+}
+
 fs_err sa_round_new(const sa_params *p, int n_clients, size_t dim, uint64_t seed, uint64_t round,
                     sa_round **out)
 {
@@ -103,9 +126,8 @@ fs_err sa_round_new(const sa_params *p, int n_clients, size_t dim, uint64_t seed
                         "(lower clip or scale_bits)",
                         n_clients, qmax);
 
-    int k = p->neighbours + (p->neighbours & 1);
-    int complete = k == 0 || k >= n_clients - 1;
-    int deg = complete ? n_clients - 1 : k;
+    int complete;
+    int deg = graph_degree(p->neighbours, n_clients, &complete);
     if (complete && n_clients > SA_MAX_COMPLETE)
         return fs_error(FS_EINPUT,
                         "secagg: complete graph limited to %d clients, got %d "

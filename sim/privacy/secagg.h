@@ -103,6 +103,11 @@ typedef struct sa_unmask_msg sa_unmask_msg;     /* client -> server, round 3 */
 fs_err sa_round_new(const sa_params *p, int n_clients, size_t dim, uint64_t seed, uint64_t round,
                     sa_round **out);
 void sa_round_free(sa_round *r);
+/* Peak bytes of a round of n_clients with these neighbours (sa_params.neighbours) and dim: what
+ * sa_round_new allocates (the O(n x degree) keys, share ciphertexts and unmasking shares), plus
+ * live_inputs masked inputs held at once, round 1's share scratch on threads threads and round 3's
+ * unmasking (its keys bounded for any dropout pattern). For the run's memory estimate. */
+double sa_round_bytes(int n_clients, int neighbours, size_t dim, int threads, int live_inputs);
 
 int sa_round_threshold(const sa_round *r);
 /* Neighbours per client: n - 1 for the complete graph, else the (even) Harary degree. */

@@ -190,6 +190,11 @@ void sa__make_ad(uint8_t ad[AD_BYTES], uint64_t round, int from, int to);
 /* acc[lo..hi) += (negate: -=) the ChaCha20 keystream of key as uint32 words. */
 void sa__prg_add(uint32_t *acc, size_t lo, size_t hi, const uint8_t key[KEY], int negate);
 
+/* Scratch of round 1 (secagg_share.c): holder x's and shares, per thread. */
+double sa__share_bytes(int deg, int threads);
+/* Round 3 (secagg_unmask.c): the server's keys and Lagrange scratch, one client's message. */
+double sa__unmask_bytes(int n, int deg);
+
 /* ---- fixed point (secagg_fixed.c) ---------------------------------------------------------- */
 
 /* The modular sum acc as two's-complement words (qsum) and as floats scaled by 2^-scale_bits

@@ -77,6 +77,11 @@ static int client_share(sa_round *r, int i, uint64_t *xs, uint64_t *shares)
     return rc;
 }
 
+double sa__share_bytes(int deg, int threads)
+{
+    return (threads > 0 ? threads : 1) * (deg + 1.0) * (1 + SHARE_ELEMS) * sizeof(uint64_t);
+}
+
 fs_err sa_round_setup(sa_round *r, const uint8_t *present, sa_status *status)
 {
     *status = SA_OK;

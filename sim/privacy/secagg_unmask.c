@@ -139,6 +139,20 @@ static int reconstruct(sa_round *r, int o, uint64_t *xs, uint64_t *xs_cache, uin
     return 0;
 }
 
+double sa__unmask_bytes(int n, int deg)
+{
+    /* sa_server_unmask's keys: b_o of each of the u clients in U3 and, per client dropped after
+     * sharing, one pairwise seed per masked neighbour: at most u + (n - u) min(deg, u) */
+    double keys = 0;
+    for (int u = 0; u <= n; u++) {
+        const double k = u + (double)(n - u) * (deg < u ? deg : u);
+        if (k > keys) keys = k;
+    }
+    return (keys + 1) * sizeof(struct unmask_key) +
+           (deg + 1.0) * (3 + SECRET_ELEMS) * sizeof(uint64_t) + /* xs, cache, lambda, gathered */
+           sizeof(sa_unmask_msg) + (deg + 1.0) * sizeof(struct sa_unmask_entry); /* one message */
+}
+
 fs_err sa_server_unmask(sa_round *r, float *sum, uint32_t *qsum, sa_status *status)
 {
     *status = SA_OK;

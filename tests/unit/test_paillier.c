@@ -219,6 +219,8 @@ static void test_paths(void **state)
     he_enc *e;
     assert_int_equal(he_enc_new(he_key_pub(key512), &e), FS_OK);
     assert_true(he_enc_table_bytes(e) > 0);
+    /* the memory estimate's count, without building the table */
+    assert_int_equal(he_enc_table_bytes(e), he_enc_table_bytes_for(512));
     round_trip(key512, e, HE_FIXED_BASE);
     he_enc_free(e);
     assert_int_equal(he_enc_new_key(key512, &e), FS_OK);
@@ -739,6 +741,14 @@ static void test_2048(void **state)
     he_add(pk, &a, &b, &a);
     assert_int_equal(he_decrypt_f64(k, &a, 32, &x), FS_OK);
     assert_true(fabs(x - (-1234.5678 + 0.0078125)) <= 0x1p-32);
+    /* what the memory estimate counts: the public table (27 MB) and a ciphertext's limbs as
+     * encryption and addition leave them */
+    assert_int_equal(he_enc_table_bytes(pub), he_enc_table_bytes_for(2048));
+    assert_int_equal(he_ct_mem_bytes(2048), sizeof(he_ct) + 64 * sizeof(mp_limb_t));
+    assert_int_equal(sizeof(he_ct) + (size_t)a.v->_mp_alloc * sizeof(mp_limb_t),
+                     he_ct_mem_bytes(2048));
+    assert_int_equal(sizeof(he_ct) + (size_t)b.v->_mp_alloc * sizeof(mp_limb_t),
+                     he_ct_mem_bytes(2048));
     he_ct_clear(&a);
     he_ct_clear(&b);
     he_enc_free(pub);

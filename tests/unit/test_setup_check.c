@@ -11,8 +11,10 @@
 #include <cmocka.h>
 
 #include "config/config.h"
+#include "crypto/paillier.h"
 #include "engine/setup_check.h"
 #include "nn/model.h"
+#include "privacy/secagg_impl.h" /* the protocol's record sizes, for the hand counts */
 
 static void parse(const char *text, cfg *c)
 {
@@ -196,6 +198,155 @@ static void test_estimate_personal(void **state)
     assert_true(bpd.total - bp.total == bpd.pers);
 }
 
+#define SA_ROUNDS "rounds: {clients_per_round: 20, overcommit: 0.1}\n"
+
+/* Secure aggregation's round state for n selected clients of degree deg, by hand: per client its
+ * secrets, two public keys, four flags and its cost (ours: two snapshots more); per pair of
+ * neighbours (and one spare) a receive key, a share ciphertext and its flag; per client and
+ * holder (itself too) an unmasking share and its flag; the running sum; round 1's scratch per
+ * OpenMP thread; round 3's keys (at most `keys`), Lagrange scratch and one client's message;
+ * SecAgg+'s ring (perm, pos). */
+static double sa_round_by_hand(double n, double deg, double dim, double keys, int ring)
+{
+    int T = 1;
+#ifdef _OPENMP
+    T = omp_get_max_threads();
+#endif
+    assert_int_equal(KEY + CT_BYTES + 1, 32 + 104 + 1);
+    assert_int_equal(8 * SECRET_ELEMS + 1, 41);
+    return n * (sizeof(struct sa_client) + 2 * 32 + 4 + 3 * sizeof(sa_cost)) + (n * deg + 1) * 137 +
+           n * (deg + 1) * 41 + dim * 4 + T * (deg + 1) * (1 + 10) * 8 + (keys + 1) * (32 + 4) +
+           (deg + 1) * (3 + 5) * 8 + sizeof(sa_unmask_msg) +
+           (deg + 1) * sizeof(struct sa_unmask_entry) + (ring ? 2 * n * sizeof(int) : 0);
+}
+
+/* privacy.secagg on logreg (610 parameters, a 611-word encoding with the weight), 22 clients
+ * selected a round (20 + 10 %): priv_new's buffers for the chunk (norms, encoded inputs, masked
+ * handles, clip counts; the sum), the chunk's masked vectors alive at once, and the round:
+ * SecAgg's complete graph (degree 21) and SecAgg+'s ring of degree 2 ceil(log2 22) = 10 */
+static void test_estimate_secagg(void **state)
+{
+    (void)state;
+    cfg c, s, p;
+    parse(LOGREG SA_ROUNDS, &c);
+    parse(LOGREG SA_ROUNDS "privacy: {secagg: secagg}\n", &s);
+    parse(LOGREG SA_ROUNDS "privacy: {secagg: secagg_plus}\n", &p);
+    cfg_diag d;
+    sim_estimate a, bs, bp;
+    assert_int_equal(sim_check_setup(&c, 2, "/tmp/x.db", "s.yaml", &d, &a), FS_OK);
+    assert_int_equal(sim_check_setup(&s, 2, "/tmp/x.db", "s.yaml", &d, &bs), FS_OK);
+    assert_int_equal(sim_check_setup(&p, 2, "/tmp/x.db", "s.yaml", &d, &bp), FS_OK);
+    const double np = 610, dim = 611, n = 22;
+    const double ch = sim_chunk_clients(2, np * 4, 20);
+    const double chunk = ch * 8 + ch * (dim * 4 + 8 + 8) + dim * 4 + ch * (24 + dim * 4);
+    assert_int_equal(sizeof(sa_masked_input), 24);
+    assert_true(a.priv == 0 && a.robust == 0);
+    /* unmasking keys: u + (22 - u) min(deg, u) at most: 23u - u^2 = 132 (u = 11) on the complete
+     * graph; 130 (u = 10) with degree 10 */
+    const double secagg = chunk + sa_round_by_hand(n, 21, dim, 132, 0);
+    const double plus = chunk + sa_round_by_hand(n, 10, dim, 130, 1);
+    assert_true(bs.priv == secagg);
+    assert_true(bs.total - a.total == secagg);
+    assert_true(bp.priv == plus);
+    assert_true(bp.total - a.total == plus);
+    /* 500 clients a round: the pairs' 137 + 41 bytes dominate (44 MB on the complete graph) */
+    parse("name: s\ndata: {dataset: synthetic, synthetic_clients: 600, synthetic_dim: 60, "
+          "synthetic_classes: 10}\nmodel: {name: logreg}\nrounds: {clients_per_round: 500, "
+          "overcommit: 0}\n"
+          "privacy: {secagg: secagg}\n",
+          &s);
+    assert_int_equal(sim_check_setup(&s, 2, "/tmp/x.db", "s.yaml", &d, &bs), FS_OK);
+    assert_true(bs.priv > 500.0 * 499 * (137 + 41));
+    assert_true(bs.priv < 500.0 * 499 * (137 + 41) * 1.2);
+}
+
+/* privacy.secagg: paillier (2048 bits): the public encryptor's table, the chunk's ciphertexts and
+ * the server's product: 30 clients leave 5 bits of headroom, 37-bit slots, 55 a plaintext, 12
+ * ciphertexts of 64 limbs for 611 words; the decrypted sums, the key-seen flags, the slot values
+ * per thread */
+static void test_estimate_paillier(void **state)
+{
+    (void)state;
+    cfg c, h;
+    parse(LOGREG SA_ROUNDS, &c);
+    parse(LOGREG SA_ROUNDS "privacy: {secagg: paillier}\n", &h);
+    cfg_diag d;
+    sim_estimate a, b;
+    assert_int_equal(sim_check_setup(&c, 2, "/tmp/x.db", "s.yaml", &d, &a), FS_OK);
+    assert_int_equal(sim_check_setup(&h, 2, "/tmp/x.db", "s.yaml", &d, &b), FS_OK);
+    const double np = 610, dim = 611, ch = sim_chunk_clients(2, np * 4, 20);
+    const double buffers = ch * 8 + ch * (dim * 4 + 8 + 8) + dim * 4;
+    const double he =
+        he_enc_table_bytes_for(2048) + (ch + 1) * 12 * (16 + 64 * 8) + dim * 8 + 30 + 2 * 55 * 8;
+    assert_true(he_enc_table_bytes_for(2048) > 27e6 && he_enc_table_bytes_for(2048) < 28e6);
+    assert_true(b.priv == buffers + he);
+    assert_true(b.total - a.total == buffers + he);
+}
+
+/* Krum and Bulyan over 150 of 200 clients a round (logreg): the kept updates (610 floats, weight,
+ * client, flag, kept share, sort slot), the centre, the bitmap; Krum's 150 x 150 distances, its
+ * scores and sorted row; Bulyan's the same plus active, sel, the per-thread counts and the
+ * sorted columns of theta = 150 - 2 f = 130 chosen updates (f = 10) */
+static void test_estimate_robust(void **state)
+{
+    (void)state;
+    cfg c, k, b, m;
+#define MANY                                                                                       \
+    "name: s\ndata: {dataset: synthetic, synthetic_clients: 200, synthetic_dim: 60, "              \
+    "synthetic_classes: 10}\nmodel: {name: logreg}\ntrain: {batch_size: 10}\n"                     \
+    "rounds: {clients_per_round: 150}\n"
+    parse(MANY, &c);
+    parse(MANY "aggregation: {rule: krum}\n", &k);
+    parse(MANY "aggregation: {rule: bulyan, f: 10}\n", &b);
+    parse(MANY "aggregation: {rule: median, bucket: 2}\n", &m);
+    cfg_diag d;
+    sim_estimate a, bk, bb, bm;
+    assert_int_equal(sim_check_setup(&c, 2, "/tmp/x.db", "s.yaml", &d, &a), FS_OK);
+    assert_int_equal(sim_check_setup(&k, 2, "/tmp/x.db", "s.yaml", &d, &bk), FS_OK);
+    assert_int_equal(sim_check_setup(&b, 2, "/tmp/x.db", "s.yaml", &d, &bb), FS_OK);
+    assert_int_equal(sim_check_setup(&m, 2, "/tmp/x.db", "s.yaml", &d, &bm), FS_OK);
+    const double np = 610, n = 150;
+    const double kept = n * (np * 4 + 8 + 4 + 1 + 8 + 8) + np * 8 + (200 / 8 + 1);
+    assert_true(a.robust == 0);
+    const double krum = n * n * 8 + n * 8 + n * 8;
+    assert_true(bk.robust == kept + krum);
+    assert_true(bk.total - a.total == kept + krum);
+    const double bulyan = n * n * 8 + n * 8 + n * (8 + 1 + 4) + 2 * n * 8 + 2 * 130 * 8;
+    assert_true(bb.robust == kept + bulyan);
+    assert_true(bb.total - a.total == kept + bulyan);
+    /* bucketing by 2: the permutation, 75 bucket means, their weights and kept shares, the
+     * accumulator; the median's per-thread counts and columns over 75 */
+    const double buckets = n * 4 + 75 * np * 4 + 2 * 75 * 8 + np * 8 + 2 * 75 * (8 + 8);
+    assert_true(bm.robust == kept + buckets);
+    assert_true(bm.total - a.total == kept + buckets);
+}
+
+/* secure aggregation of a huge model: the chunk's encoded inputs and masked vectors outgrow its
+ * updates (named at privacy.secagg); a robust rule's kept updates of 20 clients outgrow both
+ * (aggregation.rule) */
+static void test_too_large_priv_robust(void **state)
+{
+    (void)state;
+    cfg c;
+    parse(SYNTH "model: {name: mlp, hidden: [50000, 50000]}\n"
+                "privacy:\n  secagg: secagg\n",
+          &c);
+    cfg_diag d;
+    sim_estimate est;
+    assert_int_equal(sim_check_setup(&c, 1, "/tmp/x.db", "s.yaml", &d, &est), FS_EINPUT);
+    assert_true(est.priv > est.chunk && est.priv > est.model);
+    assert_int_equal(d.line, 5); /* privacy.secagg */
+    assert_non_null(strstr(d.msg, "the privacy buffers"));
+    parse(SYNTH "model: {name: mlp, hidden: [50000, 50000]}\n"
+                "rounds: {clients_per_round: 20}\n"
+                "aggregation:\n  rule: median\n  memory_mb: 10000000\n",
+          &c);
+    assert_int_equal(sim_check_setup(&c, 1, "/tmp/x.db", "s.yaml", &d, &est), FS_EINPUT);
+    assert_true(est.robust > est.chunk && est.robust > est.model);
+    assert_int_equal(d.line, 6); /* aggregation.rule */
+    assert_non_null(strstr(d.msg, "the robust aggregation's kept updates"));
+}
+
 static void test_too_large(void **state)
 {
     (void)state;
@@ -280,6 +431,8 @@ int main(void)
         cmocka_unit_test(test_errors_at_keys),        cmocka_unit_test(test_chunk),
         cmocka_unit_test(test_estimate_compression),  cmocka_unit_test(test_estimate_powersgd),
         cmocka_unit_test(test_estimate_personal),     cmocka_unit_test(test_too_large_compressed),
+        cmocka_unit_test(test_estimate_secagg),       cmocka_unit_test(test_estimate_paillier),
+        cmocka_unit_test(test_estimate_robust),       cmocka_unit_test(test_too_large_priv_robust),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

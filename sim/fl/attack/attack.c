@@ -121,6 +121,13 @@ static double spread(const double *x, const float *b, int nb, const uint8_t *use
     return r;
 }
 
+double atk_craft_bytes(atk_kind k, size_t d)
+{
+    if (!atk_omniscient(k)) return 0;
+    /* mu and sd; min-max and min-sum add the direction p, the candidate x and a row's copy */
+    return (k == ATK_MINMAX || k == ATK_MINSUM ? 5.0 : 2.0) * (double)d * sizeof(double);
+}
+
 fs_err atk_craft(const atk_params *a, const float *b, int rows, const uint8_t *use, size_t d, int n,
                  int f, float *out)
 {

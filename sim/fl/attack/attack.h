@@ -76,5 +76,7 @@ double atk_alie_z(int n, int f);
  * round's updates and malicious updates (ALIE's z). out (d). FS_ENOMEM only. */
 fs_err atk_craft(const atk_params *a, const float *u, int rows, const uint8_t *use, size_t d, int n,
                  int f, float *out);
+/* Bytes atk_craft allocates at most for attack kind k on d coordinates (0: not omniscient). */
+double atk_craft_bytes(atk_kind k, size_t d);
 
 #endif

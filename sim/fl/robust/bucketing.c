@@ -8,6 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+double fl_robust_bucketed_bytes(const fl_robust_rule *rule, const fl_robust_in *in, int s)
+{
+    if (s <= 1 || in->n <= 1) return rule->scratch_bytes ? rule->scratch_bytes(in) : 0;
+    const double n = in->n, nb = (in->n + s - 1) / s, d = (double)in->d;
+    fl_robust_in bin = *in;
+    bin.n = (int)nb;
+    return n * sizeof(uint32_t) + nb * d * sizeof(float) + 2 * nb * sizeof(double) +
+           d * sizeof(double) + (rule->scratch_bytes ? rule->scratch_bytes(&bin) : 0);
+}
+
 fs_err fl_robust_bucketed(const fl_robust_rule *rule, const fl_robust_in *in, int s, rng_t *r,
                           fl_robust_out *out)
 {

@@ -18,6 +18,17 @@ static int bulyan_max_f(int n)
     return (n - 3) / 4;
 }
 
+/* D and Krum's row, the scores, active, sel, the per-thread counts and sorted columns */
+static double bulyan_bytes(const fl_robust_in *in)
+{
+    const int n = in->n, T = in->p->threads > 0 ? in->p->threads : 1;
+    const int mf = bulyan_max_f(n) > 0 ? bulyan_max_f(n) : 0;
+    const int f = in->p->f < 0 ? 0 : in->p->f > mf ? mf : in->p->f;
+    const double theta = n - 2 * f;
+    return fl_krum_bytes(n) + (double)n * (sizeof(double) + 1 + sizeof(int)) +
+           (double)T * n * sizeof(long) + T * theta * sizeof(fl_vi);
+}
+
 static fs_err bulyan_aggregate(const fl_robust_in *in, fl_robust_out *out)
 {
     const int n = in->n, T = in->p->threads > 0 ? in->p->threads : 1;
@@ -114,4 +125,5 @@ const fl_robust_rule fl_rule_bulyan = {
             "ICML 2018",
     .max_f = bulyan_max_f,
     .aggregate = bulyan_aggregate,
+    .scratch_bytes = bulyan_bytes,
 };

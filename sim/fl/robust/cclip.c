@@ -10,6 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* the step of one iteration */
+static double cclip_bytes(const fl_robust_in *in)
+{
+    return (double)in->d * sizeof(double);
+}
+
 static fs_err cclip_aggregate(const fl_robust_in *in, fl_robust_out *out)
 {
     const int n = in->n, L = in->p->iters > 0 ? in->p->iters : 1;
@@ -48,4 +54,5 @@ const fl_robust_rule fl_rule_cclip = {
     .cite = "Karimireddy, He and Jaggi, Learning from History for Byzantine Robust "
             "Optimization, ICML 2021",
     .aggregate = cclip_aggregate,
+    .scratch_bytes = cclip_bytes,
 };

@@ -25,6 +25,12 @@ static double dist(const double *v, const float *u, size_t d)
     return sqrt(s);
 }
 
+/* Weiszfeld's weights and next iterate */
+static double geomed_bytes(const fl_robust_in *in)
+{
+    return (double)in->n * sizeof(double) + (double)in->d * sizeof(double);
+}
+
 static fs_err geomed_aggregate(const fl_robust_in *in, fl_robust_out *out)
 {
     const int n = in->n;
@@ -81,4 +87,5 @@ const fl_robust_rule fl_rule_geomed = {
             "Signal Processing 2022",
     .max_f = geomed_max_f,
     .aggregate = geomed_aggregate,
+    .scratch_bytes = geomed_bytes,
 };

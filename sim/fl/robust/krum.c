@@ -53,6 +53,12 @@ static fs_err krum_select(const fl_robust_in *in, int m, fl_robust_out *out)
     return FS_OK;
 }
 
+/* D, the scores, fl_krum_scores' row */
+static double krum_bytes(const fl_robust_in *in)
+{
+    return fl_krum_bytes(in->n) + (double)in->n * sizeof(double);
+}
+
 static fs_err krum_aggregate(const fl_robust_in *in, fl_robust_out *out)
 {
     return krum_select(in, 1, out);
@@ -70,6 +76,7 @@ const fl_robust_rule fl_rule_krum = {
             "Descent, NeurIPS 2017",
     .max_f = krum_max_f,
     .aggregate = krum_aggregate,
+    .scratch_bytes = krum_bytes,
 };
 
 const fl_robust_rule fl_rule_multi_krum = {
@@ -78,4 +85,5 @@ const fl_robust_rule fl_rule_multi_krum = {
             "Descent, NeurIPS 2017",
     .max_f = krum_max_f,
     .aggregate = multi_krum_aggregate,
+    .scratch_bytes = krum_bytes,
 };

@@ -16,6 +16,13 @@ static int median_max_f(int n)
     return (n - 1) / 2;
 }
 
+/* the per-thread hit counts and sorted column */
+static double median_bytes(const fl_robust_in *in)
+{
+    const int T = in->p->threads > 0 ? in->p->threads : 1;
+    return (double)T * in->n * (sizeof(long) + sizeof(fl_vi));
+}
+
 static fs_err median_aggregate(const fl_robust_in *in, fl_robust_out *out)
 {
     const int n = in->n, T = in->p->threads > 0 ? in->p->threads : 1;
@@ -69,4 +76,5 @@ const fl_robust_rule fl_rule_median = {
             "Rates, ICML 2018",
     .max_f = median_max_f,
     .aggregate = median_aggregate,
+    .scratch_bytes = median_bytes,
 };

@@ -58,6 +58,9 @@ typedef struct fl_robust_rule {
     int (*max_f)(int n);
     int needs_ref; /* 1: in->ref must be given (FLTrust's server update) */
     fs_err (*aggregate)(const fl_robust_in *in, fl_robust_out *out);
+    /* Bytes aggregate allocates at most for in->n updates of in->d (in->u, w, center and ref
+     * are not read), for the memory estimate; NULL: none. */
+    double (*scratch_bytes)(const fl_robust_in *in);
 } fl_robust_rule;
 
 /* NULL if unknown. */
@@ -73,11 +76,16 @@ int fl_robust_f(const fl_robust_rule *r, int f, int n);
  * bucket's. s <= 1 is the rule alone. */
 fs_err fl_robust_bucketed(const fl_robust_rule *rule, const fl_robust_in *in, int s, rng_t *r,
                           fl_robust_out *out);
+/* Bytes fl_robust_bucketed allocates at most (its buckets, then the rule's scratch on the
+ * ceil(n / s) bucket means; in->p->f as the caller clamps it for that many). */
+double fl_robust_bucketed_bytes(const fl_robust_rule *rule, const fl_robust_in *in, int s);
 
 /* ---- helpers shared by the rules (robust/util.c) ---- */
 
 /* Squared L2 distances D (n, n) between the rows of u (n, d), in double. */
 void fl_robust_sqdist(const float *u, int n, size_t d, double *D, int threads);
+/* Bytes of fl_robust_sqdist's D and fl_krum_scores' row for n updates. */
+double fl_krum_bytes(int n);
 /* Krum scores (Blanchard et al. 2017): score[i] = sum of the n - f - 2 smallest D[i][j], j != i
  * (at least 0 of them), among the rows `active` (NULL: all); inactive rows get +inf. */
 void fl_krum_scores(const double *D, int n, int f, const uint8_t *active, double *score);

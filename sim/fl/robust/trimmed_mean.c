@@ -16,6 +16,14 @@ static int trimmed_max_f(int n)
     return (n - 1) / 2;
 }
 
+/* with f > 0: the per-thread cut counts, sorted column and trimmed flags */
+static double trimmed_bytes(const fl_robust_in *in)
+{
+    const int n = in->n, T = in->p->threads > 0 ? in->p->threads : 1;
+    const int f = in->p->f < 0 ? 0 : in->p->f > trimmed_max_f(n) ? trimmed_max_f(n) : in->p->f;
+    return f == 0 ? 0 : (double)T * n * (sizeof(long) + sizeof(fl_vi) + 1);
+}
+
 static fs_err trimmed_aggregate(const fl_robust_in *in, fl_robust_out *out)
 {
     const int n = in->n, T = in->p->threads > 0 ? in->p->threads : 1;
@@ -85,4 +93,5 @@ const fl_robust_rule fl_rule_trimmed_mean = {
             "Rates, ICML 2018",
     .max_f = trimmed_max_f,
     .aggregate = trimmed_aggregate,
+    .scratch_bytes = trimmed_bytes,
 };

@@ -28,6 +28,11 @@ void fl_robust_sqdist(const float *u, int n, size_t d, double *D, int threads)
     }
 }
 
+double fl_krum_bytes(int n)
+{
+    return (double)n * n * sizeof(double) + (n > 0 ? n : 1) * (double)sizeof(double);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     const double x = *(const double *)a, y = *(const double *)b;
