@@ -91,6 +91,20 @@ static size_t root_size(const cfg *c, size_t n_train)
                                                          : n_train;
 }
 
+fs_err robust_check_memory(const cfg *c, size_t n_params, int max_updates)
+{
+    if (!cfg_robust_wanted(c)) return FS_OK;
+    const double bytes = (double)max_updates * (double)n_params * sizeof(float);
+    if (bytes > c->aggregation.memory_mb * 1048576.0)
+        return fs_error(FS_EINPUT,
+                        "keeping a round's %d updates of %zu parameters for aggregation.rule %s / "
+                        "adversary.attack %s takes %.0f MB, above aggregation.memory_mb = %g "
+                        "(raise it or lower rounds.clients_per_round)",
+                        max_updates, n_params, c->aggregation.rule, c->adversary.attack,
+                        bytes / 1048576.0, c->aggregation.memory_mb);
+    return FS_OK;
+}
+
 double robust_estimate_bytes(const cfg *c, size_t n_params, uint32_t n_clients, size_t n_train,
                              size_t n_test, int max_updates, int threads)
 {
@@ -212,14 +226,8 @@ static fs_err setup(robust_state *r, const cfg *c, const dataset *ds, const part
         free(perm);
     }
     /* the round's updates */
-    const double bytes = (double)max_updates * (double)r->np * sizeof(float);
-    if (bytes > c->aggregation.memory_mb * 1048576.0)
-        return fs_error(FS_EINPUT,
-                        "keeping a round's %d updates of %zu parameters for aggregation.rule %s / "
-                        "adversary.attack %s takes %.0f MB, above aggregation.memory_mb = %g "
-                        "(raise it or lower rounds.clients_per_round)",
-                        max_updates, r->np, c->aggregation.rule, c->adversary.attack,
-                        bytes / 1048576.0, c->aggregation.memory_mb);
+    fs_err e = robust_check_memory(c, r->np, max_updates);
+    if (e) return e;
     r->cap = max_updates;
     r->U = FS_ALIGNED((size_t)r->cap * r->np, sizeof(float));
     r->w = FS_CALLOC((size_t)r->cap, sizeof *r->w);

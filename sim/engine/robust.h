@@ -37,6 +37,11 @@ typedef struct robust_state robust_state;
 fs_err robust_new(const cfg *c, const dataset *ds, const partition *part, const nn_model *m,
                   int max_updates, int threads, robust_state **out);
 void robust_free(robust_state *r);
+/* The round's kept updates (max_updates x n_params floats) against aggregation.memory_mb, as
+ * robust_new checks them (and validate, before anything is allocated); FS_OK when no robust
+ * rule or attack is configured. */
+fs_err robust_check_memory(const cfg *c, size_t n_params, int max_updates);
+
 /* What robust_new and a round (robust_round_add .. robust_round_end) allocate at most, by their
  * formulas, for the memory estimate (engine/setup_check.c): the round's max_updates kept updates
  * (n x n_params floats) with their per-update arrays, the centre, FLTrust's server update and

@@ -484,6 +484,8 @@ fs_err sim_check_setup(const cfg *c, int threads_override, const char *db, const
     if (!e) e = check_model(c, file, d, &ds, &m);
     if (!e) /* personal layers by name, local test splits (synthetic: known at run time) */
         e = pers_check_setup(c, &m, strcmp(c->data.dataset, "synthetic") == 0 ? NULL : &p, file, d);
+    if (!e && (e = robust_check_memory(c, m.n_params, c->rounds.clients_per_round)))
+        at(d, c, file, "aggregation.memory_mb", e, "docs/robustness.md, 'Memory'");
     if (!e)
         e = check_memory(c, file, d, &ds, n_train, n_test, n_clients, &m, threads_override, out);
     if (!e) e = check_outputs(c, file, d, db);

@@ -112,5 +112,10 @@ out=$("$FEDSIM" run "$HERE/../../scenarios/quickstart.yaml" --quiet --db "$TMP/b
       --set data.path="$FM" --set aggregation.rule=median --set aggregation.memory_mb=1 2>&1); rc=$?
 check "round's updates above aggregation.memory_mb: exit 2" \
     bash -c "[ $rc -eq 2 ] && grep -q 'above aggregation.memory_mb' <<< \"\$0\"" "$out"
+check "... and nothing written" test ! -e "$TMP/bad.db"
+out=$("$FEDSIM" validate "$HERE/../../scenarios/quickstart.yaml" --set data.path="$FM" \
+      --set aggregation.rule=krum --set aggregation.memory_mb=1 2>&1); rc=$?
+check "validate: round's updates above aggregation.memory_mb, at the key, exit 2" \
+    bash -c "[ $rc -eq 2 ] && grep -q '^--set:[0-9]*:[0-9]*: error: keeping a round.s 50 updates' <<< \"\$0\"" "$out"
 
 summary robust
