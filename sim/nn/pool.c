@@ -142,6 +142,48 @@ void nn_maxpool2d_backward(float *din, const float *dout, const int32_t *argmax,
     }
 }
 
+int nn_maxpool2d_tiles(const nn_pool2d_dims *d)
+{
+    return d->KH == d->stride_h && d->KW == d->stride_w && d->H % d->KH == 0 && d->W % d->KW == 0;
+}
+
+/* Every input position lies in exactly one window (nn_maxpool2d_tiles), so the unfused
+ * sequence leaves 0 + g at a window's argmax where y > 0 and +0 everywhere else: each
+ * position is written once from its window's argmax and gradient, row by row, branch-free. */
+void nn_maxpool2d_backward_relu(float *din, const float *dout, const int32_t *argmax,
+                                const float *y, const nn_pool2d_dims *d)
+{
+    const int OH = nn_pool2d_out_h(d), OW = nn_pool2d_out_w(d), W = d->W;
+    const size_t OHW = (size_t)OH * OW, HW = (size_t)d->H * W;
+    const size_t planes = (size_t)d->B * d->C;
+    for (size_t p = 0; p < planes; p++) {
+        float *dx = din + p * HW;
+        const float *yp = y + p * HW;
+        for (int h = 0; h < d->H; h++) {
+            const size_t o = (size_t)(h / d->KH) * OW;
+            const float *g = dout + p * OHW + o;
+            const int32_t *am = argmax + p * OHW + o;
+            float *dr = dx + (size_t)h * W;
+            const float *yr = yp + (size_t)h * W;
+            const int32_t row = h * W;
+            if (d->KW == 2) {
+#pragma omp simd
+                for (int ow = 0; ow < OW; ow++) {
+                    const int32_t q = row + 2 * ow, a = am[ow];
+                    const float v = 0.0f + g[ow];
+                    dr[2 * ow] = a == q && yr[2 * ow] > 0.0f ? v : 0.0f;
+                    dr[2 * ow + 1] = a == q + 1 && yr[2 * ow + 1] > 0.0f ? v : 0.0f;
+                }
+            } else {
+                for (int w = 0; w < W; w++) {
+                    const int ow = w / d->KW;
+                    dr[w] = am[ow] == row + w && yr[w] > 0.0f ? 0.0f + g[ow] : 0.0f;
+                }
+            }
+        }
+    }
+}
+
 void nn_avgpool2d_forward(float *out, const float *in, const nn_pool2d_dims *d)
 {
     const int OH = nn_pool2d_out_h(d), OW = nn_pool2d_out_w(d);
