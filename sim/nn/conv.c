@@ -166,11 +166,25 @@ static void conv_col2im_add(float *img, const float *col, size_t ldc, const nn_c
 void nn_conv2d_forward(float *out, const float *in, const float *w, const float *b,
                        const nn_conv2d_dims *d, float *ws)
 {
+    nn_conv2d_forward_relu(out, in, w, b, d, ws, 0);
+}
+
+/* The fused ReLU is x > 0 ? x : 0, nn_relu_forward's expression, applied to each image's
+ * output right after its sgemm (while it is in cache) or as it is scattered from a group's. */
+static void conv_relu(float *y, size_t n)
+{
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+}
+
+void nn_conv2d_forward_relu(float *out, const float *in, const float *w, const float *b,
+                            const nn_conv2d_dims *d, float *ws, int relu)
+{
     const int OH = nn_conv2d_out_h(d), OW = nn_conv2d_out_w(d);
     const int N = OH * OW, K = d->IC * d->KH * d->KW, G = conv_group(d);
     const size_t in_img = (size_t)d->IC * d->H * d->W, out_img = (size_t)d->OC * N;
     if (nn_conv2d_direct_applies(d)) {
-        nn_conv2d_direct_forward(out, in, w, b, d, ws);
+        nn_conv2d_direct_forward(out, in, w, b, d, ws, relu);
         return;
     }
     for (int n0 = 0; n0 < d->B; n0 += G) {
@@ -194,6 +208,7 @@ void nn_conv2d_forward(float *out, const float *in, const float *w, const float 
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d->OC, N, K, 1.0f, w, K, col, N,
                         beta, y, N);
+            if (relu) conv_relu(y, out_img);
             continue;
         }
         float *col = ws;                     /* (K, g*N): image j in columns [jN, jN+N) */
@@ -208,6 +223,7 @@ void nn_conv2d_forward(float *out, const float *in, const float *w, const float 
                 const float *tr = tmp + (size_t)oc * cols + (size_t)j * N;
                 const float bias = b ? b[oc] : 0.0f;
                 for (int i = 0; i < N; i++) yr[i] = tr[i] + bias;
+                if (relu) conv_relu(yr, (size_t)N);
             }
     }
 }

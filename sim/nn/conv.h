@@ -49,6 +49,11 @@ uint64_t nn_conv2d_flops(const nn_conv2d_dims *d);
 void nn_conv2d_forward(float *out, const float *in, const float *w, const float *b,
                        const nn_conv2d_dims *d, float *ws);
 
+/* The same with relu != 0 followed by a ReLU: out = max(conv + b, 0) with nn_relu_forward's
+ * bits (NaN and -0 become +0), applied as the output is stored. */
+void nn_conv2d_forward_relu(float *out, const float *in, const float *w, const float *b,
+                            const nn_conv2d_dims *d, float *ws, int relu);
+
 /* Given dout (B, OC, OH, OW) and the forward's in and w:
  *   dw (OC, IC, KH, KW) += dL/dw,  db (OC) += dL/db,  din (B, IC, H, W) += dL/din.
  * ws: nn_conv2d_workspace_size(d) floats. */

@@ -107,7 +107,7 @@ static int cd_block(int n, int i0)
 
 CD_TGT static CD_INL void fwd_tile(float *out, const float *in, const float *w, const float *b,
                                    const nn_conv2d_dims *d, int oc0, const size_t *off,
-                                   const size_t *oo, const int OCB, const int P)
+                                   const size_t *oo, const int relu, const int OCB, const int P)
 {
     const int W = d->W, H = d->H, KH = d->KH, KW = d->KW;
     const int OW = W - KW + 1, OH = H - KH + 1;
@@ -137,15 +137,19 @@ CD_TGT static CD_INL void fwd_tile(float *out, const float *in, const float *w, 
         }
     }
     const size_t N = (size_t)OH * OW;
+    /* the fused ReLU: max(x, +0) is x > 0 ? x : +0 (NaN and -0 give +0), as nn_relu_forward */
+    const __m256 zero = _mm256_setzero_ps();
 #pragma GCC unroll 4
     for (int o = 0; o < OCB; o++)
 #pragma GCC unroll 4
-        for (int p = 0; p < P; p++) _mm256_storeu_ps(out + (oc0 + o) * N + oo[p], acc[o][p]);
+        for (int p = 0; p < P; p++)
+            _mm256_storeu_ps(out + (oc0 + o) * N + oo[p],
+                             relu ? _mm256_max_ps(acc[o][p], zero) : acc[o][p]);
 }
 
 /* Pixel vectors per forward tile: at most 12 accumulators. */
 CD_TGT static void fwd_image(float *out, const float *in, const float *w, const float *b,
-                             const nn_conv2d_dims *d)
+                             const nn_conv2d_dims *d, int relu)
 {
     const int OW = d->W - d->KW + 1, OH = d->H - d->KH + 1;
     const int V = OW / 8, T = OH * V;
@@ -158,7 +162,7 @@ CD_TGT static void fwd_image(float *out, const float *in, const float *w, const 
             cd_pixels(t0, np, V, d->W, OW, off, oo);
 #define CD_FWD(o, p)                                                                               \
     case (o)*8 + (p):                                                                              \
-        fwd_tile(out, in, w, b, d, oc0, off, oo, o, p);                                            \
+        fwd_tile(out, in, w, b, d, oc0, off, oo, relu, o, p);                                      \
         break;
             switch (ocb * 8 + np) {
                 CD_FWD(4, 1)
@@ -360,18 +364,18 @@ CD_TGT static void cd_reduce(float *dw, const float *part, size_t taps)
 #endif /* CD_X86 */
 
 void nn_conv2d_direct_forward(float *out, const float *in, const float *w, const float *b,
-                              const nn_conv2d_dims *d, float *ws)
+                              const nn_conv2d_dims *d, float *ws, int relu)
 {
 #if CD_X86
     if (nn_conv2d_direct_avx512()) {
-        nn_conv2d_direct512_forward(out, in, w, b, d, ws);
+        nn_conv2d_direct512_forward(out, in, w, b, d, ws, relu);
         return;
     }
     const size_t in_img = (size_t)d->IC * d->H * d->W;
     const size_t out_img = (size_t)d->OC * (d->H - d->KH + 1) * (d->W - d->KW + 1);
-    for (int n = 0; n < d->B; n++) fwd_image(out + n * out_img, in + n * in_img, w, b, d);
+    for (int n = 0; n < d->B; n++) fwd_image(out + n * out_img, in + n * in_img, w, b, d, relu);
 #else
-    (void)out, (void)in, (void)w, (void)b, (void)d, (void)ws;
+    (void)out, (void)in, (void)w, (void)b, (void)d, (void)ws, (void)relu;
 #endif
 }
 

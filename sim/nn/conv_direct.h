@@ -35,10 +35,10 @@ int nn_conv2d_direct_applies(const nn_conv2d_dims *d);
 size_t nn_conv2d_direct_workspace(const nn_conv2d_dims *d);
 
 /* Only when nn_conv2d_direct_applies(d); ws has nn_conv2d_direct_workspace(d) floats of
- * scratch. Forward writes out; backward accumulates into dw and din (either may be NULL) and
- * leaves the bias gradient to the caller. */
+ * scratch. Forward writes out, with relu != 0 max(out, 0) (nn_relu_forward's bits); backward
+ * accumulates into dw and din (either may be NULL) and leaves the bias gradient to the caller. */
 void nn_conv2d_direct_forward(float *out, const float *in, const float *w, const float *b,
-                              const nn_conv2d_dims *d, float *ws);
+                              const nn_conv2d_dims *d, float *ws, int relu);
 void nn_conv2d_direct_backward(float *din, float *dw, const float *dout, const float *in,
                                const float *w, const nn_conv2d_dims *d, float *ws);
 
@@ -46,7 +46,7 @@ void nn_conv2d_direct_backward(float *din, float *dw, const float *dout, const f
  * weights repacked, OC*IC*KH*KW floats); dw's 8-lane partial sums over images [0, nb) (the
  * AVX2 path's layout); din (ws as the forward's). */
 void nn_conv2d_direct512_forward(float *out, const float *in, const float *w, const float *b,
-                                 const nn_conv2d_dims *d, float *ws);
+                                 const nn_conv2d_dims *d, float *ws, int relu);
 void nn_conv2d_direct512_dw_images(float *part, const float *g, const float *x,
                                    const nn_conv2d_dims *d, int nb);
 void nn_conv2d_direct512_din(float *din, const float *dout, const float *w, const nn_conv2d_dims *d,

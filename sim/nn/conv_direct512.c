@@ -79,7 +79,7 @@ C5_TGT static C5_INL void c5_store2(float *lo, float *hi8, __mmask16 hm, __m512 
 
 C5_TGT static C5_INL void fwd_tile(float *out, const float *in, const float *wp, const float *b,
                                    const nn_conv2d_dims *d, int oc0, const c5_pair *px,
-                                   const int OCB, const int P)
+                                   const int relu, const int OCB, const int P)
 {
     const int W = d->W, H = d->H, KH = d->KH, KW = d->KW;
     const size_t N = (size_t)(H - KH + 1) * (W - KW + 1);
@@ -113,15 +113,18 @@ C5_TGT static C5_INL void fwd_tile(float *out, const float *in, const float *wp,
             }
         }
     }
+    /* the fused ReLU: max(x, +0) is x > 0 ? x : +0 (NaN and -0 give +0), as nn_relu_forward */
+    const __m512 zero = _mm512_setzero_ps();
 #pragma GCC unroll 6
     for (int o = 0; o < OCB; o++)
 #pragma GCC unroll 4
         for (int p = 0; p < P; p++) {
             float *y = out + (oc0 + o) * N + px[p].out; /* a pair is contiguous in out */
+            const __m512 v = relu ? _mm512_max_ps(acc[o][p], zero) : acc[o][p];
             if (px[p].hm)
-                _mm512_storeu_ps(y, acc[o][p]);
+                _mm512_storeu_ps(y, v);
             else
-                _mm256_storeu_ps(y, _mm512_castps512_ps256(acc[o][p]));
+                _mm256_storeu_ps(y, _mm512_castps512_ps256(v));
         }
 }
 
@@ -140,7 +143,7 @@ static void c5_pack_fwd(float *wp, const float *w, const nn_conv2d_dims *d)
 }
 
 C5_TGT void nn_conv2d_direct512_forward(float *out, const float *in, const float *w, const float *b,
-                                        const nn_conv2d_dims *d, float *ws)
+                                        const nn_conv2d_dims *d, float *ws, int relu)
 {
     const int OW = d->W - d->KW + 1, OH = d->H - d->KH + 1;
     const int V = OW / 8, T = OH * V, Z = (T + 1) / 2;
@@ -160,7 +163,7 @@ C5_TGT void nn_conv2d_direct512_forward(float *out, const float *in, const float
                 c5_pairs(z0, np, T, V, d->W, px);
 #define C5_FWD(o, p)                                                                               \
     case (o)*8 + (p):                                                                              \
-        fwd_tile(y, x, wp, b, d, oc0, px, o, p);                                                   \
+        fwd_tile(y, x, wp, b, d, oc0, px, relu, o, p);                                             \
         break;
                 switch (ocb * 8 + np) {
                     C5_R4(C5_FWD, 1)

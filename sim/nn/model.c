@@ -6,7 +6,9 @@
  *   - flatten is a view: its output aliases its input (no copy, no backward);
  *   - an element-wise layer (ReLU, tanh, sigmoid, dropout) whose producer does not read its
  *     own output in backward (dense, conv2d, pools, embedding, dropout) works in place, and a
- *     ReLU right after a dense layer is fused into the dense forward;
+ *     ReLU right after a dense or conv2d layer is fused into its forward, and a max-pool whose
+ *     windows tile its input does the backward of an in-place ReLU before it (the ReLU's
+ *     backward and the zeroing of the pool's input gradient are skipped);
  *   - backward stops at the first layer with trainable parameters (bwd_stop), which computes
  *     no input gradient, so the input of a model gets none unless nn_backward asks for it
  *     (a split network's top model passes it back to the parties' bottom models);
@@ -151,7 +153,7 @@ static void conv_forward(nn_call *c)
     nn_conv2d_dims d = c->L->conv;
     d.B = c->B;
     const float *W = c->P + c->L->p_off;
-    nn_conv2d_forward(c->out, c->in, W, W + c->L->w_count, &d, c->ws);
+    nn_conv2d_forward_relu(c->out, c->in, W, W + c->L->w_count, &d, c->ws, c->L->fuse_relu);
 }
 
 static void conv_backward(nn_call *c)
@@ -193,7 +195,11 @@ static void maxpool_backward(nn_call *c)
 {
     nn_pool2d_dims d = c->L->pool;
     d.B = c->B;
-    if (c->din) nn_maxpool2d_backward(c->din, c->dout, c->iaux, &d);
+    if (!c->din) return;
+    if (c->L->fuse_relu_bwd) /* in is the ReLU's output; din its input gradient too */
+        nn_maxpool2d_backward_relu(c->din, c->dout, c->iaux, c->in, &d);
+    else
+        nn_maxpool2d_backward(c->din, c->dout, c->iaux, &d);
 }
 
 static void avgpool_forward(nn_call *c)
@@ -238,7 +244,7 @@ static void relu_forward(nn_call *c)
 static void relu_backward(nn_call *c)
 {
     const size_t n = elems(c);
-    if (!c->din) return;
+    if (!c->din || c->L->bwd_fused) return;
     if (!c->L->inplace) {
         nn_relu_backward(c->din, c->dout, c->out, n);
         return;
@@ -517,6 +523,13 @@ static void model_plan_backward(nn_model *m)
     }
 }
 
+static int conv_fusion = 1;
+
+void nn_model_set_conv_fusion(int enabled)
+{
+    conv_fusion = enabled != 0;
+}
+
 fs_err nn_model_build(nn_model *m, const char *name, const nn_layer_spec *specs, int n_specs,
                       const int in[3], int n_classes)
 {
@@ -564,9 +577,16 @@ fs_err nn_model_build(nn_model *m, const char *name, const nn_layer_spec *specs,
             L->out_off = act;
             act += L->out_size;
         }
-        if (L->s.kind == NN_RELU && prev && prev->s.kind == NN_DENSE && L->inplace) {
+        if (L->s.kind == NN_RELU && prev && L->inplace &&
+            (prev->s.kind == NN_DENSE || (prev->s.kind == NN_CONV2D && conv_fusion))) {
             m->layers[i - 1].fuse_relu = 1;
             L->fused = 1;
+        }
+        /* the pool's input gradient is the ReLU's (in place), its input the ReLU's output */
+        if (L->s.kind == NN_MAXPOOL && prev && prev->s.kind == NN_RELU && prev->inplace &&
+            conv_fusion && nn_maxpool2d_tiles(&L->pool)) {
+            m->layers[i - 1].bwd_fused = 1;
+            L->fuse_relu_bwd = 1;
         }
         L->p_off = params;
         L->aux_off = aux;
@@ -807,7 +827,7 @@ static void model_backward(nn_worker *w, const float *params, int B, int to_inpu
         const double t0 = w->prof ? prof_now() : 0;
         if (i == stop && !to_input)
             c.din = NULL;
-        else if (!L->inplace && L->s.kind != NN_FLATTEN)
+        else if (!L->inplace && L->s.kind != NN_FLATTEN && !L->fuse_relu_bwd)
             memset(c.din, 0, (size_t)B * L->in_size * sizeof(float));
         ops[L->s.kind].backward(&c);
         if (w->prof) w->prof[m->n_layers + i] += prof_now() - t0;

@@ -79,8 +79,10 @@ typedef struct nn_layer {
     size_t state_off;               /* LSTM carried state (h, c) for generation, 2H */
     size_t ws_fixed, ws_per_sample; /* workspace: ws_fixed + B * ws_per_sample floats */
     int inplace;         /* element-wise layer writing over its input (out_off == in_off) */
-    int fused;           /* ReLU applied by the dense layer before it: forward is a no-op */
-    int fuse_relu;       /* dense: applies the ReLU layer after it */
+    int fused;           /* ReLU applied by the dense or conv2d layer before it: forward no-op */
+    int fuse_relu;       /* dense, conv2d: applies the ReLU layer after it */
+    int bwd_fused;       /* ReLU whose backward the max-pool after it does: backward no-op */
+    int fuse_relu_bwd;   /* maxpool: writes the input gradient of the in-place ReLU before it */
     int frozen;          /* parameters fixed: no gradient, no update, not uploaded */
     nn_conv2d_dims conv; /* conv2d (B set per call) */
     nn_pool2d_dims pool; /* pools (B set per call) */
@@ -137,6 +139,13 @@ typedef struct nn_worker {
  * the layer (its name and position) on shape errors. */
 fs_err nn_model_build(nn_model *m, const char *name, const nn_layer_spec *specs, int n_specs,
                       const int in[3], int n_classes);
+
+/* The ReLU fusions around convolutions (on by default): a ReLU right after a conv2d is applied
+ * by the convolution as it stores its output, and a max-pool whose windows tile its input does
+ * the backward of the in-place ReLU before it. They give the unfused graph's bits; switched off
+ * (process-wide, read by nn_model_build: set it before building) for the tests that compare
+ * both. The dense layer's ReLU fusion is always on. */
+void nn_model_set_conv_fusion(int enabled);
 
 /* Freeze the named layers (n names; n = 0 unfreezes all): their parameters get no gradient
  * and no update, and are not part of a client's upload. FS_EINPUT naming an unknown layer or

@@ -142,6 +142,87 @@ void nn_maxpool2d_backward(float *din, const float *dout, const int32_t *argmax,
     }
 }
 
+int nn_maxpool2d_tiles(const nn_pool2d_dims *d)
+{
+    return d->KH == d->stride_h && d->KW == d->stride_w && d->H % d->KH == 0 && d->W % d->KW == 0;
+}
+
+/* Every input position lies in exactly one window (nn_maxpool2d_tiles), so the unfused
+ * sequence leaves 0 + g at a window's argmax where y > 0 and +0 everywhere else: each
+ * position is written once from its window's argmax and gradient, branch-free. 2x2 windows
+ * go by output row (both input rows at once), four windows at a time with SSE2: the masks of
+ * the four window positions, interleaved into the two rows' 8 floats (a vectorised loop over
+ * the columns would scatter). */
+static void maxpool_2x2_relu_row(float *restrict d0, float *restrict d1, const float *g,
+                                 const int32_t *am, const float *y0, const float *y1, int OW,
+                                 int32_t base, int32_t W)
+{
+    int ow = 0;
+#ifdef __SSE2__
+    const __m128 zero = _mm_setzero_ps();
+    const __m128i one = _mm_set1_epi32(1), wv = _mm_set1_epi32(W);
+    for (; ow + 4 <= OW; ow += 4) {
+        const __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(am + ow));
+        const __m128i q =
+            _mm_set_epi32(base + 2 * ow + 6, base + 2 * ow + 4, base + 2 * ow + 2, base + 2 * ow);
+        const __m128i qw = _mm_add_epi32(q, wv);
+        const __m128 v = _mm_add_ps(zero, _mm_loadu_ps(g + ow)); /* 0 + g: -0 becomes +0 */
+        const __m128 a00 = _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a, q)), v);
+        const __m128 a01 =
+            _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a, _mm_add_epi32(q, one))), v);
+        const __m128 a10 = _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a, qw)), v);
+        const __m128 a11 =
+            _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a, _mm_add_epi32(qw, one))), v);
+        const float *r0 = y0 + 2 * ow, *r1 = y1 + 2 * ow;
+        _mm_storeu_ps(d0 + 2 * ow,
+                      _mm_and_ps(_mm_cmpgt_ps(_mm_loadu_ps(r0), zero), _mm_unpacklo_ps(a00, a01)));
+        _mm_storeu_ps(d0 + 2 * ow + 4, _mm_and_ps(_mm_cmpgt_ps(_mm_loadu_ps(r0 + 4), zero),
+                                                  _mm_unpackhi_ps(a00, a01)));
+        _mm_storeu_ps(d1 + 2 * ow,
+                      _mm_and_ps(_mm_cmpgt_ps(_mm_loadu_ps(r1), zero), _mm_unpacklo_ps(a10, a11)));
+        _mm_storeu_ps(d1 + 2 * ow + 4, _mm_and_ps(_mm_cmpgt_ps(_mm_loadu_ps(r1 + 4), zero),
+                                                  _mm_unpackhi_ps(a10, a11)));
+    }
+#endif
+    for (; ow < OW; ow++) {
+        const int32_t q = base + 2 * ow, a = am[ow];
+        const float v = 0.0f + g[ow];
+        d0[2 * ow] = a == q && y0[2 * ow] > 0.0f ? v : 0.0f;
+        d0[2 * ow + 1] = a == q + 1 && y0[2 * ow + 1] > 0.0f ? v : 0.0f;
+        d1[2 * ow] = a == q + W && y1[2 * ow] > 0.0f ? v : 0.0f;
+        d1[2 * ow + 1] = a == q + W + 1 && y1[2 * ow + 1] > 0.0f ? v : 0.0f;
+    }
+}
+
+void nn_maxpool2d_backward_relu(float *din, const float *dout, const int32_t *argmax,
+                                const float *y, const nn_pool2d_dims *d)
+{
+    const int OH = nn_pool2d_out_h(d), OW = nn_pool2d_out_w(d), W = d->W;
+    const size_t OHW = (size_t)OH * OW, HW = (size_t)d->H * W;
+    const size_t planes = (size_t)d->B * d->C;
+    for (size_t p = 0; p < planes; p++) {
+        float *dx = din + p * HW;
+        const float *yp = y + p * HW, *g = dout + p * OHW;
+        const int32_t *am = argmax + p * OHW;
+        if (d->KH == 2 && d->KW == 2) {
+            for (int oh = 0; oh < OH; oh++) {
+                const size_t r = (size_t)(2 * oh) * W;
+                maxpool_2x2_relu_row(dx + r, dx + r + W, g + (size_t)oh * OW, am + (size_t)oh * OW,
+                                     yp + r, yp + r + W, OW, (int32_t)r, W);
+            }
+            continue;
+        }
+        for (int h = 0; h < d->H; h++) {
+            const size_t o = (size_t)(h / d->KH) * OW;
+            const int32_t row = h * W;
+            for (int w = 0; w < W; w++) {
+                const size_t i = o + (size_t)(w / d->KW), x = (size_t)row + w;
+                dx[x] = am[i] == row + w && yp[x] > 0.0f ? 0.0f + g[i] : 0.0f;
+            }
+        }
+    }
+}
+
 void nn_avgpool2d_forward(float *out, const float *in, const nn_pool2d_dims *d)
 {
     const int OH = nn_pool2d_out_h(d), OW = nn_pool2d_out_w(d);

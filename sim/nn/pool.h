@@ -30,6 +30,16 @@ void nn_maxpool2d_forward(float *out, int32_t *argmax, const float *in, const nn
 void nn_maxpool2d_backward(float *din, const float *dout, const int32_t *argmax,
                            const nn_pool2d_dims *d);
 
+/* The windows do not overlap and tile the input exactly (kernel == stride, H and W multiples of
+ * it): the condition of nn_maxpool2d_backward_relu. */
+int nn_maxpool2d_tiles(const nn_pool2d_dims *d);
+/* Max-pool backward fused with the backward of the in-place ReLU before it, whose output y
+ * (B, C, H, W) is the pool's input: din = (din zeroed; din[argmax] += dout; din = y > 0 ? din :
+ * 0), written (not accumulated) in one pass, with those bits (the argmax position gets 0 + g,
+ * so -0 becomes +0; every other position +0). Only when nn_maxpool2d_tiles(d). */
+void nn_maxpool2d_backward_relu(float *din, const float *dout, const int32_t *argmax,
+                                const float *y, const nn_pool2d_dims *d);
+
 /* out (B, C, OH, OW) = window mean of in (B, C, H, W). */
 void nn_avgpool2d_forward(float *out, const float *in, const nn_pool2d_dims *d);
 /* din (B, C, H, W) += dout (B, C, OH, OW) / (KH*KW) spread over each window. */

@@ -3,7 +3,8 @@
  * padding, pools, activations in and out of place, dropout with a fixed stream, embedding,
  * LSTM, dense per step), per layer and for the whole parameter vector; parameter counts and
  * FLOPs by hand; PyTorch-style init; shape errors; the time-major sequence layout and loss;
- * generation with carried LSTM state; frozen layers; dropout modes; SGD step semantics. */
+ * generation with carried LSTM state; frozen layers; dropout modes; SGD step semantics; the
+ * ReLU fusions around convolutions against the unfused graph, bit for bit. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -303,6 +304,90 @@ static void test_lenet_gradcheck_avx2(void **st)
     fs_simd_set_max(FS_SIMD_AVX2);
     test_lenet_gradcheck(st);
     fs_simd_set_max(FS_SIMD_AVX512);
+}
+
+/* One forward and backward of m (to the input: every layer's backward runs) from fixed
+ * parameters and data: the whole activation and gradient arenas, the parameter gradient and
+ * the input gradient, concatenated into out (the caller compares two runs bit for bit). The
+ * first sample's image is all zeros and the first conv's first bias -0: its outputs are -0
+ * there, which the ReLU must turn into +0. */
+static size_t fusion_run(const nn_model *m, int B, float *out)
+{
+    nn_worker w;
+    assert_int_equal(nn_worker_init(&w, m, B), FS_OK);
+    const size_t act = (size_t)B * m->act_per_sample, in = (size_t)B * m->in_size;
+    memset(w.act, 0, act * sizeof(float));
+    memset(w.dact, 0, act * sizeof(float));
+    float *p = malloc(m->n_params * sizeof(float));
+    int32_t *y = malloc((size_t)B * sizeof(int32_t));
+    rng_t r;
+    rng_init(&r, 7, RNG_TEST, 0, 0);
+    nn_model_init_params(m, p, &r);
+    p[m->layers[0].w_count] = -0.0f;
+    float *x = nn_input(&w);
+    for (size_t i = 0; i < in; i++) x[i] = i < m->in_size ? 0.0f : (float)rng_normal(&r);
+    for (int i = 0; i < B; i++) y[i] = (int32_t)rng_below(&r, (uint64_t)m->n_classes);
+    nn_forward(&w, p, B);
+    memset(w.grad, 0, m->n_params * sizeof(float));
+    nn_loss_backward(&w, p, y, B, 1.0 / B, NULL);
+    size_t o = 0;
+    memcpy(out + o, w.act, act * sizeof(float)), o += act;
+    memcpy(out + o, w.dact, act * sizeof(float)), o += act;
+    memcpy(out + o, w.grad, m->n_params * sizeof(float)), o += m->n_params;
+    /* an output gradient with -0 and a NaN, back to the input */
+    nn_forward(&w, p, B);
+    float *g = nn_output_grad(&w, B);
+    for (int i = 0; i < B * m->n_classes; i++) g[i] = i % 3 ? (float)rng_normal(&r) : -0.0f;
+    g[B * m->n_classes - 1] = NAN;
+    memset(w.grad, 0, m->n_params * sizeof(float));
+    nn_backward(&w, p, B, out + o), o += in;
+    memcpy(out + o, w.dact, act * sizeof(float)), o += act;
+    memcpy(out + o, w.grad, m->n_params * sizeof(float)), o += m->n_params;
+    free(p);
+    free(y);
+    nn_worker_free(&w);
+    return o;
+}
+
+/* The ReLU fusions around convolutions (conv2d + ReLU forward; max-pool + ReLU backward) give
+ * the unfused graph's bits: forward activations, every gradient, on LeNet (direct convolutions
+ * at the CPU's width, at AVX2, and on the im2col path) and the cnn (padding: im2col). */
+static void test_conv_fusion_bits(void **st)
+{
+    (void)st;
+    const char *models[2] = {"lenet", "cnn"};
+    int in[3] = {1, 28, 28};
+    for (int k = 0; k < 4; k++) {
+        const char *name = models[k == 3];
+        if (k == 1) fs_simd_set_max(FS_SIMD_AVX2);
+        if (k == 2) nn_conv2d_set_direct(0);
+        const int B = 3;
+        nn_model m;
+        nn_model_set_conv_fusion(0);
+        assert_int_equal(nn_zoo_build(&m, name, NULL, 0, in, 10), FS_OK);
+        assert_false(m.layers[0].fuse_relu || m.layers[1].fused || m.layers[2].fuse_relu_bwd ||
+                     m.layers[1].bwd_fused);
+        const size_t cap = 4 * (size_t)B * m.act_per_sample + 2 * m.n_params + B * m.in_size;
+        float *a = malloc(cap * sizeof(float)), *b = malloc(cap * sizeof(float));
+        const size_t na = fusion_run(&m, B, a);
+        nn_model_set_conv_fusion(1);
+        assert_int_equal(nn_zoo_build(&m, name, NULL, 0, in, 10), FS_OK);
+        assert_true(m.layers[0].fuse_relu && m.layers[1].fused && m.layers[2].fuse_relu_bwd &&
+                    m.layers[1].bwd_fused && m.layers[3].fuse_relu && m.layers[5].fuse_relu_bwd);
+        const size_t nb = fusion_run(&m, B, b);
+        assert_int_equal(na, nb);
+        assert_true(na <= cap);
+        if (memcmp(a, b, na * sizeof(float)) != 0) {
+            size_t i = 0;
+            while (memcmp(a + i, b + i, sizeof(float)) == 0) i++;
+            fail_msg("%s (case %d): fused and unfused differ at float %zu of %zu: %a vs %a", name,
+                     k, i, na, (double)a[i], (double)b[i]);
+        }
+        free(a);
+        free(b);
+        fs_simd_set_max(FS_SIMD_AVX512);
+        nn_conv2d_set_direct(1);
+    }
 }
 
 static void test_cnn_gradcheck(void **st)
@@ -702,6 +787,7 @@ int main(void)
         cmocka_unit_test(test_carried_state),    cmocka_unit_test(test_freeze),
         cmocka_unit_test(test_dropout_modes),    cmocka_unit_test(test_spec_text),
         cmocka_unit_test(test_sgd_semantics),    cmocka_unit_test(test_lenet_gradcheck_avx2),
+        cmocka_unit_test(test_conv_fusion_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

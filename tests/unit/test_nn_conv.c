@@ -1,13 +1,15 @@
 /* Tests for sim/nn/conv.c: finite-difference gradients of the fast path, the im2col path
  * against the naive oracle on random shapes, the direct path's AVX-512 kernels against its AVX2
- * ones bit for bit (and the direct tests again at each width), PyTorch fixtures, FLOPs and
- * dims checks. */
+ * ones bit for bit (and the direct tests again at each width), the fused ReLU on every path bit
+ * for bit against the separate one (-0 and NaN included), PyTorch fixtures, FLOPs and dims
+ * checks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "nn/activation.h"
 #include "nn/conv.h"
 #include "nn/conv_direct.h"
 #include "nn_testutil.h"
@@ -366,6 +368,58 @@ static void test_direct512_same_bits(void **state)
     }
 }
 
+/* nn_conv2d_forward_relu with relu gives nn_conv2d_forward then nn_relu_forward, bit for bit,
+ * with -0 and NaN outputs: image 0 all zeros with output channel 0's weights negative and its
+ * bias -0 (its outputs are -0 on the direct path), a NaN in image 1. */
+static void check_relu_bits(const nn_conv2d_dims *d, int want_neg0, rng_t *rng)
+{
+    conv_case c;
+    cc_init(&c, d, rng);
+    const size_t img = (size_t)d->IC * d->H * d->W, taps = c.nw / (size_t)d->OC;
+    for (size_t i = 0; i < img; i++) c.x[i] = 0.0f;
+    for (size_t i = 0; i < taps; i++) c.w[i] = -fabsf(c.w[i]) - 0.01f;
+    c.b[0] = -0.0f;
+    if (d->B > 1) c.x[img + img / 2] = NAN;
+    float *ref = nn_tu_alloc(c.nout);
+    nn_conv2d_forward(ref, c.x, c.w, c.b, d, c.ws);
+    size_t neg0 = 0, nan = 0;
+    for (size_t i = 0; i < c.nout; i++)
+        neg0 += ref[i] == 0.0f && signbit(ref[i]), nan += isnan(ref[i]);
+    assert_true(nan > 0 || d->B == 1);
+    if (want_neg0) assert_true(neg0 > 0);
+    nn_relu_forward(ref, ref, c.nout);
+    for (size_t i = 0; i < c.nout; i++) c.out[i] = NAN;
+    nn_conv2d_forward_relu(c.out, c.x, c.w, c.b, d, c.ws, 1);
+    assert_memory_equal(c.out, ref, c.nout * sizeof(float));
+    free(ref);
+    cc_free(&c);
+}
+
+/* The fused ReLU on the direct path (AVX-512 and AVX2 kernels) and on im2col + sgemm (one
+ * image per sgemm, and images grouped under 64 output pixels). */
+static void test_forward_relu_bits(void **state)
+{
+    (void)state;
+    rng_t rng;
+    rng_init(&rng, 17, RNG_TEST, 0, 0);
+    const nn_conv2d_dims lenet1 = {3, 1, 28, 28, 6, 5, 5, 1, 1, 0, 0};
+    const nn_conv2d_dims lenet2 = {3, 6, 12, 12, 16, 5, 5, 1, 1, 0, 0};
+    const int direct = nn_conv2d_direct_cpu();
+    for (int level = FS_SIMD_AVX2; level <= FS_SIMD_AVX512; level++) {
+        fs_simd_set_max(level);
+        check_relu_bits(&lenet1, direct, &rng);
+        check_relu_bits(&lenet2, direct, &rng);
+        check_relu_bits(&(nn_conv2d_dims){2, 3, 10, 17, 11, 3, 2, 1, 1, 0, 0}, direct, &rng);
+    }
+    fs_simd_set_max(FS_SIMD_AVX512);
+    nn_conv2d_set_direct(0);
+    check_relu_bits(&lenet1, 0, &rng);
+    check_relu_bits(&lenet2, 0, &rng);
+    nn_conv2d_set_direct(1);
+    check_relu_bits(&(nn_conv2d_dims){3, 2, 28, 28, 32, 5, 5, 1, 1, 2, 2}, 0, &rng);
+    check_relu_bits(&(nn_conv2d_dims){5, 3, 4, 4, 7, 3, 3, 1, 1, 1, 1}, 0, &rng); /* grouped */
+}
+
 /* The direct path's tests again with the width capped at AVX2 (the default cap runs them at
  * AVX-512 where the CPU has it). */
 static void test_direct_at_avx2(void **state)
@@ -483,6 +537,7 @@ int main(void)
         cmocka_unit_test(test_gradcheck_direct),
         cmocka_unit_test(test_direct512_same_bits),
         cmocka_unit_test(test_direct_at_avx2),
+        cmocka_unit_test(test_forward_relu_bits),
         cmocka_unit_test(test_hand_values_and_accumulation),
         cmocka_unit_test(test_torch_conv_stride2_pad1),
         cmocka_unit_test(test_torch_conv_asymmetric),

@@ -1,5 +1,6 @@
 /* Tests for sim/nn/pool.c: finite-difference gradients (max-pool on tie-free inputs),
- * PyTorch fixtures (overlapping windows included), hand-computed argmax, ties and NaN. */
+ * PyTorch fixtures (overlapping windows included), hand-computed argmax, ties and NaN; the
+ * backward fused with the ReLU before it against the separate passes, bit for bit. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -182,6 +183,55 @@ static void test_dims(void **state)
     assert_int_equal(nn_pool2d_check_dims(&d), FS_EINPUT);
 }
 
+/* nn_maxpool2d_backward_relu against the sequence it replaces (din zeroed, max-pool backward,
+ * in-place ReLU backward din = y > 0 ? din : 0), bit for bit: y drawn from a few values so that
+ * windows tie, with -0, +0 and NaN among them; gradients with -0 and NaN. */
+static void check_pool_relu(nn_pool2d_dims d, rng_t *rng)
+{
+    assert_int_equal(nn_pool2d_check_dims(&d), FS_OK);
+    assert_true(nn_maxpool2d_tiles(&d));
+    const size_t nx = (size_t)d.B * d.C * d.H * d.W;
+    const size_t no = (size_t)d.B * d.C * nn_pool2d_out_h(&d) * nn_pool2d_out_w(&d);
+    float *y = nn_tu_alloc(nx), *out = nn_tu_alloc(no), *g = nn_tu_alloc(no);
+    float *ref = nn_tu_alloc(nx), *dx = nn_tu_alloc(nx);
+    int32_t *am = calloc(no, sizeof(int32_t));
+    assert_non_null(am);
+    const float vals[6] = {-0.0f, 0.0f, 1.5f, -2.0f, NAN, 0.25f};
+    for (size_t i = 0; i < nx; i++)
+        y[i] = rng_below(rng, 4) ? vals[rng_below(rng, 6)] : (float)rng_normal(rng);
+    nn_maxpool2d_forward(out, am, y, &d);
+    for (size_t i = 0; i < no; i++) {
+        const uint64_t k = rng_below(rng, 8);
+        g[i] = k == 0 ? -0.0f : k == 1 ? NAN : (float)rng_normal(rng);
+    }
+    memset(ref, 0, nx * sizeof(float));
+    nn_maxpool2d_backward(ref, g, am, &d);
+    for (size_t i = 0; i < nx; i++) ref[i] = y[i] > 0.0f ? ref[i] : 0.0f;
+    for (size_t i = 0; i < nx; i++) dx[i] = NAN; /* written, not accumulated */
+    nn_maxpool2d_backward_relu(dx, g, am, y, &d);
+    assert_memory_equal(dx, ref, nx * sizeof(float));
+    free(y);
+    free(out);
+    free(g);
+    free(ref);
+    free(dx);
+    free(am);
+}
+
+static void test_maxpool_relu_backward(void **state)
+{
+    (void)state;
+    rng_t rng;
+    rng_init(&rng, 5, RNG_TEST, 0, 0);
+    check_pool_relu((nn_pool2d_dims){3, 6, 24, 24, 2, 2, 2, 2}, &rng); /* LeNet's pools */
+    check_pool_relu((nn_pool2d_dims){3, 16, 8, 8, 2, 2, 2, 2}, &rng);
+    check_pool_relu((nn_pool2d_dims){2, 3, 6, 10, 2, 2, 2, 2}, &rng);
+    check_pool_relu((nn_pool2d_dims){2, 2, 9, 6, 3, 3, 3, 3}, &rng);
+    check_pool_relu((nn_pool2d_dims){1, 2, 4, 9, 2, 3, 2, 3}, &rng);
+    assert_false(nn_maxpool2d_tiles(&(nn_pool2d_dims){1, 1, 5, 4, 2, 2, 2, 2}));
+    assert_false(nn_maxpool2d_tiles(&(nn_pool2d_dims){1, 1, 4, 4, 2, 2, 1, 1}));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -192,6 +242,7 @@ int main(void)
         cmocka_unit_test(test_torch_maxpool),
         cmocka_unit_test(test_torch_avgpool),
         cmocka_unit_test(test_dims),
+        cmocka_unit_test(test_maxpool_relu_backward),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
