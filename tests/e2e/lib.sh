@@ -29,6 +29,12 @@ est_rss() {
     rm -f "$TMP/rss.db"
     RSS=$(awk '/Maximum resident set size/ { printf "%d", $NF * 1024 / 1e6 }' "$TMP/time.txt")
 }
+# The runs both suites measure a feature against: 150 of 200 synthetic clients, all arriving,
+# one round of an MLP with 1,000 hidden units on tiny.yaml's synthetic data, 2 threads
+# (privacy.sh adds SecAgg+, robust.sh Krum).
+MEM_BIG=(--set data.synthetic_clients=200 --set partition.clients=200 --set model.name=mlp
+    --set 'model.hidden=[1000]' --set rounds.count=1 --set rounds.clients_per_round=150
+    --set rounds.overcommit=0 --set availability.p=1 --set dropout.p=0 -j 2)
 # What the estimate leaves out of the peak: the code, libraries and the OpenMP and OpenBLAS
 # runtimes (the plain runs of these checks peak 21-33 MB above their estimates).
 MEM_MARGIN=40

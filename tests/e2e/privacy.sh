@@ -180,12 +180,9 @@ check "  ... the key is too small, the minimum is 2048 bits" grep -q "too small:
 # MLP (the chunk's encoded and masked vectors, the round's keys and shares), and Paillier on the
 # tiny scenario (the 27 MB fixed-base table, the ciphertexts)
 if [ -x /usr/bin/time ]; then
-    big=(--set data.synthetic_clients=200 --set partition.clients=200 --set model.name=mlp
-         --set 'model.hidden=[1000]' --set rounds.count=1 --set rounds.clients_per_round=150
-         --set rounds.overcommit=0 --set availability.p=1 --set dropout.p=0 -j 2)
-    est_rss "$TINY" "${big[@]}"
+    est_rss "$TINY" "${MEM_BIG[@]}"
     e0=$EST r0=$RSS
-    est_rss "$TINY" "${big[@]}" --set privacy.secagg=secagg_plus
+    est_rss "$TINY" "${MEM_BIG[@]}" --set privacy.secagg=secagg_plus
     mem_check "SecAgg+ over 150 clients" "$e0" "$r0" "$EST" "$RSS"
     est_rss "$TINY" -j 2
     e0=$EST r0=$RSS

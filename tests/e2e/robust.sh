@@ -54,12 +54,9 @@ check "an attack changes the run" test "$(m "$TMP/plain.db")" != "$(m "$TMP/alie
 # the peak-memory estimate covers a robust round: 150 of 200 clients keep 150 updates of a
 # 72k-parameter MLP (43 MB) and Krum's 150 x 150 distances
 if [ -x /usr/bin/time ]; then
-    big=(--set data.synthetic_clients=200 --set partition.clients=200 --set model.name=mlp
-         --set 'model.hidden=[1000]' --set rounds.count=1 --set rounds.clients_per_round=150
-         --set rounds.overcommit=0 --set availability.p=1 --set dropout.p=0 -j 2)
-    est_rss "$TINY" "${big[@]}"
+    est_rss "$TINY" "${MEM_BIG[@]}"
     e0=$EST r0=$RSS
-    est_rss "$TINY" "${big[@]}" --set aggregation.rule=krum
+    est_rss "$TINY" "${MEM_BIG[@]}" --set aggregation.rule=krum
     mem_check "krum over 150 clients" "$e0" "$r0" "$EST" "$RSS"
 else
     echo "skip the peak-memory checks: no /usr/bin/time"
