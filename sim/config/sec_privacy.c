@@ -118,12 +118,9 @@ fs_err cfg_check_privacy(const cfg *c, const char *file, cfg_diag *d)
      * failed only in round 1, after the run row was written */
     const double thr = c->privacy.secagg_threshold;
     if (sa && thr >= 1 && strcmp(c->privacy.secagg, "paillier") != 0) {
-        int k = 0;
-        if (strcmp(c->privacy.secagg, "secagg_plus") == 0) {
-            k = c->privacy.secagg_neighbours > 0 ? c->privacy.secagg_neighbours : sa_plus_degree(m);
-            k += k & 1;
-            if (k >= m - 1) k = 0;
-        }
+        const int k = strcmp(c->privacy.secagg, "secagg_plus") == 0
+                          ? sa_plus_neighbours(c->privacy.secagg_neighbours, m)
+                          : 0;
         const int holders = k ? k + 1 : m;
         if ((int)thr > holders) {
             diag_at_key(d, c, file, "privacy.secagg_threshold");

@@ -138,10 +138,7 @@ static size_t sa_dim_of(size_t np, int two, int adaptive)
 /* SecAgg+'s degree k for a round of n selected clients; 0: the complete graph (SecAgg). */
 static int sa_neighbours_of(const cfg *c, int secagg, int n)
 {
-    if (secagg != SA_PLUS) return 0;
-    int k = c->privacy.secagg_neighbours > 0 ? c->privacy.secagg_neighbours : sa_plus_degree(n);
-    k += k & 1;
-    return k >= n - 1 ? 0 : k;
+    return secagg == SA_PLUS ? sa_plus_neighbours(c->privacy.secagg_neighbours, n) : 0;
 }
 
 static int unit_weights(const fl_algorithm *a, const cfg *c)
@@ -345,7 +342,9 @@ double priv_estimate_bytes(const cfg *c, const fl_algorithm *a, size_t n_params,
     }
     /* a round of the selected clients: its protocol state and our two cost snapshots; the
      * chunk's masked inputs are alive at once (priv_round_add); sa_round_setup's parallel
-     * region runs on OpenMP's default thread count */
+     * region names no thread count: OpenMP's default, which set-up's
+     * openblas_set_num_threads(1) lowers to 1 (Debian's OpenMP OpenBLAS sets both), so
+     * counting the default here is an upper bound */
     int omp = 1;
 #ifdef _OPENMP
     omp = omp_get_max_threads();

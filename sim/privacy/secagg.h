@@ -67,6 +67,15 @@ static inline int sa_plus_degree(int n)
     while (lg < 31 && (1L << lg) < (long)n) lg++;
     return 2 * lg;
 }
+/* SecAgg+'s neighbours for a round of n clients: privacy.secagg_neighbours when > 0, else
+ * sa_plus_degree(n), made even; 0 (the complete graph) when that is n - 1 or more. The one
+ * rule the run (engine/priv.c) and config's threshold check use. */
+static inline int sa_plus_neighbours(int requested, int n)
+{
+    int k = requested > 0 ? requested : sa_plus_degree(n);
+    k += k & 1;
+    return k >= n - 1 ? 0 : k;
+}
 
 typedef enum sa_status {
     SA_OK = 0,
