@@ -12,6 +12,7 @@
  * im2col/col2im are copied by inline `omp simd` loops, not memcpy calls. */
 #include "nn/conv.h"
 
+#include "nn/activation.h"
 #include "nn/conv_direct.h"
 
 #include <cblas.h>
@@ -169,14 +170,8 @@ void nn_conv2d_forward(float *out, const float *in, const float *w, const float 
     nn_conv2d_forward_relu(out, in, w, b, d, ws, 0);
 }
 
-/* The fused ReLU is x > 0 ? x : 0, nn_relu_forward's expression, applied to each image's
- * output right after its sgemm (while it is in cache) or as it is scattered from a group's. */
-static void conv_relu(float *y, size_t n)
-{
-#pragma omp simd
-    for (size_t i = 0; i < n; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
-}
-
+/* The fused ReLU is nn_relu_forward in place, applied to each image's output right after its
+ * sgemm (while it is in cache) or as it is scattered from a group's. */
 void nn_conv2d_forward_relu(float *out, const float *in, const float *w, const float *b,
                             const nn_conv2d_dims *d, float *ws, int relu)
 {
@@ -208,7 +203,7 @@ void nn_conv2d_forward_relu(float *out, const float *in, const float *w, const f
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d->OC, N, K, 1.0f, w, K, col, N,
                         beta, y, N);
-            if (relu) conv_relu(y, out_img);
+            if (relu) nn_relu_forward(y, y, out_img);
             continue;
         }
         float *col = ws;                     /* (K, g*N): image j in columns [jN, jN+N) */
@@ -223,7 +218,7 @@ void nn_conv2d_forward_relu(float *out, const float *in, const float *w, const f
                 const float *tr = tmp + (size_t)oc * cols + (size_t)j * N;
                 const float bias = b ? b[oc] : 0.0f;
                 for (int i = 0; i < N; i++) yr[i] = tr[i] + bias;
-                if (relu) conv_relu(yr, (size_t)N);
+                if (relu) nn_relu_forward(yr, yr, (size_t)N);
             }
     }
 }
