@@ -59,6 +59,27 @@ void *fs_calloc_at(size_t n, size_t size, const char *file, int line)
     return p;
 }
 
+/* bytes rounded up to align (a power of two; at least one unit), aligned and zeroed; huge:
+ * marked for transparent huge pages before the first touch. */
+static void *aligned_zeroed(size_t align, size_t bytes, int huge, const char *file, int line)
+{
+    bytes = (bytes + align - 1) & ~(align - 1);
+    if (!bytes) bytes = align;
+    void *p = aligned_alloc(align, bytes);
+    if (!p) {
+        fs_error(FS_ENOMEM, "out of memory allocating %zu bytes (%s:%d)", bytes, file, line);
+        return NULL;
+    }
+#ifdef MADV_HUGEPAGE
+    /* a hint: refused or unsupported, it changes nothing */
+    if (huge) (void)madvise(p, bytes, MADV_HUGEPAGE);
+#else
+    (void)huge;
+#endif
+    memset(p, 0, bytes);
+    return p;
+}
+
 void *fs_aligned_at(size_t n, size_t size, const char *file, int line)
 {
     size_t bytes = n * size;
@@ -66,32 +87,14 @@ void *fs_aligned_at(size_t n, size_t size, const char *file, int line)
         fs_error(FS_ENOMEM, "allocation size overflow (%s:%d)", file, line);
         return NULL;
     }
-    bytes = (bytes + 63) & ~(size_t)63;
-    if (!bytes) bytes = 64;
-    void *p = aligned_alloc(64, bytes);
-    if (!p) {
-        fs_error(FS_ENOMEM, "out of memory allocating %zu bytes (%s:%d)", bytes, file, line);
-        return NULL;
-    }
-    memset(p, 0, bytes);
-    return p;
+    return aligned_zeroed(64, bytes, 0, file, line);
 }
 
 void *fs_aligned_huge_at(size_t n, size_t size, const char *file, int line)
 {
     const size_t huge = (size_t)2 << 20, bytes = n * size;
     if (!size || bytes / size != n || bytes < 2 * huge) return fs_aligned_at(n, size, file, line);
-    const size_t cap = (bytes + huge - 1) & ~(huge - 1);
-    void *p = aligned_alloc(huge, cap);
-    if (!p) {
-        fs_error(FS_ENOMEM, "out of memory allocating %zu bytes (%s:%d)", cap, file, line);
-        return NULL;
-    }
-#ifdef MADV_HUGEPAGE
-    (void)madvise(p, cap, MADV_HUGEPAGE); /* a hint: refused or unsupported changes nothing */
-#endif
-    memset(p, 0, cap);
-    return p;
+    return aligned_zeroed(huge, bytes, 1, file, line);
 }
 
 void fs_check_failed(const char *what, const char *file, int line)
